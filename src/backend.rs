@@ -1,0 +1,223 @@
+//! The seam between the algorithms and the machine they run on.
+//!
+//! Every primitive in this crate is written once, generic over a [`Backend`] that supplies the
+//! few things an algorithm touches: a 32-bit atomic word, a futex-style `wait`/`wake` on that
+//! word, a fence, a spin hint, and a *tracker* that can watch accesses to the protected data.
+//!
+//! * [`Real`] is the default: `std` atomics and the operating system's futex (see the `wait`
+//!   module). Its tracker is a zero-sized type, so it costs nothing.
+//! * `Loom` (with the `loom` feature) runs the very same algorithm code over loom's atomics and a
+//!   modelled futex, so that `loom` can explore every interleaving. A wait that nobody wakes is a
+//!   loom deadlock, which is how a lost wakeup shows up in a model.
+//!
+//! The backend is a defaulted type parameter, the way `HashMap<K, V, S = RandomState>` treats its
+//! hasher: `turnstile::Mutex<T>` means `Mutex<T, Real>`, `Mutex::new` is a `const fn` defined
+//! only for `Real`, and code that does not name the parameter never sees it. Turning on the
+//! `loom` feature only *adds* the loom backend; it changes nothing for the default one.
+//!
+//! The trait is sealed: the primitives' safety rests on the backend's atomics being atomic, so
+//! only this crate implements it.
+//!
+//! ```
+//! use turnstile::{backend::Real, Mutex};
+//!
+//! // These two name the same type.
+//! let a: Mutex<u32> = Mutex::new(1);
+//! let b: Mutex<u32, Real> = a;
+//! assert_eq!(b.into_inner(), 1);
+//! ```
+
+use core::sync::atomic::{self, AtomicU32, Ordering};
+use std::time::Instant;
+
+#[cfg(feature = "loom")]
+pub use crate::loom_backend::{
+    CheckThenSet, Fault, ForgetfulWake, Loom, LoomWord, NoFence, NoRelease, Sound, Tracker,
+};
+
+/// A 32-bit atomic word with the operations the algorithms use: the std `AtomicU32` API.
+///
+/// Implemented by `std`'s [`AtomicU32`] and, with the `loom` feature, by the loom backend's word.
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use turnstile::backend::Word;
+///
+/// let w = <AtomicU32 as Word>::new(1);
+/// assert_eq!(Word::swap(&w, 2, Ordering::AcqRel), 1);
+/// ```
+#[allow(missing_docs)] // each method is the std `AtomicU32` method of the same name
+pub trait Word: Send + Sync + sealed::Sealed {
+    fn new(value: u32) -> Self;
+    fn load(&self, order: Ordering) -> u32;
+    fn store(&self, value: u32, order: Ordering);
+    fn swap(&self, value: u32, order: Ordering) -> u32;
+    fn compare_exchange(
+        &self,
+        current: u32,
+        new: u32,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u32, u32>;
+    fn fetch_add(&self, value: u32, order: Ordering) -> u32;
+    fn fetch_sub(&self, value: u32, order: Ordering) -> u32;
+    fn fetch_or(&self, value: u32, order: Ordering) -> u32;
+    fn fetch_and(&self, value: u32, order: Ordering) -> u32;
+}
+
+/// What an algorithm needs from the machine. Sealed; see the [module docs](self).
+///
+/// ```
+/// use turnstile::backend::{Backend, Real, Word};
+/// use core::sync::atomic::Ordering;
+///
+/// let word = <Real as Backend>::Word::new(0);
+/// // The value is not 7, so the wait returns at once instead of sleeping.
+/// assert!(Real::wait(&word, 7, None));
+/// assert_eq!(word.load(Ordering::Relaxed), 0);
+/// ```
+pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
+    /// The atomic word every lock state lives in (and the futex word threads sleep on).
+    type Word: Word;
+    /// Watches accesses to a lock's data; zero-sized for [`Real`].
+    type Tracker: Send + Sync;
+    /// Held by a guard for as long as it gives out `&mut T`.
+    type Exclusive;
+
+    /// How many doubling rounds of spinning a sleeping lock tries before it sleeps.
+    const SPIN_ROUNDS: u32;
+
+    /// A new tracker (the `const` constructors of [`Real`] types build theirs directly).
+    fn tracker() -> Self::Tracker;
+    /// Records the start of an exclusive access; it ends when the token is dropped.
+    fn exclusive(tracker: &Self::Tracker) -> Self::Exclusive;
+
+    /// Sleeps while `*word == expected`, until woken or until `deadline`.
+    ///
+    /// Returns `false` only when the deadline passed; `true` means "may have been woken"
+    /// (a wake, a changed value, or a spurious return): callers re-check their condition.
+    /// The check of the value and the going to sleep are atomic with respect to
+    /// [`wake_one`](Self::wake_one), so a wake that follows a change of the word is never lost.
+    fn wait(word: &Self::Word, expected: u32, deadline: Option<Instant>) -> bool;
+    /// Wakes one thread waiting on `word`; returns how many were woken, where the OS says.
+    fn wake_one(word: &Self::Word) -> usize;
+    /// Wakes every thread waiting on `word`; returns how many were woken, where the OS says.
+    fn wake_all(word: &Self::Word) -> usize;
+
+    /// An atomic fence (`core::sync::atomic::fence`, or loom's).
+    fn fence(order: Ordering);
+    /// One pause inside a spin loop.
+    fn spin_hint();
+    /// Gives the CPU to another thread.
+    fn yield_now();
+}
+
+/// The real machine: `std` atomics and the OS futex. The default backend of every primitive.
+///
+/// ```
+/// use turnstile::{backend::Real, SpinLock};
+///
+/// static LOCK: SpinLock<u32, Real> = SpinLock::new(0);
+/// *LOCK.lock() += 1;
+/// assert_eq!(*LOCK.lock(), 1);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Real;
+
+/// The tracker of [`Real`]: nothing to track, no bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTracker;
+
+impl sealed::Sealed for Real {}
+impl sealed::Sealed for AtomicU32 {}
+
+impl Backend for Real {
+    type Word = AtomicU32;
+    type Tracker = NoTracker;
+    type Exclusive = ();
+
+    // 2^0 + ... + 2^6 = 127 pauses, a few hundred nanoseconds: about as long as a short
+    // critical section, far less than a futex round trip.
+    const SPIN_ROUNDS: u32 = 7;
+
+    #[inline]
+    fn tracker() -> NoTracker {
+        NoTracker
+    }
+    #[inline]
+    fn exclusive(_: &NoTracker) {}
+    #[inline]
+    fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> bool {
+        crate::wait::wait(word, expected, deadline)
+    }
+    #[inline]
+    fn wake_one(word: &AtomicU32) -> usize {
+        crate::wait::wake_one(word)
+    }
+    #[inline]
+    fn wake_all(word: &AtomicU32) -> usize {
+        crate::wait::wake_all(word)
+    }
+    #[inline]
+    fn fence(order: Ordering) {
+        atomic::fence(order);
+    }
+    #[inline]
+    fn spin_hint() {
+        core::hint::spin_loop();
+    }
+    #[inline]
+    fn yield_now() {
+        std::thread::yield_now();
+    }
+}
+
+impl Word for AtomicU32 {
+    #[inline]
+    fn new(value: u32) -> Self {
+        AtomicU32::new(value)
+    }
+    #[inline]
+    fn load(&self, order: Ordering) -> u32 {
+        AtomicU32::load(self, order)
+    }
+    #[inline]
+    fn store(&self, value: u32, order: Ordering) {
+        AtomicU32::store(self, value, order);
+    }
+    #[inline]
+    fn swap(&self, value: u32, order: Ordering) -> u32 {
+        AtomicU32::swap(self, value, order)
+    }
+    #[inline]
+    fn compare_exchange(
+        &self,
+        current: u32,
+        new: u32,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u32, u32> {
+        AtomicU32::compare_exchange(self, current, new, success, failure)
+    }
+    #[inline]
+    fn fetch_add(&self, value: u32, order: Ordering) -> u32 {
+        AtomicU32::fetch_add(self, value, order)
+    }
+    #[inline]
+    fn fetch_sub(&self, value: u32, order: Ordering) -> u32 {
+        AtomicU32::fetch_sub(self, value, order)
+    }
+    #[inline]
+    fn fetch_or(&self, value: u32, order: Ordering) -> u32 {
+        AtomicU32::fetch_or(self, value, order)
+    }
+    #[inline]
+    fn fetch_and(&self, value: u32, order: Ordering) -> u32 {
+        AtomicU32::fetch_and(self, value, order)
+    }
+}
+
+pub(crate) mod sealed {
+    /// Keeps [`Backend`](super::Backend) and the lock traits implementable only in this crate.
+    pub trait Sealed {}
+}

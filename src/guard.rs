@@ -1,0 +1,214 @@
+//! The guard every exclusive lock in the crate hands out, written once.
+//!
+//! A [`LockGuard`] is proof that its holder owns the lock: it dereferences to the data, and
+//! dropping it — at the end of the scope, or while a panic unwinds through the critical section —
+//! releases the lock. There is no poisoning: a panic releases the lock like any other exit, and
+//! the data is left as the panicking code left it (the `parking_lot` choice).
+//!
+//! The guard is `!Send`: a lock taken on one thread is released on the same thread, which is what
+//! the `Peterson` lock's per-party flag and the locks' loom tracking assume. It is `Sync` when the
+//! data is, since `&guard` only gives out `&T`.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+use core::ops::{Deref, DerefMut};
+
+use crate::backend::Backend;
+
+pub(crate) mod raw {
+    use crate::backend::Backend;
+    use core::cell::UnsafeCell;
+
+    /// What a guard needs from its lock. Public in a private module: nameable only here.
+    ///
+    /// # Safety
+    /// `unlock` must release the lock such that the next acquirer's reads of the data
+    /// happen after every access made through the guard (a Release that its Acquire reads).
+    pub unsafe trait RawLock {
+        /// The protected data.
+        type Target: ?Sized;
+        /// The backend that tracks accesses to the data.
+        type Backend: Backend;
+        /// The cell holding the data.
+        fn cell(&self) -> &UnsafeCell<Self::Target>;
+        /// The backend's access tracker for the data.
+        fn tracker(&self) -> &<Self::Backend as Backend>::Tracker;
+        /// Releases the lock.
+        ///
+        /// # Safety
+        /// The caller holds the lock, and releases it exactly once.
+        unsafe fn unlock(&self);
+    }
+}
+
+use raw::RawLock;
+
+/// An RAII guard: exclusive access to a lock's data until it is dropped.
+///
+/// Each lock names it with an alias (`MutexGuard`, `SpinLockGuard`, `PetersonGuard`).
+///
+/// ```
+/// use turnstile::Mutex;
+///
+/// let lock = Mutex::new(vec![1]);
+/// {
+///     let mut guard = lock.lock();
+///     guard.push(2); // DerefMut to the Vec
+/// } // dropped here: unlocked
+/// assert_eq!(*lock.lock(), [1, 2]);
+/// ```
+#[must_use = "if unused the lock is released at once"]
+pub struct LockGuard<'a, L: RawLock + ?Sized> {
+    lock: &'a L,
+    access: ManuallyDrop<<L::Backend as Backend>::Exclusive>,
+    // A raw pointer is !Send; see the module docs.
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: sharing `&LockGuard` across threads shares only `&L::Target` (Deref), which is sound
+// exactly when `L::Target: Sync`; the guard's own fields are only touched by `&mut self`/drop.
+unsafe impl<L: RawLock + Sync + ?Sized> Sync for LockGuard<'_, L> where L::Target: Sync {}
+
+impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
+    /// Wraps a lock the caller has just acquired.
+    ///
+    /// # Safety
+    /// The calling thread holds `lock`, and hands its release over to the guard.
+    #[inline]
+    pub(crate) unsafe fn new(lock: &'a L) -> Self {
+        let access = ManuallyDrop::new(L::Backend::exclusive(lock.tracker()));
+        LockGuard { lock, access, _not_send: PhantomData }
+    }
+}
+
+impl<L: RawLock + ?Sized> Deref for LockGuard<'_, L> {
+    type Target = L::Target;
+    #[inline]
+    fn deref(&self) -> &L::Target {
+        // SAFETY: the guard proves the lock is held, so no other reference to the data exists.
+        unsafe { &*self.lock.cell().get() }
+    }
+}
+
+impl<L: RawLock + ?Sized> DerefMut for LockGuard<'_, L> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut L::Target {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only borrow through the guard.
+        unsafe { &mut *self.lock.cell().get() }
+    }
+}
+
+impl<L: RawLock + ?Sized> Drop for LockGuard<'_, L> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `access` is dropped exactly once, here; it must end before the unlock, or a
+        // model would see our access overlap the next holder's.
+        unsafe { ManuallyDrop::drop(&mut self.access) };
+        // SAFETY: the guard was created holding the lock (see `new`) and this is its only release.
+        unsafe { self.lock.unlock() };
+    }
+}
+
+impl<L: RawLock + ?Sized> fmt::Debug for LockGuard<'_, L>
+where
+    L::Target: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<L: RawLock + ?Sized> fmt::Display for LockGuard<'_, L>
+where
+    L::Target: fmt::Display,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// The `Debug` of a lock: its data if it can take the lock without waiting, `<locked>` otherwise.
+pub(crate) fn debug_lock<T: fmt::Debug + ?Sized>(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    data: Option<&T>,
+) -> fmt::Result {
+    let mut d = f.debug_struct(name);
+    match data {
+        Some(data) => d.field("data", &data),
+        None => d.field("data", &format_args!("<locked>")),
+    };
+    d.finish_non_exhaustive()
+}
+
+/// The shared parts of a lock over data in an `UnsafeCell`: `get_mut`, `into_inner`, `Default`,
+/// `From<T>` and a non-blocking `Debug`, written once for every lock type.
+macro_rules! data_lock_impls {
+    ($Lock:ident, $try_lock:ident) => {
+        impl<T: ?Sized, B: $crate::backend::Backend> $Lock<T, B> {
+            /// A mutable reference to the data. No locking is needed: `&mut self` proves
+            /// nobody else can hold the lock.
+            ///
+            /// ```
+            #[doc = concat!("let mut lock = turnstile::", stringify!($Lock), "::new(1);")]
+            /// *lock.get_mut() += 1;
+            /// assert_eq!(lock.into_inner(), 2);
+            /// ```
+            #[inline]
+            pub fn get_mut(&mut self) -> &mut T {
+                self.data.get_mut()
+            }
+        }
+
+        impl<T, B: $crate::backend::Backend> $Lock<T, B> {
+            /// Consumes the lock and returns the data.
+            ///
+            /// ```
+            #[doc = concat!("let lock = turnstile::", stringify!($Lock), "::new(String::from(\"hi\"));")]
+            /// assert_eq!(lock.into_inner(), "hi");
+            /// ```
+            #[inline]
+            pub fn into_inner(self) -> T {
+                self.data.into_inner()
+            }
+        }
+
+        impl<T: Default, B: $crate::backend::Backend> Default for $Lock<T, B> {
+            /// A lock around `T::default()`.
+            fn default() -> Self {
+                Self::with_backend(T::default())
+            }
+        }
+
+        impl<T, B: $crate::backend::Backend> From<T> for $Lock<T, B> {
+            /// A lock around `value`.
+            fn from(value: T) -> Self {
+                Self::with_backend(value)
+            }
+        }
+
+        impl<T: ?Sized + core::fmt::Debug, B: $crate::backend::Backend> core::fmt::Debug for $Lock<T, B> {
+            /// Shows the data if the lock is free, `<locked>` otherwise; never blocks.
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                let guard = self.$try_lock();
+                $crate::guard::debug_lock(f, stringify!($Lock), guard.as_deref())
+            }
+        }
+    };
+}
+pub(crate) use data_lock_impls;
+
+#[cfg(test)]
+mod tests {
+    use crate::Mutex;
+
+    #[test]
+    fn debug_shows_locked_without_blocking() {
+        let lock = Mutex::new(5);
+        assert_eq!(format!("{lock:?}"), "Mutex { data: 5, .. }");
+        let guard = lock.lock();
+        assert_eq!(format!("{lock:?}"), "Mutex { data: <locked>, .. }");
+        assert_eq!(format!("{guard:?} {guard}"), "5 5");
+    }
+}

@@ -1,0 +1,263 @@
+//! The loom backend: the crate's algorithms over loom's atomics and a modelled futex.
+//!
+//! **The modelled futex.** Each [`LoomWord`] carries, beside its loom `AtomicU32`, a loom
+//! `Mutex` (standing for the kernel's futex bucket lock) and a loom `Condvar` (the sleep queue).
+//! `wait` takes the bucket lock, compares the word with `expected` and, if equal, sleeps on the
+//! condvar, which releases the bucket lock atomically; `wake_one`/`wake_all` take the bucket lock
+//! and notify. A waker changes the word *before* it calls wake, so either the waiter's check sees
+//! the new value or the waiter is already asleep when the notify comes: no lost wakeup unless the
+//! algorithm itself loses it, and then loom reports a deadlock.
+//!
+//! A wait with a deadline never sleeps in the model (loom has no clock): it yields once and
+//! reports a timeout if the word still holds `expected`, a wake otherwise. So a model explores
+//! both a timed waiter that gives up and one that sees the change.
+//!
+//! **Faults.** A model that passes proves something only if the same model fails on a broken
+//! algorithm. Rather than keep broken copies of the algorithms, the backend takes a [`Fault`]
+//! parameter that breaks the *machine* under the unchanged crate code: [`NoRelease`] drops the
+//! release half of every write, [`CheckThenSet`] splits every read-modify-write into a load and
+//! a store, [`ForgetfulWake`] makes every wake a no-op, [`NoFence`] drops every fence.
+//! `Loom` (that is, `Loom<Sound>`) has none.
+
+use core::marker::PhantomData;
+use core::sync::atomic::Ordering;
+use std::time::Instant;
+
+use loom::sync::{Condvar, Mutex};
+
+use crate::backend::{sealed, Backend, Word};
+
+/// A way to break the machine, so that a model can be shown able to fail. See the module docs.
+pub trait Fault: Send + Sync + 'static {
+    /// Every store and read-modify-write loses its `Release` half.
+    const NO_RELEASE: bool = false;
+    /// Every read-modify-write becomes a separate load and store ("check, then set").
+    const SPLIT_RMW: bool = false;
+    /// `wake_one` and `wake_all` wake nobody.
+    const FORGET_WAKES: bool = false;
+    /// `fence` does nothing.
+    const NO_FENCE: bool = false;
+}
+
+macro_rules! faults {
+    ($($(#[$doc:meta])* $name:ident => $($flag:ident),*;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name;
+        impl Fault for $name {
+            $(const $flag: bool = true;)*
+        }
+    )*};
+}
+
+faults! {
+    /// No fault: the loom backend as it should be.
+    Sound => ;
+    /// Every write is at most `Relaxed`/`Acquire`: an unlock no longer publishes the critical section.
+    NoRelease => NO_RELEASE;
+    /// Every read-modify-write is a load followed by a store: the non-atomic "check the lock, then
+    /// set it" lock.
+    CheckThenSet => SPLIT_RMW;
+    /// Wakes are dropped: an unlock that forgets to wake its sleepers.
+    ForgetfulWake => FORGET_WAKES;
+    /// Fences are dropped.
+    NoFence => NO_FENCE;
+}
+
+/// The loom backend. `Loom` alone is the sound one; `Loom<F>` injects the fault `F`.
+///
+/// Only usable inside `loom::model`.
+///
+/// ```
+/// use turnstile::{backend::Loom, Mutex};
+///
+/// loom::model(|| {
+///     let m = Mutex::<u32, Loom>::with_backend(0);
+///     *m.lock() += 1;
+///     assert_eq!(m.into_inner(), 1);
+/// });
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Loom<F: Fault = Sound>(PhantomData<F>);
+
+/// A loom `UnsafeCell<()>` standing for a lock's data: guards hold a loom pointer into it, so
+/// loom reports two guards that overlap in time (a broken lock) as a causality violation.
+#[derive(Debug)]
+pub struct Tracker(loom::cell::UnsafeCell<()>);
+
+// SAFETY: the cell holds no data; sharing it only lets threads register accesses with loom's
+// runtime, which runs one modelled thread at a time and checks those accesses itself.
+unsafe impl Sync for Tracker {}
+
+/// The word of the loom backend: a loom atomic plus the modelled futex queue.
+#[derive(Debug)]
+pub struct LoomWord<F> {
+    value: loom::sync::atomic::AtomicU32,
+    /// The bucket lock; guards the number of sleepers not yet woken.
+    sleepers: Mutex<usize>,
+    queue: Condvar,
+    _fault: PhantomData<F>,
+}
+
+impl<F: Fault> sealed::Sealed for Loom<F> {}
+impl<F: Fault> sealed::Sealed for LoomWord<F> {}
+
+impl<F: Fault> LoomWord<F> {
+    fn write_order(order: Ordering) -> Ordering {
+        if !F::NO_RELEASE {
+            return order;
+        }
+        match order {
+            Ordering::Release => Ordering::Relaxed,
+            Ordering::AcqRel | Ordering::SeqCst => Ordering::Acquire,
+            other => other,
+        }
+    }
+
+    fn store_order(order: Ordering) -> Ordering {
+        match Self::write_order(order) {
+            Ordering::Acquire => Ordering::Relaxed,
+            other => other,
+        }
+    }
+
+    /// Applies `f` to the value: atomically, or as a load and a store under `CheckThenSet`.
+    fn rmw(&self, order: Ordering, f: impl Fn(u32) -> Option<u32>) -> Result<u32, u32> {
+        let order = Self::write_order(order);
+        if F::SPLIT_RMW {
+            let load_order = match order {
+                Ordering::AcqRel | Ordering::SeqCst => Ordering::Acquire,
+                Ordering::Release => Ordering::Relaxed,
+                other => other,
+            };
+            let old = self.value.load(load_order);
+            let Some(new) = f(old) else { return Err(old) };
+            let store_order = match order {
+                Ordering::AcqRel | Ordering::SeqCst => Ordering::Release,
+                Ordering::Acquire => Ordering::Relaxed,
+                other => other,
+            };
+            self.value.store(new, store_order);
+            Ok(old)
+        } else {
+            let failure = match order {
+                Ordering::AcqRel | Ordering::Acquire | Ordering::SeqCst => Ordering::Acquire,
+                _ => Ordering::Relaxed,
+            };
+            self.value.fetch_update(order, failure, f)
+        }
+    }
+}
+
+impl<F: Fault> Word for LoomWord<F> {
+    fn new(value: u32) -> Self {
+        LoomWord {
+            value: loom::sync::atomic::AtomicU32::new(value),
+            sleepers: Mutex::new(0),
+            queue: Condvar::new(),
+            _fault: PhantomData,
+        }
+    }
+    fn load(&self, order: Ordering) -> u32 {
+        self.value.load(order)
+    }
+    fn store(&self, value: u32, order: Ordering) {
+        self.value.store(value, Self::store_order(order));
+    }
+    fn swap(&self, value: u32, order: Ordering) -> u32 {
+        if F::SPLIT_RMW || F::NO_RELEASE {
+            return self.rmw(order, |_| Some(value)).unwrap_or_else(|v| v);
+        }
+        self.value.swap(value, order)
+    }
+    fn compare_exchange(
+        &self,
+        current: u32,
+        new: u32,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u32, u32> {
+        if F::SPLIT_RMW || F::NO_RELEASE {
+            return self.rmw(success, |v| (v == current).then_some(new));
+        }
+        self.value.compare_exchange(current, new, success, failure)
+    }
+    fn fetch_add(&self, value: u32, order: Ordering) -> u32 {
+        self.rmw(order, |v| Some(v.wrapping_add(value))).unwrap_or_else(|v| v)
+    }
+    fn fetch_sub(&self, value: u32, order: Ordering) -> u32 {
+        self.rmw(order, |v| Some(v.wrapping_sub(value))).unwrap_or_else(|v| v)
+    }
+    fn fetch_or(&self, value: u32, order: Ordering) -> u32 {
+        self.rmw(order, |v| Some(v | value)).unwrap_or_else(|v| v)
+    }
+    fn fetch_and(&self, value: u32, order: Ordering) -> u32 {
+        self.rmw(order, |v| Some(v & value)).unwrap_or_else(|v| v)
+    }
+}
+
+impl<F: Fault> Backend for Loom<F> {
+    type Word = LoomWord<F>;
+    type Tracker = Tracker;
+    type Exclusive = loom::cell::MutPtr<()>;
+
+    // One round: enough to explore "the spinner saw the unlock", small enough to keep models fast.
+    const SPIN_ROUNDS: u32 = 1;
+
+    fn tracker() -> Tracker {
+        Tracker(loom::cell::UnsafeCell::new(()))
+    }
+    fn exclusive(tracker: &Tracker) -> Self::Exclusive {
+        tracker.0.get_mut()
+    }
+
+    fn wait(word: &LoomWord<F>, expected: u32, deadline: Option<Instant>) -> bool {
+        if deadline.is_some() {
+            loom::thread::yield_now();
+            return word.value.load(Ordering::Relaxed) != expected;
+        }
+        let mut sleepers = word.sleepers.lock().unwrap();
+        // Relaxed: the bucket lock orders this load after any waker's store-then-wake.
+        if word.value.load(Ordering::Relaxed) != expected {
+            return true;
+        }
+        *sleepers += 1;
+        let _woken = word.queue.wait(sleepers).unwrap();
+        true
+    }
+
+    fn wake_one(word: &LoomWord<F>) -> usize {
+        if F::FORGET_WAKES {
+            return 0;
+        }
+        let mut sleepers = word.sleepers.lock().unwrap();
+        if *sleepers == 0 {
+            return 0;
+        }
+        *sleepers -= 1;
+        word.queue.notify_one();
+        1
+    }
+
+    fn wake_all(word: &LoomWord<F>) -> usize {
+        if F::FORGET_WAKES {
+            return 0;
+        }
+        let mut sleepers = word.sleepers.lock().unwrap();
+        let woken = core::mem::take(&mut *sleepers);
+        word.queue.notify_all();
+        woken
+    }
+
+    fn fence(order: Ordering) {
+        if !F::NO_FENCE {
+            loom::sync::atomic::fence(order);
+        }
+    }
+    fn spin_hint() {
+        loom::hint::spin_loop();
+    }
+    fn yield_now() {
+        loom::thread::yield_now();
+    }
+}

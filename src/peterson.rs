@@ -1,0 +1,199 @@
+//! Peterson's lock (1981): mutual exclusion for exactly two parties from plain reads and writes.
+//!
+//! Each party `i` has a flag `interested[i]`, and the two share one word `victim`:
+//!
+//! ```text
+//! lock(i):   interested[i] = true      // "I want in"
+//!            victim = i                 // "but you go first"
+//!            wait while interested[1-i] && victim == i
+//! unlock(i): interested[i] = false
+//! ```
+//!
+//! Whoever wrote `victim` *last* is the one that waits, so if both want in, exactly one gets
+//! through; if only one wants in, it does not wait at all.
+//!
+//! **The ordering it needs.** The argument above assumes each party's writes are seen by the
+//! other before its own reads that follow: a store→load order. Real hardware (x86 included)
+//! lets a load pass an earlier store still sitting in the store buffer, and then both parties can
+//! read the other's flag as `false` and both enter. Acquire/release does not forbid that
+//! reordering; only sequential consistency does. We write the `victim` store as a swap with
+//! `AcqRel`: the two swaps are totally ordered (they modify one location), the later one reads
+//! the earlier one and synchronizes with it, so the party whose swap came second sees the first
+//! one's `interested` flag — and it is the victim. A loom model runs this code over a backend
+//! whose read-modify-writes are split into a plain load and store, and both parties get in.
+//!
+//! The lock is for study: it never sleeps, and it is fair between its two parties (a waiter
+//! gets in before the other can enter twice). Two parties are enforced by construction:
+//! [`Peterson::pair`] returns exactly two handles, neither can be cloned, and locking takes
+//! `&mut self`, so a handle cannot be used by two threads at once.
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::Ordering::*;
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+
+use crate::backend::{Backend, Real, Word};
+use crate::backoff::Backoff;
+use crate::guard::{raw::RawLock, LockGuard};
+
+/// The state two [`PetersonHandle`]s share: two flags, the victim word, and the data.
+///
+/// Built by [`Peterson::pair`], which hands out the only two ways in.
+///
+/// ```
+/// use turnstile::Peterson;
+///
+/// let (mut left, mut right) = Peterson::pair(0);
+/// let t = std::thread::spawn(move || *left.lock() += 1);
+/// *right.lock() += 1;
+/// t.join().unwrap();
+/// assert_eq!(*right.lock(), 2);
+/// ```
+pub struct Peterson<T: ?Sized, B: Backend = Real> {
+    /// Each party's "I want in" flag, on its own cache line: each is written by one party only.
+    interested: [CachePadded<B::Word>; 2],
+    /// The party that wrote last, and so yields.
+    victim: CachePadded<B::Word>,
+    tracker: B::Tracker,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the data is reached only through a guard, and Peterson's protocol lets one party hold
+// a guard at a time, so sharing the state between the two handles' threads needs `T: Send`.
+unsafe impl<T: ?Sized + Send, B: Backend> Sync for Peterson<T, B> {}
+// SAFETY: moving the state moves the `T` inside.
+unsafe impl<T: ?Sized + Send, B: Backend> Send for Peterson<T, B> {}
+
+/// One of the two parties of a [`Peterson`] lock. `Send`, not `Clone`.
+///
+/// ```
+/// let (mut a, b) = turnstile::Peterson::pair(String::new());
+/// a.lock().push('x');
+/// assert_eq!(a.party(), 0);
+/// assert_eq!(b.party(), 1);
+/// ```
+pub struct PetersonHandle<T: ?Sized, B: Backend = Real> {
+    shared: Arc<Peterson<T, B>>,
+    me: u32,
+}
+
+/// The guard of a [`PetersonHandle`]: the lock is held until it is dropped.
+pub type PetersonGuard<'a, T, B = Real> = LockGuard<'a, PetersonHandle<T, B>>;
+
+impl<T> Peterson<T> {
+    /// The two handles of a new lock around `value`.
+    ///
+    /// ```
+    /// let (mut a, mut b) = turnstile::Peterson::pair(vec![]);
+    /// a.lock().push(1);
+    /// b.lock().push(2);
+    /// assert_eq!(*a.lock(), [1, 2]);
+    /// ```
+    pub fn pair(value: T) -> (PetersonHandle<T>, PetersonHandle<T>) {
+        Self::pair_with_backend(value)
+    }
+}
+
+impl<T, B: Backend> Peterson<T, B> {
+    /// The two handles of a new lock over any backend; this is how loom models build one.
+    ///
+    /// ```
+    /// use turnstile::{backend::Real, Peterson};
+    ///
+    /// let (mut a, _b) = Peterson::<_, Real>::pair_with_backend(1);
+    /// assert_eq!(*a.lock(), 1);
+    /// ```
+    pub fn pair_with_backend(value: T) -> (PetersonHandle<T, B>, PetersonHandle<T, B>) {
+        let shared = Arc::new(Peterson {
+            interested: [CachePadded::new(B::Word::new(0)), CachePadded::new(B::Word::new(0))],
+            victim: CachePadded::new(B::Word::new(0)),
+            tracker: B::tracker(),
+            data: UnsafeCell::new(value),
+        });
+        (PetersonHandle { shared: Arc::clone(&shared), me: 0 }, PetersonHandle { shared, me: 1 })
+    }
+}
+
+impl<T, B: Backend> PetersonHandle<T, B> {
+    /// The data, once the other handle is gone; otherwise this handle back.
+    ///
+    /// ```
+    /// let (a, b) = turnstile::Peterson::pair(7);
+    /// let a = a.into_inner().unwrap_err(); // `b` still exists
+    /// drop(b);
+    /// assert_eq!(a.into_inner().ok(), Some(7));
+    /// ```
+    pub fn into_inner(self) -> Result<T, Self> {
+        match Arc::try_unwrap(self.shared) {
+            Ok(state) => Ok(state.data.into_inner()),
+            Err(shared) => Err(PetersonHandle { shared, me: self.me }),
+        }
+    }
+}
+
+impl<T: ?Sized, B: Backend> PetersonHandle<T, B> {
+    /// Which party this handle is: 0 or 1.
+    ///
+    /// ```
+    /// let (a, b) = turnstile::Peterson::pair(());
+    /// assert_eq!((a.party(), b.party()), (0, 1));
+    /// ```
+    pub fn party(&self) -> usize {
+        self.me as usize
+    }
+
+    /// Takes the lock, spinning while the other party holds it or got there first.
+    ///
+    /// ```
+    /// let (mut a, mut b) = turnstile::Peterson::pair(0u32);
+    /// *a.lock() += 1;
+    /// *b.lock() += 1;
+    /// assert_eq!(*a.lock(), 2);
+    /// ```
+    pub fn lock(&mut self) -> PetersonGuard<'_, T, B> {
+        let me = self.me;
+        let other = 1 - me as usize;
+        let state = &*self.shared;
+        // Relaxed: published by the AcqRel swap that follows (program order, then its Release).
+        state.interested[me as usize].store(1, Relaxed);
+        // The store→load order Peterson needs (module docs). AcqRel: our Release publishes the
+        // flag above to the other party's swap; our Acquire reads the other party's swap if it
+        // came first, and with it their flag and, through their last unlock, their critical section.
+        state.victim.swap(me, AcqRel);
+        let mut backoff = Backoff::<B>::new();
+        // Acquire (both loads): pairs with the Release store in `unlock` (flag cleared) and with
+        // the Release half of the other party's swap (victim changed), whichever lets us in.
+        while state.interested[other].load(Acquire) == 1 && state.victim.load(Acquire) == me {
+            backoff.snooze();
+        }
+        // SAFETY: Peterson's protocol: the other party is neither in nor will enter until we
+        // clear our flag in `unlock`.
+        unsafe { LockGuard::new(&*self) }
+    }
+}
+
+// SAFETY: `unlock` is a Release store of our flag; the other party enters only after an Acquire
+// load that reads it (or reads the victim written after it), so our accesses happen first.
+unsafe impl<T: ?Sized, B: Backend> RawLock for PetersonHandle<T, B> {
+    type Target = T;
+    type Backend = B;
+
+    fn cell(&self) -> &UnsafeCell<T> {
+        &self.shared.data
+    }
+    fn tracker(&self) -> &B::Tracker {
+        &self.shared.tracker
+    }
+    unsafe fn unlock(&self) {
+        // Release: pairs with the other party's Acquire load of our flag in `lock`.
+        self.shared.interested[self.me as usize].store(0, Release);
+    }
+}
+
+impl<T: ?Sized, B: Backend> core::fmt::Debug for PetersonHandle<T, B> {
+    /// Shows which party this is; never touches the data (that would need the lock).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PetersonHandle").field("party", &self.me).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,201 @@
+//! A test-and-test-and-set spinlock with exponential backoff.
+//!
+//! **Why "check, then set" is not a lock.** The seeds' first attempt at mutual exclusion reads a
+//! shared `lock` variable and, if it is 0, writes 1 and enters:
+//!
+//! ```text
+//! while lock == 1 { }   // check
+//! lock = 1;             // set
+//! // critical section
+//! lock = 0;
+//! ```
+//!
+//! Two threads can both run the check, both see 0, and both set it to 1 and enter: the check and
+//! the set are two steps, and the other thread can run between them. (The loom model
+//! `spin::check_then_set_admits_two_holders` shows exactly this interleaving by running this very
+//! lock over a backend whose read-modify-writes are split into a load and a store.)
+//!
+//! **Test-and-set** makes the check and the set one indivisible step: `swap(1)` writes 1 and
+//! returns what was there. Whoever gets 0 back is the one thread that turned 0 into 1.
+//!
+//! **Test-and-*test*-and-set.** Hammering the word with swaps while it is held makes every
+//! waiter pull the cache line in exclusive mode, slowing the holder too. So a waiter reads the word
+//! (a plain load keeps the line shared) until it looks free, and only then tries the swap,
+//! backing off exponentially between reads and yielding the CPU once spinning stops paying
+//! (Anderson 1990; Herlihy & Shavit, ch. 7).
+//!
+//! Policy: no fairness, no sleeping; a spinlock burns CPU while it waits. Use it for critical
+//! sections of a few instructions, where a futex round trip would cost more than the wait.
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU32, Ordering::*};
+
+use crate::backend::{Backend, NoTracker, Real, Word};
+use crate::backoff::Backoff;
+use crate::guard::{self, raw::RawLock, LockGuard};
+
+const UNLOCKED: u32 = 0;
+const LOCKED: u32 = 1;
+
+/// A test-and-test-and-set spinlock: waiters spin (then yield) instead of sleeping.
+///
+/// `lock` is one swap when the lock is free; `SpinLock<()>` is 4 bytes. Not fair. A panic in the
+/// critical section releases the lock.
+///
+/// ```
+/// use turnstile::SpinLock;
+///
+/// static HITS: SpinLock<u64> = SpinLock::new(0);
+/// std::thread::scope(|s| {
+///     for _ in 0..2 {
+///         s.spawn(|| *HITS.lock() += 1);
+///     }
+/// });
+/// assert_eq!(*HITS.lock(), 2);
+/// ```
+pub struct SpinLock<T: ?Sized, B: Backend = Real> {
+    locked: B::Word,
+    tracker: B::Tracker,
+    data: UnsafeCell<T>,
+}
+
+/// The guard of a [`SpinLock`]: the lock is held until it is dropped.
+pub type SpinLockGuard<'a, T, B = Real> = LockGuard<'a, SpinLock<T, B>>;
+
+// SAFETY: one thread at a time gets `&mut T`, so sharing needs only `T: Send`, as for a Mutex.
+unsafe impl<T: ?Sized + Send, B: Backend> Sync for SpinLock<T, B> {}
+// SAFETY: moving the lock moves the `T` inside.
+unsafe impl<T: ?Sized + Send, B: Backend> Send for SpinLock<T, B> {}
+
+impl<T> SpinLock<T> {
+    /// A new, unlocked spinlock. `const`, so it can initialise a `static`.
+    ///
+    /// ```
+    /// static FLAG: turnstile::SpinLock<bool> = turnstile::SpinLock::new(false);
+    /// *FLAG.lock() = true;
+    /// assert!(*FLAG.lock());
+    /// ```
+    #[inline]
+    pub const fn new(value: T) -> Self {
+        SpinLock { locked: AtomicU32::new(UNLOCKED), tracker: NoTracker, data: UnsafeCell::new(value) }
+    }
+}
+
+impl<T, B: Backend> SpinLock<T, B> {
+    /// A new, unlocked spinlock over any backend; this is how loom models build one.
+    ///
+    /// ```
+    /// use turnstile::{backend::Real, SpinLock};
+    ///
+    /// let lock = SpinLock::<_, Real>::with_backend('a');
+    /// assert_eq!(*lock.lock(), 'a');
+    /// ```
+    pub fn with_backend(value: T) -> Self {
+        SpinLock { locked: B::Word::new(UNLOCKED), tracker: B::tracker(), data: UnsafeCell::new(value) }
+    }
+}
+
+impl<T: ?Sized, B: Backend> SpinLock<T, B> {
+    /// Takes the lock, spinning (and then yielding) until it is free.
+    ///
+    /// ```
+    /// let lock = turnstile::SpinLock::new(0);
+    /// *lock.lock() += 5;
+    /// assert_eq!(*lock.lock(), 5);
+    /// ```
+    #[inline]
+    pub fn lock(&self) -> SpinLockGuard<'_, T, B> {
+        // Acquire: pairs with the Release store in `unlock`.
+        if self.locked.swap(LOCKED, Acquire) != UNLOCKED {
+            self.lock_contended();
+        }
+        // SAFETY: our swap (or `lock_contended`'s) turned UNLOCKED into LOCKED.
+        unsafe { LockGuard::new(self) }
+    }
+
+    /// Takes the lock if it is free right now; never spins.
+    ///
+    /// ```
+    /// let lock = turnstile::SpinLock::new(());
+    /// let held = lock.lock();
+    /// assert!(lock.try_lock().is_none());
+    /// drop(held);
+    /// assert!(lock.try_lock().is_some());
+    /// ```
+    #[inline]
+    pub fn try_lock(&self) -> Option<SpinLockGuard<'_, T, B>> {
+        // Acquire: pairs with the Release store in `unlock`.
+        let won = self.locked.compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed).is_ok();
+        // SAFETY: the compare-exchange turned UNLOCKED into LOCKED.
+        won.then(|| unsafe { LockGuard::new(self) })
+    }
+
+    /// Whether some thread holds the lock at this instant (stale as soon as it returns).
+    ///
+    /// ```
+    /// let lock = turnstile::SpinLock::new(());
+    /// let guard = lock.lock();
+    /// assert!(lock.is_locked());
+    /// drop(guard);
+    /// assert!(!lock.is_locked());
+    /// ```
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        // Relaxed: a snapshot, nothing is read on the strength of it.
+        self.locked.load(Relaxed) != UNLOCKED
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        let mut backoff = Backoff::<B>::new();
+        loop {
+            // Test: wait with plain loads until the lock looks free. Relaxed: only a hint.
+            while self.locked.load(Relaxed) != UNLOCKED {
+                backoff.snooze();
+            }
+            // Test-and-set. Acquire: pairs with the Release store in `unlock`.
+            if self.locked.swap(LOCKED, Acquire) == UNLOCKED {
+                return;
+            }
+        }
+    }
+}
+
+// SAFETY: `unlock` is a Release store that the next holder's Acquire swap reads.
+unsafe impl<T: ?Sized, B: Backend> RawLock for SpinLock<T, B> {
+    type Target = T;
+    type Backend = B;
+
+    #[inline]
+    fn cell(&self) -> &UnsafeCell<T> {
+        &self.data
+    }
+    #[inline]
+    fn tracker(&self) -> &B::Tracker {
+        &self.tracker
+    }
+    #[inline]
+    unsafe fn unlock(&self) {
+        // Release: publishes the critical section to the next holder's Acquire swap.
+        self.locked.store(UNLOCKED, Release);
+    }
+}
+
+guard::data_lock_impls!(SpinLock, try_lock);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unit_spinlock_is_one_word() {
+        assert_eq!(core::mem::size_of::<SpinLock<()>>(), 4);
+    }
+
+    #[test]
+    fn debug_never_blocks() {
+        let lock = SpinLock::new(1);
+        let _held = lock.lock();
+        assert_eq!(format!("{lock:?}"), "SpinLock { data: <locked>, .. }");
+    }
+}

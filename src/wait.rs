@@ -1,0 +1,224 @@
+//! Sleeping on a 32-bit atomic word: `wait`, `wake_one`, `wake_all`, and deadlines.
+//!
+//! This is the futex contract, which every sleeping primitive in the crate is built on:
+//! `wait(word, expected, deadline)` puts the thread to sleep *only if* `word` still holds
+//! `expected`, and the check and the sleep are one atomic step with respect to `wake_*`. A thread
+//! that changes the word and then wakes can therefore never slip its wake in between a waiter's
+//! check and its sleep: that window is what makes hand-rolled "check a flag, then sleep" code
+//! lose wakeups.
+//!
+//! * On Linux this is `futex(2)` itself (private operations, so the kernel skips the
+//!   cross-process lookup), with an absolute `CLOCK_MONOTONIC` deadline so that a wait
+//!   interrupted by a signal resumes with the same deadline, not a fresh timeout.
+//! * Elsewhere it is `parking_lot_core`'s `park`/`unpark` keyed by the word's address; `park`
+//!   re-checks the word under the queue's lock, which gives the same atomicity.
+//!
+//! `wait` may return spuriously; every caller loops on its own condition.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+#[cfg(target_os = "linux")]
+pub(crate) use futex::{wait, wake_all, wake_one};
+#[cfg(not(target_os = "linux"))]
+pub(crate) use parked::{wait, wake_all, wake_one};
+
+/// The deadline `timeout` from now; `None` when that is too far to represent (wait forever).
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+#[cfg(target_os = "linux")]
+mod futex {
+    use super::*;
+
+    /// Sleeps while `*word == expected`; `false` only if `deadline` passed.
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> bool {
+        // None means "no deadline"; Some(None) means the deadline is already behind us.
+        let timeout = deadline.map(absolute_monotonic);
+        loop {
+            // Relaxed: the kernel re-reads the word under its own lock; this load only saves a
+            // syscall when the value has already moved on.
+            if word.load(Ordering::Relaxed) != expected {
+                return true;
+            }
+            let timespec_ptr = match &timeout {
+                None => core::ptr::null(),
+                Some(None) => return false,
+                Some(Some(ts)) => ts as *const libc::timespec,
+            };
+            // SAFETY: `word` is a live AtomicU32 for the duration of the call (we hold a
+            // reference), the kernel only reads it; `timespec_ptr` is null or points to a
+            // timespec that outlives the call. FUTEX_WAIT_BITSET takes an absolute timeout
+            // measured on CLOCK_MONOTONIC (FUTEX_CLOCK_REALTIME is not set).
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    word.as_ptr(),
+                    libc::FUTEX_WAIT_BITSET | libc::FUTEX_PRIVATE_FLAG,
+                    expected,
+                    timespec_ptr,
+                    core::ptr::null::<u32>(),
+                    libc::FUTEX_BITSET_MATCH_ANY,
+                )
+            };
+            if r == 0 {
+                return true;
+            }
+            match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::ETIMEDOUT) => return false,
+                Some(libc::EINTR) => continue,
+                // EAGAIN: the word no longer held `expected` when the kernel looked.
+                _ => return true,
+            }
+        }
+    }
+
+    pub(crate) fn wake_one(word: &AtomicU32) -> usize {
+        wake(word, 1)
+    }
+
+    pub(crate) fn wake_all(word: &AtomicU32) -> usize {
+        wake(word, i32::MAX)
+    }
+
+    fn wake(word: &AtomicU32, count: i32) -> usize {
+        // SAFETY: FUTEX_WAKE only uses the address as a key to find sleepers; it neither reads
+        // nor writes memory through it, and `word` is a live reference anyway.
+        let woken = unsafe {
+            libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, count)
+        };
+        usize::try_from(woken).unwrap_or(0)
+    }
+
+    /// `deadline` on CLOCK_MONOTONIC (which is what `Instant` measures on Linux); `None` if
+    /// it has already passed. A deadline too far away to represent saturates.
+    fn absolute_monotonic(deadline: Instant) -> Option<libc::timespec> {
+        let remaining = deadline.checked_duration_since(Instant::now())?;
+        if remaining.is_zero() {
+            return None;
+        }
+        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `now` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        let nanos = now.tv_nsec as u64 + u64::from(remaining.subsec_nanos());
+        let secs = i64::try_from(remaining.as_secs())
+            .ok()
+            .and_then(|s| (now.tv_sec as i64).checked_add(s))
+            .and_then(|s| s.checked_add((nanos / 1_000_000_000) as i64));
+        Some(match secs {
+            Some(secs) => libc::timespec {
+                tv_sec: secs as libc::time_t,
+                tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+            },
+            None => libc::timespec { tv_sec: libc::time_t::MAX, tv_nsec: 999_999_999 },
+        })
+    }
+}
+
+#[cfg(any(not(target_os = "linux"), test))]
+mod parked {
+    use super::*;
+    use parking_lot_core::{ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
+
+    fn key(word: &AtomicU32) -> usize {
+        word as *const AtomicU32 as usize
+    }
+
+    /// Sleeps while `*word == expected`; `false` only if `deadline` passed.
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> bool {
+        // SAFETY: the key is the word's address, and every park/unpark on it comes from this
+        // module with the same meaning; the closures neither panic nor call into
+        // parking_lot_core. `validate` runs under the queue lock, so the comparison and the
+        // enqueue are atomic with respect to `unpark_*` (Relaxed suffices: the lock orders it).
+        let result = unsafe {
+            parking_lot_core::park(
+                key(word),
+                || word.load(Ordering::Relaxed) == expected,
+                || {},
+                |_, _| {},
+                DEFAULT_PARK_TOKEN,
+                deadline,
+            )
+        };
+        !matches!(result, ParkResult::TimedOut)
+    }
+
+    pub(crate) fn wake_one(word: &AtomicU32) -> usize {
+        // SAFETY: same key discipline as in `wait`; the callback does not panic or re-enter.
+        unsafe { parking_lot_core::unpark_one(key(word), |_| DEFAULT_UNPARK_TOKEN) }.unparked_threads
+    }
+
+    pub(crate) fn wake_all(word: &AtomicU32) -> usize {
+        // SAFETY: same key discipline as in `wait`.
+        unsafe { parking_lot_core::unpark_all(key(word), DEFAULT_UNPARK_TOKEN) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    macro_rules! contract_tests {
+        ($imp:ident) => {
+            mod $imp {
+                use super::super::$imp::{wait, wake_all, wake_one};
+                use super::*;
+
+                #[test]
+                fn wait_returns_at_once_when_the_value_differs() {
+                    let word = AtomicU32::new(1);
+                    assert!(wait(&word, 0, None));
+                }
+
+                #[test]
+                fn wait_times_out_when_nobody_wakes() {
+                    let word = AtomicU32::new(0);
+                    assert!(!wait(&word, 0, deadline_after(Duration::from_millis(1))));
+                }
+
+                #[test]
+                fn wait_with_a_past_deadline_times_out() {
+                    let word = AtomicU32::new(0);
+                    let past = Instant::now();
+                    assert!(!wait(&word, 0, Some(past)));
+                }
+
+                #[test]
+                fn wake_without_waiters_wakes_nobody() {
+                    let word = AtomicU32::new(0);
+                    assert_eq!(wake_one(&word), 0);
+                    assert_eq!(wake_all(&word), 0);
+                }
+
+                #[test]
+                #[cfg_attr(miri, ignore)] // Miri does not model futex/park with real threads well
+                fn a_changed_word_plus_wake_releases_the_waiter() {
+                    let word = Arc::new(AtomicU32::new(0));
+                    let waiter = {
+                        let word = Arc::clone(&word);
+                        std::thread::spawn(move || {
+                            while word.load(Ordering::Acquire) == 0 {
+                                wait(&word, 0, None);
+                            }
+                        })
+                    };
+                    word.store(1, Ordering::Release);
+                    wake_all(&word);
+                    waiter.join().unwrap();
+                }
+            }
+        };
+    }
+
+    #[cfg(target_os = "linux")]
+    contract_tests!(futex);
+    contract_tests!(parked);
+
+    #[test]
+    fn an_unrepresentable_deadline_is_none() {
+        assert!(deadline_after(Duration::MAX).is_none());
+        assert!(deadline_after(Duration::from_secs(1)).is_some());
+    }
+}
