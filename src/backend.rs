@@ -2,7 +2,7 @@
 //!
 //! Every primitive in this crate is written once, generic over a [`Backend`] that supplies the
 //! few things an algorithm touches: a 32-bit atomic word, a futex-style `wait`/`wake` on that
-//! word, a fence, a spin hint, and a *tracker* that can watch accesses to the protected data.
+//! word, a spin hint, and a *tracker* that can watch accesses to the protected data.
 //!
 //! * [`Real`] is the default: `std` atomics and the operating system's futex (see the `wait`
 //!   module). Its tracker is a zero-sized type, so it costs nothing.
@@ -27,12 +27,12 @@
 //! assert_eq!(b.into_inner(), 1);
 //! ```
 
-use core::sync::atomic::{self, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 #[cfg(feature = "loom")]
 pub use crate::loom_backend::{
-    CheckThenSet, Fault, ForgetfulWake, Loom, LoomWord, NoFence, NoRelease, Sound, Tracker,
+    CheckThenSet, Fault, ForgetfulWake, Loom, LoomWord, NoRelease, Sound, Tracker,
 };
 
 /// A 32-bit atomic word with the operations the algorithms use: the std `AtomicU32` API.
@@ -104,8 +104,6 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// Wakes every thread waiting on `word`; returns how many were woken, where the OS says.
     fn wake_all(word: &Self::Word) -> usize;
 
-    /// An atomic fence (`core::sync::atomic::fence`, or loom's).
-    fn fence(order: Ordering);
     /// One pause inside a spin loop.
     fn spin_hint();
     /// Gives the CPU to another thread.
@@ -157,10 +155,6 @@ impl Backend for Real {
     #[inline]
     fn wake_all(word: &AtomicU32) -> usize {
         crate::wait::wake_all(word)
-    }
-    #[inline]
-    fn fence(order: Ordering) {
-        atomic::fence(order);
     }
     #[inline]
     fn spin_hint() {

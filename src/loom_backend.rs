@@ -16,7 +16,8 @@
 //! algorithm. Rather than keep broken copies of the algorithms, the backend takes a [`Fault`]
 //! parameter that breaks the *machine* under the unchanged crate code: [`NoRelease`] drops the
 //! release half of every write, [`CheckThenSet`] splits every read-modify-write into a load and
-//! a store, [`ForgetfulWake`] makes every wake a no-op, [`NoFence`] drops every fence.
+//! a store and [`ForgetfulWake`] makes
+//! every wake a no-op.
 //! `Loom` (that is, `Loom<Sound>`) has none.
 
 use core::marker::PhantomData;
@@ -35,8 +36,6 @@ pub trait Fault: Send + Sync + 'static {
     const SPLIT_RMW: bool = false;
     /// `wake_one` and `wake_all` wake nobody.
     const FORGET_WAKES: bool = false;
-    /// `fence` does nothing.
-    const NO_FENCE: bool = false;
 }
 
 macro_rules! faults {
@@ -60,8 +59,6 @@ faults! {
     CheckThenSet => SPLIT_RMW;
     /// Wakes are dropped: an unlock that forgets to wake its sleepers.
     ForgetfulWake => FORGET_WAKES;
-    /// Fences are dropped.
-    NoFence => NO_FENCE;
 }
 
 /// The loom backend. `Loom` alone is the sound one; `Loom<F>` injects the fault `F`.
@@ -249,11 +246,6 @@ impl<F: Fault> Backend for Loom<F> {
         woken
     }
 
-    fn fence(order: Ordering) {
-        if !F::NO_FENCE {
-            loom::sync::atomic::fence(order);
-        }
-    }
     fn spin_hint() {
         loom::hint::spin_loop();
     }

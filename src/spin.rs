@@ -15,12 +15,13 @@
 //! `spin::check_then_set_admits_two_holders` shows exactly this interleaving by running this very
 //! lock over a backend whose read-modify-writes are split into a load and a store.)
 //!
-//! **Test-and-set** makes the check and the set one indivisible step: `swap(1)` writes 1 and
-//! returns what was there. Whoever gets 0 back is the one thread that turned 0 into 1.
+//! **Test-and-set** makes the check and the set one indivisible step: an atomic
+//! compare-exchange turns 0 into 1 and reports whether it did. Exactly one thread can be the one
+//! that turned 0 into 1.
 //!
 //! **Test-and-*test*-and-set.** Hammering the word with swaps while it is held makes every
 //! waiter pull the cache line in exclusive mode, slowing the holder too. So a waiter reads the word
-//! (a plain load keeps the line shared) until it looks free, and only then tries the swap,
+//! (a plain load keeps the line shared) until it looks free, and only then tries the test-and-set,
 //! backing off exponentially between reads and yielding the CPU once spinning stops paying
 //! (Anderson 1990; Herlihy & Shavit, ch. 7).
 //!
@@ -39,7 +40,7 @@ const LOCKED: u32 = 1;
 
 /// A test-and-test-and-set spinlock: waiters spin (then yield) instead of sleeping.
 ///
-/// `lock` is one swap when the lock is free; `SpinLock<()>` is 4 bytes. Not fair. A panic in the
+/// `lock` is one compare-exchange when the lock is free; `SpinLock<()>` is 4 bytes. Not fair. A panic in the
 /// critical section releases the lock.
 ///
 /// ```
@@ -105,11 +106,10 @@ impl<T: ?Sized, B: Backend> SpinLock<T, B> {
     /// ```
     #[inline]
     pub fn lock(&self) -> SpinLockGuard<'_, T, B> {
-        // Acquire: pairs with the Release store in `unlock`.
-        if self.locked.swap(LOCKED, Acquire) != UNLOCKED {
+        if !self.try_acquire() {
             self.lock_contended();
         }
-        // SAFETY: our swap (or `lock_contended`'s) turned UNLOCKED into LOCKED.
+        // SAFETY: our compare-exchange (or `lock_contended`'s) turned UNLOCKED into LOCKED.
         unsafe { LockGuard::new(self) }
     }
 
@@ -124,10 +124,8 @@ impl<T: ?Sized, B: Backend> SpinLock<T, B> {
     /// ```
     #[inline]
     pub fn try_lock(&self) -> Option<SpinLockGuard<'_, T, B>> {
-        // Acquire: pairs with the Release store in `unlock`.
-        let won = self.locked.compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed).is_ok();
         // SAFETY: the compare-exchange turned UNLOCKED into LOCKED.
-        won.then(|| unsafe { LockGuard::new(self) })
+        self.try_acquire().then(|| unsafe { LockGuard::new(self) })
     }
 
     /// Whether some thread holds the lock at this instant (stale as soon as it returns).
@@ -153,15 +151,26 @@ impl<T: ?Sized, B: Backend> SpinLock<T, B> {
             while self.locked.load(Relaxed) != UNLOCKED {
                 backoff.snooze();
             }
-            // Test-and-set. Acquire: pairs with the Release store in `unlock`.
-            if self.locked.swap(LOCKED, Acquire) == UNLOCKED {
+            if self.try_acquire() {
                 return;
             }
         }
     }
+
+    /// The test-and-set: one indivisible step that turns UNLOCKED into LOCKED or fails.
+    ///
+    /// A compare-exchange rather than a swap: a failed attempt writes nothing, so waiters that
+    /// lose the race do not store into the word the holder will release. (Loom, too, can only
+    /// show a spinning thread the release if losers do not keep writing.)
+    #[inline]
+    fn try_acquire(&self) -> bool {
+        // Acquire: pairs with the Release store in `unlock`, so the previous holder's writes to
+        // the data happen before ours. Relaxed on failure: we read nothing then.
+        self.locked.compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed).is_ok()
+    }
 }
 
-// SAFETY: `unlock` is a Release store that the next holder's Acquire swap reads.
+// SAFETY: `unlock` is a Release store that the next holder's Acquire compare-exchange reads.
 unsafe impl<T: ?Sized, B: Backend> RawLock for SpinLock<T, B> {
     type Target = T;
     type Backend = B;
@@ -176,7 +185,7 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for SpinLock<T, B> {
     }
     #[inline]
     unsafe fn unlock(&self) {
-        // Release: publishes the critical section to the next holder's Acquire swap.
+        // Release: publishes the critical section to the next holder's Acquire in `try_acquire`.
         self.locked.store(UNLOCKED, Release);
     }
 }

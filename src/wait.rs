@@ -93,6 +93,7 @@ mod futex {
 
     /// `deadline` on CLOCK_MONOTONIC (which is what `Instant` measures on Linux); `None` if
     /// it has already passed. A deadline too far away to represent saturates.
+    #[allow(clippy::unnecessary_cast)] // time_t is i32 on some Linux targets, i64 on others
     fn absolute_monotonic(deadline: Instant) -> Option<libc::timespec> {
         let remaining = deadline.checked_duration_since(Instant::now())?;
         if remaining.is_zero() {

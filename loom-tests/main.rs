@@ -1,0 +1,53 @@
+//! Loom models of every primitive, run with `cargo test --features loom`.
+//!
+//! Each model runs the crate's own code over the loom backend and checks one property. Each has a
+//! broken twin: the *same* model over a faulty backend (`Loom<NoRelease>`, `Loom<CheckThenSet>`,
+//! `Loom<ForgetfulWake>`), asserted to fail with the report we expect — a causality violation
+//! when two critical sections overlap or are not ordered, a deadlock when a wakeup is lost.
+//!
+//! `LOOM_MAX_PREEMPTIONS` bounds the search (default 3 here); models keep to 2–3 threads.
+
+mod mutex;
+mod peterson;
+mod spin;
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The report loom gives when two critical sections overlap or are not ordered.
+pub const RACE: &str = "Causality violation";
+/// The report loom gives when every thread is blocked: here, a lost wakeup.
+pub const DEADLOCK: &str = "deadlock";
+
+/// Explores `model` with the suite's preemption bound, and checks that it had something to
+/// explore: a model that runs once checks only the interleaving a plain test would.
+pub fn check(model: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&runs);
+    builder.check(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        model();
+    });
+    let runs = runs.load(Ordering::Relaxed);
+    println!("explored {runs} interleavings");
+    assert!(runs > 1, "the model has a single interleaving: it checks nothing a plain test would not");
+}
+
+/// Explores `model` and asserts that loom reports a failure containing `expected`.
+pub fn check_fails(expected: &str, model: impl Fn() + Sync + Send + 'static) {
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| check(model)));
+    let payload = match outcome {
+        Ok(()) => panic!("the broken variant passed the model; expected loom to report {expected:?}"),
+        Err(payload) => payload,
+    };
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("<non-string panic>");
+    assert!(message.contains(expected), "loom failed the model, but with {message:?}, not {expected:?}");
+}
