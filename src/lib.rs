@@ -48,3 +48,8 @@ pub use guard::LockGuard;
 pub use mutex::{Mutex, MutexGuard};
 pub use peterson::{Peterson, PetersonGuard, PetersonHandle};
 pub use spin::{SpinLock, SpinLockGuard};
+
+/// Runs the README's Rust examples as doc tests, so the front page cannot go stale.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -194,7 +194,6 @@ mod tests {
                 }
 
                 #[test]
-                #[cfg_attr(miri, ignore)] // Miri does not model futex/park with real threads well
                 fn a_changed_word_plus_wake_releases_the_waiter() {
                     let word = Arc::new(AtomicU32::new(0));
                     let waiter = {
