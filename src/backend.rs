@@ -46,12 +46,53 @@ pub use crate::loom_backend::{
 /// let w = <AtomicU32 as Word>::new(1);
 /// assert_eq!(Word::swap(&w, 2, Ordering::AcqRel), 1);
 /// ```
-#[allow(missing_docs)] // each method is the std `AtomicU32` method of the same name
 pub trait Word: Send + Sync + sealed::Sealed {
+    /// A new word holding `value`.
+    ///
+    /// ```
+    /// # use core::sync::atomic::{AtomicU32, Ordering::*};
+    /// # use turnstile::backend::Word;
+    /// let w = <AtomicU32 as Word>::new(5);
+    /// assert_eq!(Word::load(&w, Relaxed), 5);
+    /// ```
     fn new(value: u32) -> Self;
+    /// Reads the value.
+    ///
+    /// ```
+    /// # use core::sync::atomic::{AtomicU32, Ordering::*};
+    /// # use turnstile::backend::Word;
+    /// let w = <AtomicU32 as Word>::new(5);
+    /// assert_eq!(Word::load(&w, Acquire), 5);
+    /// ```
     fn load(&self, order: Ordering) -> u32;
+    /// Writes `value`.
+    ///
+    /// ```
+    /// # use core::sync::atomic::{AtomicU32, Ordering::*};
+    /// # use turnstile::backend::Word;
+    /// let w = <AtomicU32 as Word>::new(5);
+    /// Word::store(&w, 6, Release);
+    /// assert_eq!(Word::load(&w, Relaxed), 6);
+    /// ```
     fn store(&self, value: u32, order: Ordering);
+    /// Writes `value`, returning the old value, in one step.
+    ///
+    /// ```
+    /// # use core::sync::atomic::{AtomicU32, Ordering::*};
+    /// # use turnstile::backend::Word;
+    /// let w = <AtomicU32 as Word>::new(5);
+    /// assert_eq!(Word::swap(&w, 6, AcqRel), 5);
+    /// ```
     fn swap(&self, value: u32, order: Ordering) -> u32;
+    /// Writes `new` if the value is `current`; `Ok(old)` if it did, `Err(actual)` if not.
+    ///
+    /// ```
+    /// # use core::sync::atomic::{AtomicU32, Ordering::*};
+    /// # use turnstile::backend::Word;
+    /// let w = <AtomicU32 as Word>::new(5);
+    /// assert_eq!(Word::compare_exchange(&w, 5, 6, Acquire, Relaxed), Ok(5));
+    /// assert_eq!(Word::compare_exchange(&w, 5, 7, Acquire, Relaxed), Err(6));
+    /// ```
     fn compare_exchange(
         &self,
         current: u32,
@@ -59,9 +100,45 @@ pub trait Word: Send + Sync + sealed::Sealed {
         success: Ordering,
         failure: Ordering,
     ) -> Result<u32, u32>;
+    /// Adds `value` (wrapping), returning the old value.
+    ///
+    /// ```
+    /// # use core::sync::atomic::{AtomicU32, Ordering::*};
+    /// # use turnstile::backend::Word;
+    /// let w = <AtomicU32 as Word>::new(5);
+    /// assert_eq!(Word::fetch_add(&w, 2, AcqRel), 5);
+    /// assert_eq!(Word::load(&w, Relaxed), 7);
+    /// ```
     fn fetch_add(&self, value: u32, order: Ordering) -> u32;
+    /// Subtracts `value` (wrapping), returning the old value.
+    ///
+    /// ```
+    /// # use core::sync::atomic::{AtomicU32, Ordering::*};
+    /// # use turnstile::backend::Word;
+    /// let w = <AtomicU32 as Word>::new(5);
+    /// assert_eq!(Word::fetch_sub(&w, 2, AcqRel), 5);
+    /// assert_eq!(Word::load(&w, Relaxed), 3);
+    /// ```
     fn fetch_sub(&self, value: u32, order: Ordering) -> u32;
+    /// Sets the bits of `value`, returning the old value.
+    ///
+    /// ```
+    /// # use core::sync::atomic::{AtomicU32, Ordering::*};
+    /// # use turnstile::backend::Word;
+    /// let w = <AtomicU32 as Word>::new(0b01);
+    /// assert_eq!(Word::fetch_or(&w, 0b10, AcqRel), 0b01);
+    /// assert_eq!(Word::load(&w, Relaxed), 0b11);
+    /// ```
     fn fetch_or(&self, value: u32, order: Ordering) -> u32;
+    /// Keeps only the bits of `value`, returning the old value.
+    ///
+    /// ```
+    /// # use core::sync::atomic::{AtomicU32, Ordering::*};
+    /// # use turnstile::backend::Word;
+    /// let w = <AtomicU32 as Word>::new(0b11);
+    /// assert_eq!(Word::fetch_and(&w, 0b10, AcqRel), 0b11);
+    /// assert_eq!(Word::load(&w, Relaxed), 0b10);
+    /// ```
     fn fetch_and(&self, value: u32, order: Ordering) -> u32;
 }
 
@@ -88,8 +165,23 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     const SPIN_ROUNDS: u32;
 
     /// A new tracker (the `const` constructors of [`Real`] types build theirs directly).
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// # use core::sync::atomic::Ordering::*;
+    /// let tracker = Real::tracker();
+    /// assert_eq!(core::mem::size_of_val(&tracker), 0);
+    /// ```
     fn tracker() -> Self::Tracker;
     /// Records the start of an exclusive access; it ends when the token is dropped.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// # use core::sync::atomic::Ordering::*;
+    /// let tracker = Real::tracker();
+    /// let access = Real::exclusive(&tracker); // a no-op for the real machine
+    /// drop(access);
+    /// ```
     fn exclusive(tracker: &Self::Tracker) -> Self::Exclusive;
 
     /// Sleeps while `*word == expected`, until woken or until `deadline`.
@@ -98,15 +190,63 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// (a wake, a changed value, or a spurious return): callers re-check their condition.
     /// The check of the value and the going to sleep are atomic with respect to
     /// [`wake_one`](Self::wake_one), so a wake that follows a change of the word is never lost.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// # use core::sync::atomic::Ordering::*;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let word = <Real as Backend>::Word::new(0);
+    /// // Nobody changes the word or wakes us: the wait times out.
+    /// assert!(!Real::wait(&word, 0, Some(Instant::now() + Duration::from_millis(1))));
+    /// ```
     fn wait(word: &Self::Word, expected: u32, deadline: Option<Instant>) -> bool;
     /// Wakes one thread waiting on `word`; returns how many were woken, where the OS says.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// # use core::sync::atomic::Ordering::*;
+    /// use std::sync::Arc;
+    ///
+    /// let word = Arc::new(<Real as Backend>::Word::new(0));
+    /// let sleeper = {
+    ///     let word = Arc::clone(&word);
+    ///     std::thread::spawn(move || while word.load(Acquire) == 0 { Real::wait(&word, 0, None); })
+    /// };
+    /// word.store(1, Release); // change the word first, then wake
+    /// Real::wake_one(&word);
+    /// sleeper.join().unwrap();
+    /// ```
     fn wake_one(word: &Self::Word) -> usize;
     /// Wakes every thread waiting on `word`; returns how many were woken, where the OS says.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// # use core::sync::atomic::Ordering::*;
+    /// let word = <Real as Backend>::Word::new(0);
+    /// assert_eq!(Real::wake_all(&word), 0); // nobody sleeps on it
+    /// ```
     fn wake_all(word: &Self::Word) -> usize;
 
     /// One pause inside a spin loop.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// # use core::sync::atomic::Ordering::*;
+    /// let word = <Real as Backend>::Word::new(1);
+    /// word.store(0, Release);
+    /// while word.load(Acquire) != 0 {
+    ///     Real::spin_hint();
+    /// }
+    /// ```
     fn spin_hint();
     /// Gives the CPU to another thread.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// # use core::sync::atomic::Ordering::*;
+    /// Real::yield_now();
+    /// ```
     fn yield_now();
 }
 
@@ -123,6 +263,10 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
 pub struct Real;
 
 /// The tracker of [`Real`]: nothing to track, no bytes.
+///
+/// ```
+/// assert_eq!(core::mem::size_of::<turnstile::backend::NoTracker>(), 0);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoTracker;
 

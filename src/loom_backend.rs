@@ -29,6 +29,24 @@ use loom::sync::{Condvar, Mutex};
 use crate::backend::{sealed, Backend, Word};
 
 /// A way to break the machine, so that a model can be shown able to fail. See the module docs.
+///
+/// ```
+/// use std::panic::{catch_unwind, AssertUnwindSafe};
+/// use turnstile::backend::{Backend, CheckThenSet, Loom};
+/// use turnstile::SpinLock;
+///
+/// fn two_lockers<B: Backend>() {
+///     let lock = loom::sync::Arc::new(SpinLock::<u32, B>::with_backend(0));
+///     let other = loom::sync::Arc::clone(&lock);
+///     let t = loom::thread::spawn(move || *other.lock() += 1);
+///     *lock.lock() += 1;
+///     t.join().unwrap();
+/// }
+///
+/// loom::model(two_lockers::<Loom>); // the real lock passes
+/// // "check, then set" lets both threads in, and loom says so.
+/// assert!(catch_unwind(AssertUnwindSafe(|| loom::model(two_lockers::<Loom<CheckThenSet>>))).is_err());
+/// ```
 pub trait Fault: Send + Sync + 'static {
     /// Every store and read-modify-write loses its `Release` half.
     const NO_RELEASE: bool = false;
