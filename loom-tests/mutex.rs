@@ -1,10 +1,11 @@
 //! Models of `Mutex`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use loom::sync::Arc;
 use loom::thread;
-use turnstile::backend::{Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease};
+use turnstile::backend::{Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease, SwallowedWake};
 use turnstile::Mutex;
 
 use crate::{check, check_fails, DEADLOCK, RACE};
@@ -29,7 +30,8 @@ fn three_lockers_exclude_each_other<B: Backend>() {
 
 /// A holder, a thread that sleeps for the lock, and one that gives up after a timeout. Whatever
 /// the timed thread does, the sleeper is woken, the count is exact and the lock ends free.
-fn timeout_leaves_the_lock_consistent<B: Backend>() {
+/// Returns whether the timed thread got in.
+fn timeout_leaves_the_lock_consistent<B: Backend>() -> bool {
     let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
     let sleeper = {
         let lock = Arc::clone(&lock);
@@ -44,6 +46,7 @@ fn timeout_leaves_the_lock_consistent<B: Backend>() {
     let timed_got_in = timed.join().unwrap();
     assert!(!lock.is_locked());
     assert_eq!(*lock.lock(), 2 + u32::from(timed_got_in));
+    timed_got_in
 }
 
 #[test]
@@ -68,10 +71,28 @@ fn mutex_unlock_that_forgets_to_wake_loses_a_sleeper() {
 
 #[test]
 fn mutex_timeout_leaves_the_lock_consistent() {
-    check(timeout_leaves_the_lock_consistent::<Loom>);
+    // [gave up, got in]: which outcomes of the timed thread the search reached.
+    let seen = std::sync::Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+    let record = std::sync::Arc::clone(&seen);
+    check(move || {
+        let got_in = timeout_leaves_the_lock_consistent::<Loom>();
+        record[usize::from(got_in)].store(true, Ordering::Relaxed);
+    });
+    assert!(seen[0].load(Ordering::Relaxed), "no interleaving had the timed thread give up");
+    assert!(seen[1].load(Ordering::Relaxed), "no interleaving had the timed thread get in");
 }
 
 #[test]
 fn mutex_timeout_model_sees_a_lost_wakeup() {
-    check_fails(DEADLOCK, timeout_leaves_the_lock_consistent::<Loom<ForgetfulWake>>);
+    check_fails(DEADLOCK, || {
+        timeout_leaves_the_lock_consistent::<Loom<ForgetfulWake>>();
+    });
+}
+
+/// A wait layer whose timed-out waiter swallows the wake meant for the sleeper behind it.
+#[test]
+fn mutex_timeout_model_sees_a_swallowed_wake() {
+    check_fails(DEADLOCK, || {
+        timeout_leaves_the_lock_consistent::<Loom<SwallowedWake>>();
+    });
 }

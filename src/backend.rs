@@ -32,7 +32,7 @@ use std::time::Instant;
 
 #[cfg(feature = "loom")]
 pub use crate::loom_backend::{
-    CheckThenSet, Fault, ForgetfulWake, Loom, LoomWord, NoRelease, Sound, Tracker,
+    CheckThenSet, Fault, ForgetfulWake, Loom, LoomWord, NoRelease, Sound, SwallowedWake, Tracker,
 };
 
 /// A 32-bit atomic word with the operations the algorithms use: the std `AtomicU32` API.

@@ -1,27 +1,31 @@
 //! The loom backend: the crate's algorithms over loom's atomics and a modelled futex.
 //!
 //! **The modelled futex.** Each [`LoomWord`] carries, beside its loom `AtomicU32`, a loom
-//! `Mutex` (standing for the kernel's futex bucket lock) and a loom `Condvar` (the sleep queue).
-//! `wait` takes the bucket lock, compares the word with `expected` and, if equal, sleeps on the
-//! condvar, which releases the bucket lock atomically; `wake_one`/`wake_all` take the bucket lock
-//! and notify. A waker changes the word *before* it calls wake, so either the waiter's check sees
-//! the new value or the waiter is already asleep when the notify comes: no lost wakeup unless the
+//! `Mutex` standing for the kernel's futex bucket lock, which guards a FIFO queue of waiters'
+//! tickets, and a loom `Condvar` that sleeping waiters block on. `wait` takes the bucket lock,
+//! compares the word with `expected` and, if equal, queues a ticket and sleeps until a waker
+//! has moved that ticket from the queue to the woken set; `wake_one`/`wake_all` move tickets from
+//! the front of the queue. A waker changes the word *before* it calls wake, so either the waiter's
+//! check sees the new value or its ticket is queued when the wake comes: no lost wakeup unless the
 //! algorithm itself loses it, and then loom reports a deadlock.
 //!
-//! A wait with a deadline never sleeps in the model (loom has no clock): it yields once and
-//! reports a timeout if the word still holds `expected`, a wake otherwise. So a model explores
-//! both a timed waiter that gives up and one that sees the change.
+//! A wait with a deadline queues its ticket too, then yields (loom has no clock: the timer may
+//! fire after any steps of the other threads), and then either finds its ticket woken (a wake
+//! that beat the timer: it returns `true`, having consumed that wake) or takes it out of the queue
+//! and times out. So models explore timed waiters that give up, that are woken, and that consume
+//! a wake another waiter might have wanted.
 //!
 //! **Faults.** A model that passes proves something only if the same model fails on a broken
 //! algorithm. Rather than keep broken copies of the algorithms, the backend takes a [`Fault`]
 //! parameter that breaks the *machine* under the unchanged crate code: [`NoRelease`] drops the
 //! release half of every write, [`CheckThenSet`] splits every read-modify-write into a load and
 //! a store and [`ForgetfulWake`] makes
-//! every wake a no-op.
+//! every wake a no-op, [`SwallowedWake`] lets a timed wait time out after a wake picked it.
 //! `Loom` (that is, `Loom<Sound>`) has none.
 
 use core::marker::PhantomData;
 use core::sync::atomic::Ordering;
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use loom::sync::{Condvar, Mutex};
@@ -54,6 +58,8 @@ pub trait Fault: Send + Sync + 'static {
     const SPLIT_RMW: bool = false;
     /// `wake_one` and `wake_all` wake nobody.
     const FORGET_WAKES: bool = false;
+    /// A timed wait that a wake reached reports a timeout anyway: the wake is swallowed.
+    const SWALLOW_TIMED_WAKES: bool = false;
 }
 
 macro_rules! faults {
@@ -77,6 +83,8 @@ faults! {
     CheckThenSet => SPLIT_RMW;
     /// Wakes are dropped: an unlock that forgets to wake its sleepers.
     ForgetfulWake => FORGET_WAKES;
+    /// A timed waiter picked by a wake still times out, taking the wake with it.
+    SwallowedWake => SWALLOW_TIMED_WAKES;
 }
 
 /// The loom backend. `Loom` alone is the sound one; `Loom<F>` injects the fault `F`.
@@ -108,10 +116,43 @@ unsafe impl Sync for Tracker {}
 #[derive(Debug)]
 pub struct LoomWord<F> {
     value: loom::sync::atomic::AtomicU32,
-    /// The bucket lock; guards the number of sleepers not yet woken.
-    sleepers: Mutex<usize>,
-    queue: Condvar,
+    /// The bucket lock and what it guards.
+    queue: Mutex<Queue>,
+    /// Where untimed waiters sleep until their ticket is woken.
+    wakeup: Condvar,
     _fault: PhantomData<F>,
+}
+
+/// The waiters of one modelled futex word.
+#[derive(Debug, Default)]
+struct Queue {
+    next_ticket: u64,
+    /// Waiters not yet woken, oldest first (the kernel wakes in FIFO order within a priority).
+    waiting: VecDeque<u64>,
+    /// Waiters a wake has picked that have not yet returned.
+    woken: Vec<u64>,
+}
+
+impl Queue {
+    fn enqueue(&mut self) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.waiting.push_back(ticket);
+        ticket
+    }
+
+    /// Whether `ticket` was woken; if so, it leaves the woken set.
+    fn take_woken(&mut self, ticket: u64) -> bool {
+        let found = self.woken.iter().position(|&t| t == ticket);
+        found.map(|i| self.woken.swap_remove(i)).is_some()
+    }
+
+    /// Moves up to `count` waiters, oldest first, to the woken set; returns how many.
+    fn wake(&mut self, count: usize) -> usize {
+        let n = count.min(self.waiting.len());
+        self.woken.extend(self.waiting.drain(..n));
+        n
+    }
 }
 
 impl<F: Fault> sealed::Sealed for Loom<F> {}
@@ -168,8 +209,8 @@ impl<F: Fault> Word for LoomWord<F> {
     fn new(value: u32) -> Self {
         LoomWord {
             value: loom::sync::atomic::AtomicU32::new(value),
-            sleepers: Mutex::new(0),
-            queue: Condvar::new(),
+            queue: Mutex::new(Queue::default()),
+            wakeup: Condvar::new(),
             _fault: PhantomData,
         }
     }
@@ -211,6 +252,20 @@ impl<F: Fault> Word for LoomWord<F> {
     }
 }
 
+impl<F: Fault> Loom<F> {
+    fn wake(word: &LoomWord<F>, count: usize) -> usize {
+        if F::FORGET_WAKES {
+            return 0;
+        }
+        let woken = word.queue.lock().unwrap().wake(count);
+        if woken > 0 {
+            // Every sleeper re-checks whether its own ticket was picked.
+            word.wakeup.notify_all();
+        }
+        woken
+    }
+}
+
 impl<F: Fault> Backend for Loom<F> {
     type Word = LoomWord<F>;
     type Tracker = Tracker;
@@ -227,41 +282,36 @@ impl<F: Fault> Backend for Loom<F> {
     }
 
     fn wait(word: &LoomWord<F>, expected: u32, deadline: Option<Instant>) -> bool {
-        if deadline.is_some() {
-            loom::thread::yield_now();
-            return word.value.load(Ordering::Relaxed) != expected;
-        }
-        let mut sleepers = word.sleepers.lock().unwrap();
+        let mut queue = word.queue.lock().unwrap();
         // Relaxed: the bucket lock orders this load after any waker's store-then-wake.
         if word.value.load(Ordering::Relaxed) != expected {
             return true;
         }
-        *sleepers += 1;
-        let _woken = word.queue.wait(sleepers).unwrap();
-        true
+        let ticket = queue.enqueue();
+        if deadline.is_some() {
+            drop(queue);
+            loom::thread::yield_now();
+            let mut queue = word.queue.lock().unwrap();
+            if queue.take_woken(ticket) {
+                return !F::SWALLOW_TIMED_WAKES;
+            }
+            queue.waiting.retain(|&t| t != ticket);
+            return false;
+        }
+        loop {
+            queue = word.wakeup.wait(queue).unwrap();
+            if queue.take_woken(ticket) {
+                return true;
+            }
+        }
     }
 
     fn wake_one(word: &LoomWord<F>) -> usize {
-        if F::FORGET_WAKES {
-            return 0;
-        }
-        let mut sleepers = word.sleepers.lock().unwrap();
-        if *sleepers == 0 {
-            return 0;
-        }
-        *sleepers -= 1;
-        word.queue.notify_one();
-        1
+        Self::wake(word, 1)
     }
 
     fn wake_all(word: &LoomWord<F>) -> usize {
-        if F::FORGET_WAKES {
-            return 0;
-        }
-        let mut sleepers = word.sleepers.lock().unwrap();
-        let woken = core::mem::take(&mut *sleepers);
-        word.queue.notify_all();
-        woken
+        Self::wake(word, usize::MAX)
     }
 
     fn spin_hint() {
