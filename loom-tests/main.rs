@@ -5,7 +5,7 @@
 //! `Loom<ForgetfulWake>`), asserted to fail with the report we expect — a causality violation
 //! when two critical sections overlap or are not ordered, a deadlock when a wakeup is lost.
 //!
-//! `LOOM_MAX_PREEMPTIONS` bounds the search (default 3 here); models keep to 2–3 threads.
+//! `LOOM_MAX_PREEMPTIONS` bounds the search (default 5 here, about half a minute for the suite on 2 cores); models keep to 2–3 threads.
 
 mod mutex;
 mod peterson;
@@ -24,7 +24,7 @@ pub const DEADLOCK: &str = "deadlock";
 pub fn check(model: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
+        builder.preemption_bound = Some(5);
     }
     let runs = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = std::sync::Arc::clone(&runs);
