@@ -1,0 +1,473 @@
+//! `turnstile::Mutex` from the outside: mutual exclusion under contention (spinning and
+//! sleeping waiters), no poisoning, timed locking, `static` use, and unsized data.
+//!
+//! Nothing here sleeps to order threads or measures time. Threads are ordered with channels, and
+//! where a test needs a waiter to be *asleep* on the lock before the holder lets go, it watches
+//! the waiter's state in `/proc` (see `SleepProbe`). A lost wakeup shows up as a hang, which CI's
+//! timeout turns into a failure.
+
+use std::fmt::Debug;
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use turnstile::Mutex;
+
+const THREADS: usize = 8;
+
+/// Per-thread iterations: full size natively, small under Miri (which is ~1000x slower).
+const fn iters(native: usize) -> usize {
+    if cfg!(miri) {
+        native / 200
+    } else {
+        native
+    }
+}
+
+/// A read-modify-write split in two on purpose, so that two threads overlapping inside the
+/// critical section lose an update and the final count comes out short.
+fn bump(counter: &mut u64) {
+    let seen = *counter;
+    *counter = std::hint::black_box(seen) + 1;
+}
+
+/// Runs `body` on this thread while another thread holds `lock`; the holder lets go once `body`
+/// has returned (or unwound).
+fn while_held_elsewhere<T: Send, R>(lock: &Mutex<T>, body: impl FnOnce() -> R) -> R {
+    let (held_tx, held_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    thread::scope(|s| {
+        s.spawn(move || {
+            let _guard = lock.lock();
+            held_tx.send(()).unwrap();
+            // Returns when `release_tx` is dropped, even if `body` panicked.
+            let _ = release_rx.recv();
+        });
+        held_rx.recv().unwrap();
+        let result = body();
+        drop(release_tx);
+        result
+    })
+}
+
+/// A deadline that has already passed.
+fn past() -> Instant {
+    let now = Instant::now();
+    now.checked_sub(Duration::from_millis(1)).unwrap_or(now)
+}
+
+/// Lets one thread wait until another is asleep in the kernel, so that a test can release a
+/// lock only once its waiters have really gone to sleep on it (and so must be woken).
+///
+/// Built from the calling thread's `/proc/thread-self/stat` on Linux. Where that is unavailable
+/// (other systems, Miri) `wait_until_asleep` returns at once and the test merely loses its edge.
+struct SleepProbe(Option<std::path::PathBuf>);
+
+impl SleepProbe {
+    /// A probe on the calling thread.
+    fn current() -> Self {
+        if cfg!(miri) {
+            return SleepProbe(None);
+        }
+        let task = std::fs::read_link("/proc/thread-self").ok();
+        SleepProbe(task.map(|task| std::path::Path::new("/proc").join(task).join("stat")))
+    }
+
+    /// Returns once the probed thread is in interruptible sleep (state `S`). Between sending
+    /// its probe and taking the lock a waiter does nothing that sleeps, so `S` means it sleeps
+    /// on the lock.
+    fn wait_until_asleep(&self) {
+        let Some(stat) = &self.0 else { return };
+        loop {
+            let Ok(text) = std::fs::read_to_string(stat) else { return };
+            // "tid (comm) S ...": the state follows the last ')', as comm may hold anything.
+            let state = text.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+            if state == Some('S') {
+                return;
+            }
+            thread::yield_now();
+        }
+    }
+}
+
+#[test]
+fn eight_threads_count_every_increment() {
+    let n = iters(10_000);
+    let counter = Mutex::new(0u64);
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for _ in 0..n {
+                    bump(&mut counter.lock());
+                }
+            });
+        }
+    });
+    assert_eq!(counter.into_inner(), (THREADS * n) as u64);
+}
+
+#[test]
+fn eight_threads_retrying_try_lock_count_every_increment() {
+    let n = iters(5_000);
+    let counter = Mutex::new(0u64);
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for _ in 0..n {
+                    loop {
+                        if let Some(mut guard) = counter.try_lock() {
+                            bump(&mut guard);
+                            break;
+                        }
+                        thread::yield_now();
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(counter.into_inner(), (THREADS * n) as u64);
+}
+
+#[test]
+fn waiters_put_to_sleep_by_a_slow_critical_section_are_all_woken() {
+    // Yielding between the read and the write keeps the lock held across a reschedule, so
+    // waiters exhaust their spin budget and sleep on the futex; every one must be woken by some
+    // unlock, or the test hangs. The split read/yield/write also makes any overlap lose counts.
+    let n = iters(2_000);
+    let counter = Mutex::new(0u64);
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for _ in 0..n {
+                    let mut guard = counter.lock();
+                    let seen = *guard;
+                    thread::yield_now();
+                    *guard = seen + 1;
+                }
+            });
+        }
+    });
+    assert_eq!(counter.into_inner(), (THREADS * n) as u64);
+}
+
+#[test]
+fn timed_and_untimed_waiters_mixed_count_every_increment() {
+    // Timed-out waiters leave the lock marked contended and walk away; the untimed sleepers
+    // must still be woken, and the timed ones must still get in eventually.
+    let n = iters(1_000);
+    let counter = Mutex::new(0u64);
+    thread::scope(|s| {
+        for t in 0..THREADS {
+            let counter = &counter;
+            s.spawn(move || {
+                for _ in 0..n {
+                    let mut guard = if t % 2 == 0 {
+                        counter.lock()
+                    } else {
+                        loop {
+                            if let Some(guard) = counter.try_lock_for(Duration::from_micros(20)) {
+                                break guard;
+                            }
+                        }
+                    };
+                    let seen = *guard;
+                    thread::yield_now();
+                    *guard = seen + 1;
+                }
+            });
+        }
+    });
+    assert_eq!(counter.into_inner(), (THREADS * n) as u64);
+}
+
+#[test]
+fn sleepers_queued_behind_a_holder_all_get_the_lock_after_one_unlock() {
+    // Unlock wakes one sleeper, which takes the lock marked contended so that its own unlock
+    // wakes the next: a chain of wakes. A broken link leaves a sleeper asleep forever.
+    let lock = Mutex::new(0u64);
+    let (probe_tx, probe_rx) = mpsc::channel();
+    thread::scope(|s| {
+        let guard = lock.lock();
+        for _ in 0..THREADS {
+            let (lock, probe_tx) = (&lock, probe_tx.clone());
+            s.spawn(move || {
+                probe_tx.send(SleepProbe::current()).unwrap();
+                bump(&mut lock.lock());
+            });
+        }
+        for probe in probe_rx.iter().take(THREADS) {
+            probe.wait_until_asleep();
+        }
+        drop(guard);
+    });
+    assert_eq!(lock.into_inner(), THREADS as u64);
+}
+
+#[test]
+fn a_static_mutex_counts_increments_from_several_threads() {
+    static COUNTER: Mutex<u64> = Mutex::new(0);
+    let n = iters(5_000);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            thread::spawn(move || {
+                for _ in 0..n {
+                    bump(&mut COUNTER.lock());
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    assert_eq!(*COUNTER.lock(), 4 * n as u64);
+}
+
+#[test]
+fn a_panic_in_the_critical_section_releases_the_lock() {
+    let lock = Arc::new(Mutex::new(0u32));
+    let panicked = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || {
+            let _guard = lock.lock();
+            panic!("deliberate panic inside the critical section");
+        })
+        .join()
+    };
+    assert!(panicked.is_err());
+    assert!(!lock.is_locked());
+    assert!(lock.try_lock().is_some(), "the lock is usable again");
+}
+
+#[test]
+fn a_panic_leaves_the_data_as_the_panicking_code_left_it() {
+    let lock = Arc::new(Mutex::new(vec![1, 2, 3]));
+    let panicked = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || {
+            let mut guard = lock.lock();
+            guard.push(4);
+            guard[0] = 10;
+            panic!("deliberate panic halfway through an update");
+        })
+        .join()
+    };
+    assert!(panicked.is_err());
+    assert_eq!(*lock.lock(), [10, 2, 3, 4]);
+}
+
+#[test]
+fn a_panic_wakes_a_thread_sleeping_on_the_lock() {
+    let lock = Mutex::new(0u32);
+    let (held_tx, held_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    thread::scope(|s| {
+        let lock = &lock;
+        let panicker = s.spawn(move || {
+            let mut guard = lock.lock();
+            held_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            *guard = 42;
+            panic!("deliberate panic while a waiter is queued");
+        });
+        held_rx.recv().unwrap();
+        let (probe_tx, probe_rx) = mpsc::channel();
+        let waiter = s.spawn(move || {
+            probe_tx.send(SleepProbe::current()).unwrap();
+            *lock.lock()
+        });
+        probe_rx.recv().unwrap().wait_until_asleep();
+        go_tx.send(()).unwrap();
+        assert!(panicker.join().is_err());
+        assert_eq!(waiter.join().unwrap(), 42);
+    });
+}
+
+#[test]
+fn try_lock_returns_none_while_held_on_the_same_thread() {
+    let lock = Mutex::new(());
+    let _guard = lock.lock();
+    assert!(lock.try_lock().is_none());
+}
+
+#[test]
+fn try_lock_returns_none_while_another_thread_holds_the_lock() {
+    let lock = Mutex::new(());
+    let got = while_held_elsewhere(&lock, || lock.try_lock().is_some());
+    assert!(!got);
+}
+
+#[test]
+fn try_lock_for_returns_none_while_another_thread_holds_the_lock() {
+    let lock = Mutex::new(());
+    let got = while_held_elsewhere(&lock, || lock.try_lock_for(Duration::from_millis(5)).is_some());
+    assert!(!got);
+}
+
+#[test]
+fn try_lock_for_returns_some_once_the_holder_has_released() {
+    let lock = Mutex::new(7);
+    let guard = lock.lock();
+    thread::scope(|s| {
+        let held = s.spawn(|| lock.try_lock_for(Duration::from_millis(5)).map(|g| *g)).join().unwrap();
+        assert_eq!(held, None, "precondition: the lock is held");
+        drop(guard);
+        let released = s.spawn(|| lock.try_lock_for(Duration::from_millis(5)).map(|g| *g)).join().unwrap();
+        assert_eq!(released, Some(7));
+    });
+}
+
+#[test]
+fn try_lock_for_zero_returns_none_while_held() {
+    let lock = Mutex::new(());
+    let _guard = lock.lock();
+    assert!(lock.try_lock_for(Duration::ZERO).is_none());
+}
+
+#[test]
+fn a_sleeping_try_lock_for_is_woken_when_the_holder_releases() {
+    // The timeout is only a bound for a broken implementation; the release comes long before.
+    let lock = Mutex::new(0u32);
+    let (probe_tx, probe_rx) = mpsc::channel();
+    thread::scope(|s| {
+        let lock = &lock;
+        let guard = lock.lock();
+        let waiter = s.spawn(move || {
+            probe_tx.send(SleepProbe::current()).unwrap();
+            lock.try_lock_for(Duration::from_secs(600)).map(|mut g| {
+                *g += 1;
+                *g
+            })
+        });
+        probe_rx.recv().unwrap().wait_until_asleep();
+        drop(guard);
+        assert_eq!(waiter.join().unwrap(), Some(1));
+    });
+}
+
+#[test]
+fn try_lock_for_an_unrepresentable_timeout_waits_until_released() {
+    // `Duration::MAX` overflows `Instant`: it must mean "no deadline", not "already passed".
+    let lock = Mutex::new(0u32);
+    let (probe_tx, probe_rx) = mpsc::channel();
+    thread::scope(|s| {
+        let lock = &lock;
+        let guard = lock.lock();
+        let waiter = s.spawn(move || {
+            probe_tx.send(SleepProbe::current()).unwrap();
+            lock.try_lock_for(Duration::MAX).is_some()
+        });
+        probe_rx.recv().unwrap().wait_until_asleep();
+        drop(guard);
+        assert!(waiter.join().unwrap());
+    });
+}
+
+#[test]
+fn try_lock_until_a_past_deadline_returns_none_when_held() {
+    let lock = Mutex::new(());
+    let _guard = lock.lock();
+    assert!(lock.try_lock_until(past()).is_none());
+}
+
+#[test]
+fn try_lock_until_a_past_deadline_returns_some_when_free() {
+    let lock = Mutex::new(3);
+    assert_eq!(lock.try_lock_until(past()).map(|g| *g), Some(3));
+}
+
+#[test]
+fn a_timed_out_waiter_leaves_the_lock_usable() {
+    let lock = Mutex::new(0u32);
+    {
+        let _guard = lock.lock();
+        assert!(lock.try_lock_for(Duration::from_micros(1)).is_none());
+    }
+    assert!(!lock.is_locked());
+    *lock.lock() += 1;
+    assert_eq!(lock.try_lock().map(|g| *g), Some(1));
+}
+
+#[test]
+fn is_locked_follows_the_guard() {
+    let lock = Mutex::new(());
+    assert!(!lock.is_locked());
+    let guard = lock.lock();
+    assert!(lock.is_locked());
+    drop(guard);
+    assert!(!lock.is_locked());
+}
+
+#[test]
+fn writes_under_the_lock_are_visible_to_the_next_holder_on_another_thread() {
+    let lock = Mutex::new(Vec::new());
+    thread::scope(|s| {
+        s.spawn(|| lock.lock().extend(0..100u32));
+    });
+    let seen = thread::scope(|s| s.spawn(|| lock.lock().iter().sum::<u32>()).join().unwrap());
+    assert_eq!(seen, (0..100).sum());
+}
+
+#[test]
+fn get_mut_changes_the_data_without_locking() {
+    let mut lock = Mutex::new(1);
+    *lock.get_mut() += 1;
+    assert_eq!(*lock.lock(), 2);
+}
+
+#[test]
+fn into_inner_returns_the_data_after_threads_are_done() {
+    let lock = Arc::new(Mutex::new(String::new()));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || lock.lock().push('x'))
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let lock = Arc::try_unwrap(lock).expect("every other Arc is gone");
+    assert_eq!(lock.into_inner(), "xxxx");
+}
+
+#[test]
+fn a_slice_mutex_locks_through_unsized_coercion() {
+    let lock: &Mutex<[u8]> = &Mutex::new([1u8, 2, 3]) as &Mutex<[u8; 3]>;
+    lock.lock()[1] = 20;
+    assert_eq!(lock.lock().len(), 3);
+    assert_eq!(*lock.lock(), [1, 20, 3]);
+}
+
+#[test]
+fn a_dyn_debug_mutex_formats_the_value_inside() {
+    let lock: &Mutex<dyn Debug> = &Mutex::new(vec!['a', 'b']);
+    assert_eq!(format!("{:?}", &*lock.lock()), "['a', 'b']");
+}
+
+#[test]
+fn a_boxed_slice_mutex_allows_get_mut() {
+    let mut lock: Box<Mutex<[u32]>> = Box::new(Mutex::new([0u32; 4]));
+    lock.get_mut()[3] = 9;
+    assert_eq!(*lock.lock(), [0, 0, 0, 9]);
+}
+
+#[test]
+fn an_arc_of_an_unsized_mutex_is_shared_across_threads() {
+    let n = iters(1_000);
+    let slots: Arc<Mutex<[u64]>> = Arc::new(Mutex::new([0u64; 4]));
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let slots = Arc::clone(&slots);
+            thread::spawn(move || {
+                for i in 0..n {
+                    bump(&mut slots.lock()[(t + i) % 4]);
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let total: u64 = slots.lock().iter().sum();
+    assert_eq!(total, 4 * n as u64);
+}

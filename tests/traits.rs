@@ -1,0 +1,195 @@
+//! The crate's trait surface: auto traits (`Send`/`Sync`, checked at compile time, both ways),
+//! `Default`, `From`, `Debug`/`Display`, and sizes.
+//!
+//! The auto-trait tests fail by not compiling. Positive checks call `assert_send::<T>()`;
+//! negative ones use `assert_not_impl!`, which relies on an ambiguity that exists only when the
+//! type *does* implement the trait (the trick behind `static_assertions::assert_not_impl_any!`).
+
+use std::cell::Cell;
+use std::mem::size_of;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::thread;
+
+use turnstile::{Mutex, MutexGuard, PetersonGuard, PetersonHandle, SpinLock, SpinLockGuard};
+
+fn assert_send<T: ?Sized + Send>() {}
+fn assert_sync<T: ?Sized + Sync>() {}
+
+/// Compiles only if `$ty` does NOT implement `$trait`. If it did, both impls of `AmbiguousIfImpl`
+/// would apply to `$ty`, and the `_` in `AmbiguousIfImpl<_>` could not be inferred.
+macro_rules! assert_not_impl {
+    ($ty:ty: $trait:path) => {{
+        #[allow(dead_code)]
+        trait AmbiguousIfImpl<A> {
+            fn some_item() {}
+        }
+        impl<T: ?Sized> AmbiguousIfImpl<()> for T {}
+        #[allow(dead_code)]
+        struct Invalid;
+        impl<T: ?Sized + $trait> AmbiguousIfImpl<Invalid> for T {}
+        let _ = <$ty as AmbiguousIfImpl<_>>::some_item;
+    }};
+}
+
+/// For every `T: Send`, not just the types spelled out below.
+fn locks_are_send_and_sync_for_any_send<T: Send>() {
+    assert_send::<Mutex<T>>();
+    assert_sync::<Mutex<T>>();
+    assert_send::<SpinLock<T>>();
+    assert_sync::<SpinLock<T>>();
+    assert_send::<PetersonHandle<T>>();
+}
+
+#[test]
+fn mutex_and_spinlock_are_send_and_sync_when_the_data_is_send() {
+    locks_are_send_and_sync_for_any_send::<u64>();
+    locks_are_send_and_sync_for_any_send::<Vec<String>>();
+    assert_sync::<Mutex<[u8]>>();
+    assert_sync::<SpinLock<dyn std::fmt::Debug + Send>>();
+}
+
+#[test]
+fn a_lock_around_send_but_not_sync_data_is_sync() {
+    // `Cell` is `Send` but not `Sync`: the lock is what makes sharing it sound.
+    assert_sync::<Mutex<Cell<u8>>>();
+    assert_sync::<SpinLock<Cell<u8>>>();
+}
+
+#[test]
+fn a_lock_around_non_send_data_is_neither_send_nor_sync() {
+    assert_not_impl!(Mutex<Rc<u8>>: Send);
+    assert_not_impl!(Mutex<Rc<u8>>: Sync);
+    assert_not_impl!(SpinLock<Rc<u8>>: Send);
+    assert_not_impl!(SpinLock<Rc<u8>>: Sync);
+    // `Sync` but not `Send` data: the lock would let another thread drop or take it by value.
+    assert_not_impl!(Mutex<std::sync::MutexGuard<'static, u8>>: Sync);
+    assert_not_impl!(SpinLock<std::sync::MutexGuard<'static, u8>>: Sync);
+}
+
+#[test]
+fn guards_are_not_send() {
+    assert_not_impl!(MutexGuard<'static, u8>: Send);
+    assert_not_impl!(SpinLockGuard<'static, u8>: Send);
+    assert_not_impl!(PetersonGuard<'static, u8>: Send);
+}
+
+#[test]
+fn guards_are_sync_when_the_data_is_sync() {
+    assert_sync::<MutexGuard<'static, u8>>();
+    assert_sync::<SpinLockGuard<'static, Vec<u8>>>();
+    assert_sync::<PetersonGuard<'static, String>>();
+}
+
+#[test]
+fn guards_of_non_sync_data_are_not_sync() {
+    // `&guard` hands out `&Cell`, which must not reach a second thread.
+    assert_not_impl!(MutexGuard<'static, Cell<u8>>: Sync);
+    assert_not_impl!(SpinLockGuard<'static, Cell<u8>>: Sync);
+    assert_not_impl!(PetersonGuard<'static, Cell<u8>>: Sync);
+}
+
+#[test]
+fn peterson_handles_are_send_but_not_clone() {
+    assert_send::<PetersonHandle<Cell<u8>>>();
+    assert_not_impl!(PetersonHandle<u8>: Clone);
+}
+
+#[test]
+fn peterson_handles_of_non_send_data_are_not_send() {
+    assert_not_impl!(PetersonHandle<Rc<u8>>: Send);
+}
+
+#[test]
+fn default_builds_an_unlocked_lock_around_the_default_value() {
+    let mutex: Mutex<Vec<u8>> = Mutex::default();
+    let spin: SpinLock<u32> = SpinLock::default();
+    assert!(!mutex.is_locked() && !spin.is_locked());
+    assert_eq!((mutex.into_inner(), spin.into_inner()), (Vec::new(), 0));
+}
+
+#[test]
+fn from_builds_an_unlocked_lock_around_the_value() {
+    let mutex: Mutex<Vec<u8>> = vec![1, 2].into();
+    let spin: SpinLock<char> = SpinLock::from('z');
+    assert!(!mutex.is_locked() && !spin.is_locked());
+    assert_eq!((mutex.into_inner(), spin.into_inner()), (vec![1, 2], 'z'));
+}
+
+#[test]
+fn debug_shows_the_data_when_free() {
+    let mutex = Mutex::new(41);
+    let spin = SpinLock::new("hello");
+    let (m, s) = (format!("{mutex:?}"), format!("{spin:?}"));
+    assert!(m.contains("41") && !m.contains("<locked>"), "{m}");
+    assert!(s.contains("\"hello\"") && !s.contains("<locked>"), "{s}");
+}
+
+#[test]
+fn debug_shows_locked_while_held_on_the_same_thread() {
+    let mutex = Mutex::new(41);
+    let spin = SpinLock::new(41);
+    let _guards = (mutex.lock(), spin.lock());
+    let (m, s) = (format!("{mutex:?}"), format!("{spin:?}"));
+    assert!(m.contains("<locked>") && !m.contains("41"), "{m}");
+    assert!(s.contains("<locked>") && !s.contains("41"), "{s}");
+}
+
+#[test]
+fn debug_shows_locked_without_blocking_while_another_thread_holds_the_lock() {
+    let mutex = Mutex::new(41);
+    let (held_tx, held_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let shown = thread::scope(|s| {
+        let mutex = &mutex;
+        s.spawn(move || {
+            let _guard = mutex.lock();
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+        });
+        held_rx.recv().unwrap();
+        let shown = format!("{mutex:?}");
+        drop(release_tx);
+        shown
+    });
+    assert!(shown.contains("<locked>"), "{shown}");
+}
+
+#[test]
+fn debug_leaves_the_lock_free() {
+    let mutex = Mutex::new(1);
+    let _ = format!("{mutex:?}");
+    assert!(!mutex.is_locked());
+}
+
+#[test]
+fn guards_format_the_data_with_debug_and_display() {
+    let mutex = Mutex::new(7);
+    let guard = mutex.lock();
+    assert_eq!(format!("{guard:?} {guard}"), "7 7");
+    drop(guard);
+    let spin = SpinLock::new(String::from("s"));
+    let guard = spin.lock();
+    assert_eq!(format!("{guard:?} {guard}"), "\"s\" s");
+}
+
+#[test]
+fn peterson_handle_debug_names_its_party_without_locking() {
+    let (a, mut b) = turnstile::Peterson::pair(5);
+    let _held = b.lock();
+    // Formatting `a` must not try to take the lock `b` holds.
+    assert!(format!("{a:?}").contains("party: 0"));
+}
+
+#[test]
+fn a_unit_mutex_and_spinlock_are_one_word() {
+    assert_eq!(size_of::<Mutex<()>>(), 4);
+    assert_eq!(size_of::<SpinLock<()>>(), 4);
+}
+
+#[test]
+fn a_guard_is_one_pointer() {
+    // The default backend's access tracker is zero-sized: a guard is just the lock reference.
+    assert_eq!(size_of::<MutexGuard<'static, u64>>(), size_of::<&Mutex<u64>>());
+    assert_eq!(size_of::<SpinLockGuard<'static, u64>>(), size_of::<&SpinLock<u64>>());
+}
