@@ -174,17 +174,20 @@ macro_rules! data_lock_impls {
             }
         }
 
-        impl<T: Default, B: $crate::backend::Backend> Default for $Lock<T, B> {
+        // For the default backend only, like `HashMap`'s `From` for `RandomState`: a defaulted
+        // type parameter does not steer inference, so a generic impl would make `Mutex::from(1)`
+        // ambiguous.
+        impl<T: Default> Default for $Lock<T> {
             /// A lock around `T::default()`.
             fn default() -> Self {
-                Self::with_backend(T::default())
+                Self::new(T::default())
             }
         }
 
-        impl<T, B: $crate::backend::Backend> From<T> for $Lock<T, B> {
+        impl<T> From<T> for $Lock<T> {
             /// A lock around `value`.
             fn from(value: T) -> Self {
-                Self::with_backend(value)
+                Self::new(value)
             }
         }
 

@@ -301,7 +301,7 @@ mod tests {
     #[test]
     fn default_and_from_build_an_unlocked_mutex() {
         let a: Mutex<u8> = Mutex::default();
-        let b: Mutex<u8> = Mutex::from(7);
+        let b = Mutex::from(7u8);
         assert!(!a.is_locked() && !b.is_locked());
         assert_eq!((a.into_inner(), b.into_inner()), (0, 7));
     }

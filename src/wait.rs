@@ -93,7 +93,6 @@ mod futex {
 
     /// `deadline` on CLOCK_MONOTONIC (which is what `Instant` measures on Linux); `None` if
     /// it has already passed. A deadline too far away to represent saturates.
-    #[allow(clippy::unnecessary_cast)] // time_t is i32 on some Linux targets, i64 on others
     fn absolute_monotonic(deadline: Instant) -> Option<libc::timespec> {
         let remaining = deadline.checked_duration_since(Instant::now())?;
         if remaining.is_zero() {
@@ -103,15 +102,14 @@ mod futex {
         // SAFETY: `now` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
         let nanos = now.tv_nsec as u64 + u64::from(remaining.subsec_nanos());
-        let secs = i64::try_from(remaining.as_secs())
+        // Checked all the way, time_t being 32 bits on some targets: a sum that does not fit
+        // saturates to the far future instead of wrapping into the past.
+        let secs = libc::time_t::try_from(remaining.as_secs())
             .ok()
-            .and_then(|s| (now.tv_sec as i64).checked_add(s))
-            .and_then(|s| s.checked_add((nanos / 1_000_000_000) as i64));
+            .and_then(|s| now.tv_sec.checked_add(s))
+            .and_then(|s| s.checked_add(libc::time_t::from(nanos >= 1_000_000_000)));
         Some(match secs {
-            Some(secs) => libc::timespec {
-                tv_sec: secs as libc::time_t,
-                tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
-            },
+            Some(tv_sec) => libc::timespec { tv_sec, tv_nsec: (nanos % 1_000_000_000) as libc::c_long },
             None => libc::timespec { tv_sec: libc::time_t::MAX, tv_nsec: 999_999_999 },
         })
     }
