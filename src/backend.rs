@@ -161,8 +161,12 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// Held by a guard for as long as it gives out `&mut T`.
     type Exclusive;
 
-    /// How many doubling rounds of spinning a sleeping lock tries before it sleeps.
-    const SPIN_ROUNDS: u32;
+    /// How many pauses a lock that can sleep spins, re-reading its word after each, before it
+    /// sleeps.
+    const SPIN_PAUSES: u32;
+    /// How many doubling rounds of pauses a lock that never sleeps spins before it starts
+    /// yielding the CPU.
+    const SNOOZE_ROUNDS: u32;
 
     /// A new tracker (the `const` constructors of [`Real`] types build theirs directly).
     ///
@@ -278,9 +282,11 @@ impl Backend for Real {
     type Tracker = NoTracker;
     type Exclusive = ();
 
-    // 2^0 + ... + 2^6 = 127 pauses, a few hundred nanoseconds: about as long as a short
-    // critical section, far less than a futex round trip.
-    const SPIN_ROUNDS: u32 = 7;
+    // 100 pauses (std's choice too): a few microseconds on current x86, about what a futex
+    // sleep and wake cost, so spinning longer would cost more than it could save.
+    const SPIN_PAUSES: u32 = 100;
+    // 1 + 2 + ... + 64 = 127 pauses before the first yield.
+    const SNOOZE_ROUNDS: u32 = 7;
 
     #[inline]
     fn tracker() -> NoTracker {

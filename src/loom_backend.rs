@@ -271,8 +271,10 @@ impl<F: Fault> Backend for Loom<F> {
     type Tracker = Tracker;
     type Exclusive = loom::cell::MutPtr<()>;
 
-    // One round: enough to explore "the spinner saw the unlock", small enough to keep models fast.
-    const SPIN_ROUNDS: u32 = 1;
+    // One pause (a loom yield) each: enough to explore "the spinner saw the unlock", few enough
+    // to keep the models small.
+    const SPIN_PAUSES: u32 = 1;
+    const SNOOZE_ROUNDS: u32 = 1;
 
     fn tracker() -> Tracker {
         Tracker(loom::cell::UnsafeCell::new(()))
