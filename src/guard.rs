@@ -1,4 +1,9 @@
-//! The guard every exclusive lock in the crate hands out, written once.
+//! The protected data and the guard that opens it, written once for every exclusive lock.
+//!
+//! Every lock keeps its data in a [`LockData`]: the value in an `UnsafeCell`, beside the
+//! backend's tracker (nothing for the real machine; under loom, a cell that lets loom see two
+//! guards overlap). `LockData` carries the one `Send`/`Sync` argument all the locks share, so the
+//! lock types themselves need no `unsafe impl`.
 //!
 //! A [`LockGuard`] is proof that its holder owns the lock: it dereferences to the data, and
 //! dropping it — at the end of the scope, or while a panic unwinds through the critical section —
@@ -14,31 +19,71 @@ use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 
-use crate::backend::Backend;
+use core::cell::UnsafeCell;
+
+use crate::backend::{Backend, NoTracker, Real};
 
 pub(crate) mod raw {
+    use super::LockData;
     use crate::backend::Backend;
-    use core::cell::UnsafeCell;
 
     /// What a guard needs from its lock. Public in a private module: nameable only here.
     ///
     /// # Safety
-    /// `unlock` must release the lock such that the next acquirer's reads of the data
-    /// happen after every access made through the guard (a Release that its Acquire reads).
+    /// While a thread holds the lock no other thread can acquire it, and `unlock` releases it
+    /// such that the next acquirer's reads of the data happen after every access made through
+    /// the guard (a Release that its Acquire reads).
     pub unsafe trait RawLock {
         /// The protected data.
         type Target: ?Sized;
         /// The backend that tracks accesses to the data.
         type Backend: Backend;
-        /// The cell holding the data.
-        fn cell(&self) -> &UnsafeCell<Self::Target>;
-        /// The backend's access tracker for the data.
-        fn tracker(&self) -> &<Self::Backend as Backend>::Tracker;
+        /// The data and its tracker.
+        fn data(&self) -> &LockData<Self::Target, Self::Backend>;
         /// Releases the lock.
         ///
         /// # Safety
         /// The caller holds the lock, and releases it exactly once.
         unsafe fn unlock(&self);
+    }
+}
+
+/// The data a lock protects, and the backend's tracker of accesses to it.
+pub struct LockData<T: ?Sized, B: Backend> {
+    tracker: B::Tracker,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: a `LockData` lives only inside this crate's locks, which reach the value only through a
+// `LockGuard` (one holder at a time, by the `RawLock` contract) or through `&mut self`. Sharing it
+// between threads thus only moves exclusive access from thread to thread, which needs `T: Send`
+// and not `T: Sync`, exactly as for std's `Mutex`. (`Send` is automatic: it moves the `T`.)
+unsafe impl<T: ?Sized + Send, B: Backend> Sync for LockData<T, B> {}
+
+impl<T> LockData<T, Real> {
+    /// The data of a lock on the real machine; `const`, for the locks' `const fn new`.
+    #[inline]
+    pub(crate) const fn new(value: T) -> Self {
+        LockData { tracker: NoTracker, value: UnsafeCell::new(value) }
+    }
+}
+
+impl<T, B: Backend> LockData<T, B> {
+    /// The data of a lock over any backend.
+    pub(crate) fn with_backend(value: T) -> Self {
+        LockData { tracker: B::tracker(), value: UnsafeCell::new(value) }
+    }
+
+    #[inline]
+    pub(crate) fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+}
+
+impl<T: ?Sized, B: Backend> LockData<T, B> {
+    #[inline]
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
     }
 }
 
@@ -77,7 +122,7 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
     /// The calling thread holds `lock`, and hands its release over to the guard.
     #[inline]
     pub(crate) unsafe fn new(lock: &'a L) -> Self {
-        let access = ManuallyDrop::new(L::Backend::exclusive(lock.tracker()));
+        let access = ManuallyDrop::new(L::Backend::exclusive(&lock.data().tracker));
         LockGuard { lock, access, _not_send: PhantomData }
     }
 }
@@ -87,7 +132,7 @@ impl<L: RawLock + ?Sized> Deref for LockGuard<'_, L> {
     #[inline]
     fn deref(&self) -> &L::Target {
         // SAFETY: the guard proves the lock is held, so no other reference to the data exists.
-        unsafe { &*self.lock.cell().get() }
+        unsafe { &*self.lock.data().value.get() }
     }
 }
 
@@ -95,7 +140,7 @@ impl<L: RawLock + ?Sized> DerefMut for LockGuard<'_, L> {
     #[inline]
     fn deref_mut(&mut self) -> &mut L::Target {
         // SAFETY: as in `deref`, and `&mut self` makes this the only borrow through the guard.
-        unsafe { &mut *self.lock.cell().get() }
+        unsafe { &mut *self.lock.data().value.get() }
     }
 }
 

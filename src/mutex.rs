@@ -24,13 +24,12 @@
 //! which is what keeps throughput high; a thread can in principle be overtaken forever.
 //! This answers the seeds' mutual-exclusion problem without busy-waiting.
 
-use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU32, Ordering::*};
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, NoTracker, Real, Word};
+use crate::backend::{Backend, Real, Word};
 use crate::backoff::Backoff;
-use crate::guard::{self, raw::RawLock, LockGuard};
+use crate::guard::{self, raw::RawLock, LockData, LockGuard};
 
 const UNLOCKED: u32 = 0;
 /// Held, nobody sleeping.
@@ -63,18 +62,11 @@ const CONTENDED: u32 = 2;
 /// ```
 pub struct Mutex<T: ?Sized, B: Backend = Real> {
     state: B::Word,
-    tracker: B::Tracker,
-    data: UnsafeCell<T>,
+    data: LockData<T, B>,
 }
 
 /// The guard of a [`Mutex`]: the lock is held until it is dropped.
 pub type MutexGuard<'a, T, B = Real> = LockGuard<'a, Mutex<T, B>>;
-
-// SAFETY: the mutex hands `&mut T` to one thread at a time, so sharing it across threads needs
-// only `T: Send` (the value may be used from, and dropped on, any thread), as for std's Mutex.
-unsafe impl<T: ?Sized + Send, B: Backend> Sync for Mutex<T, B> {}
-// SAFETY: moving the mutex moves the `T` inside; the word and tracker are Send by their bounds.
-unsafe impl<T: ?Sized + Send, B: Backend> Send for Mutex<T, B> {}
 
 impl<T> Mutex<T> {
     /// A new, unlocked mutex. `const`, so it can initialise a `static`.
@@ -88,7 +80,7 @@ impl<T> Mutex<T> {
     /// ```
     #[inline]
     pub const fn new(value: T) -> Self {
-        Mutex { state: AtomicU32::new(UNLOCKED), tracker: NoTracker, data: UnsafeCell::new(value) }
+        Mutex { state: AtomicU32::new(UNLOCKED), data: LockData::new(value) }
     }
 }
 
@@ -102,7 +94,7 @@ impl<T, B: Backend> Mutex<T, B> {
     /// assert_eq!(*m.lock(), 3);
     /// ```
     pub fn with_backend(value: T) -> Self {
-        Mutex { state: B::Word::new(UNLOCKED), tracker: B::tracker(), data: UnsafeCell::new(value) }
+        Mutex { state: B::Word::new(UNLOCKED), data: LockData::with_backend(value) }
     }
 }
 
@@ -251,12 +243,8 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for Mutex<T, B> {
     type Backend = B;
 
     #[inline]
-    fn cell(&self) -> &UnsafeCell<T> {
+    fn data(&self) -> &LockData<T, B> {
         &self.data
-    }
-    #[inline]
-    fn tracker(&self) -> &B::Tracker {
-        &self.tracker
     }
     #[inline]
     unsafe fn unlock(&self) {

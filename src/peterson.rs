@@ -27,7 +27,6 @@
 //! [`Peterson::pair`] returns exactly two handles, neither can be cloned, and locking takes
 //! `&mut self`, so a handle cannot be used by two threads at once.
 
-use core::cell::UnsafeCell;
 use core::sync::atomic::Ordering::*;
 use std::sync::Arc;
 
@@ -35,7 +34,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::backend::{Backend, Real, Word};
 use crate::backoff::Backoff;
-use crate::guard::{raw::RawLock, LockGuard};
+use crate::guard::{raw::RawLock, LockData, LockGuard};
 
 /// The state two [`PetersonHandle`]s share: two flags, the victim word, and the data.
 ///
@@ -55,15 +54,8 @@ pub struct Peterson<T: ?Sized, B: Backend = Real> {
     interested: [CachePadded<B::Word>; 2],
     /// The party that wrote last, and so yields.
     victim: CachePadded<B::Word>,
-    tracker: B::Tracker,
-    data: UnsafeCell<T>,
+    data: LockData<T, B>,
 }
-
-// SAFETY: the data is reached only through a guard, and Peterson's protocol lets one party hold
-// a guard at a time, so sharing the state between the two handles' threads needs `T: Send`.
-unsafe impl<T: ?Sized + Send, B: Backend> Sync for Peterson<T, B> {}
-// SAFETY: moving the state moves the `T` inside.
-unsafe impl<T: ?Sized + Send, B: Backend> Send for Peterson<T, B> {}
 
 /// One of the two parties of a [`Peterson`] lock. `Send`, not `Clone`.
 ///
@@ -108,8 +100,7 @@ impl<T, B: Backend> Peterson<T, B> {
         let shared = Arc::new(Peterson {
             interested: [CachePadded::new(B::Word::new(0)), CachePadded::new(B::Word::new(0))],
             victim: CachePadded::new(B::Word::new(0)),
-            tracker: B::tracker(),
-            data: UnsafeCell::new(value),
+            data: LockData::with_backend(value),
         });
         (PetersonHandle { shared: Arc::clone(&shared), me: 0 }, PetersonHandle { shared, me: 1 })
     }
@@ -179,11 +170,8 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for PetersonHandle<T, B> {
     type Target = T;
     type Backend = B;
 
-    fn cell(&self) -> &UnsafeCell<T> {
+    fn data(&self) -> &LockData<T, B> {
         &self.shared.data
-    }
-    fn tracker(&self) -> &B::Tracker {
-        &self.shared.tracker
     }
     unsafe fn unlock(&self) {
         // Release: pairs with the other party's Acquire load of our flag in `lock`.

@@ -28,12 +28,11 @@
 //! Policy: no fairness, no sleeping; a spinlock burns CPU while it waits. Use it for critical
 //! sections of a few instructions, where a futex round trip would cost more than the wait.
 
-use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU32, Ordering::*};
 
-use crate::backend::{Backend, NoTracker, Real, Word};
+use crate::backend::{Backend, Real, Word};
 use crate::backoff::Backoff;
-use crate::guard::{self, raw::RawLock, LockGuard};
+use crate::guard::{self, raw::RawLock, LockData, LockGuard};
 
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
@@ -56,17 +55,11 @@ const LOCKED: u32 = 1;
 /// ```
 pub struct SpinLock<T: ?Sized, B: Backend = Real> {
     locked: B::Word,
-    tracker: B::Tracker,
-    data: UnsafeCell<T>,
+    data: LockData<T, B>,
 }
 
 /// The guard of a [`SpinLock`]: the lock is held until it is dropped.
 pub type SpinLockGuard<'a, T, B = Real> = LockGuard<'a, SpinLock<T, B>>;
-
-// SAFETY: one thread at a time gets `&mut T`, so sharing needs only `T: Send`, as for a Mutex.
-unsafe impl<T: ?Sized + Send, B: Backend> Sync for SpinLock<T, B> {}
-// SAFETY: moving the lock moves the `T` inside.
-unsafe impl<T: ?Sized + Send, B: Backend> Send for SpinLock<T, B> {}
 
 impl<T> SpinLock<T> {
     /// A new, unlocked spinlock. `const`, so it can initialise a `static`.
@@ -78,7 +71,7 @@ impl<T> SpinLock<T> {
     /// ```
     #[inline]
     pub const fn new(value: T) -> Self {
-        SpinLock { locked: AtomicU32::new(UNLOCKED), tracker: NoTracker, data: UnsafeCell::new(value) }
+        SpinLock { locked: AtomicU32::new(UNLOCKED), data: LockData::new(value) }
     }
 }
 
@@ -92,7 +85,7 @@ impl<T, B: Backend> SpinLock<T, B> {
     /// assert_eq!(*lock.lock(), 'a');
     /// ```
     pub fn with_backend(value: T) -> Self {
-        SpinLock { locked: B::Word::new(UNLOCKED), tracker: B::tracker(), data: UnsafeCell::new(value) }
+        SpinLock { locked: B::Word::new(UNLOCKED), data: LockData::with_backend(value) }
     }
 }
 
@@ -176,12 +169,8 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for SpinLock<T, B> {
     type Backend = B;
 
     #[inline]
-    fn cell(&self) -> &UnsafeCell<T> {
+    fn data(&self) -> &LockData<T, B> {
         &self.data
-    }
-    #[inline]
-    fn tracker(&self) -> &B::Tracker {
-        &self.tracker
     }
     #[inline]
     unsafe fn unlock(&self) {
