@@ -13,23 +13,10 @@ use std::time::{Duration, Instant};
 
 use turnstile::Mutex;
 
+mod common;
+use common::{bump, iters};
+
 const THREADS: usize = 8;
-
-/// Per-thread iterations: full size natively, small under Miri (which is ~1000x slower).
-const fn iters(native: usize) -> usize {
-    if cfg!(miri) {
-        native / 200
-    } else {
-        native
-    }
-}
-
-/// A read-modify-write split in two on purpose, so that two threads overlapping inside the
-/// critical section lose an update and the final count comes out short.
-fn bump(counter: &mut u64) {
-    let seen = *counter;
-    *counter = std::hint::black_box(seen) + 1;
-}
 
 /// Runs `body` on this thread while another thread holds `lock`; the holder lets go once `body`
 /// has returned (or unwound).

@@ -12,21 +12,8 @@ use std::thread;
 
 use turnstile::{Peterson, PetersonHandle};
 
-/// Iterations per party: full size natively, small under Miri (which is ~1000x slower).
-const fn iters(native: usize) -> usize {
-    if cfg!(miri) {
-        native / 200
-    } else {
-        native
-    }
-}
-
-/// A read-modify-write split in two on purpose, so that the two parties overlapping inside the
-/// critical section lose an update and the final count comes out short.
-fn bump(counter: &mut u64) {
-    let seen = *counter;
-    *counter = std::hint::black_box(seen) + 1;
-}
+mod common;
+use common::{bump, iters};
 
 fn assert_send<T: Send>() {}
 

@@ -8,23 +8,10 @@ use std::thread;
 
 use turnstile::SpinLock;
 
+mod common;
+use common::{bump, iters};
+
 const THREADS: usize = 8;
-
-/// Per-thread iterations: full size natively, small under Miri (which is ~1000x slower).
-const fn iters(native: usize) -> usize {
-    if cfg!(miri) {
-        native / 200
-    } else {
-        native
-    }
-}
-
-/// A read-modify-write split in two on purpose, so that two threads overlapping inside the
-/// critical section lose an update and the final count comes out short.
-fn bump(counter: &mut u64) {
-    let seen = *counter;
-    *counter = std::hint::black_box(seen) + 1;
-}
 
 #[test]
 fn eight_threads_count_every_increment() {
