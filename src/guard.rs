@@ -54,10 +54,10 @@ pub struct LockData<T: ?Sized, B: Backend> {
     value: UnsafeCell<T>,
 }
 
-// SAFETY: a `LockData` lives only inside this crate's locks, which reach the value only through a
-// `LockGuard` (one holder at a time, by the `RawLock` contract) or through `&mut self`. Sharing it
-// between threads thus only moves exclusive access from thread to thread, which needs `T: Send`
-// and not `T: Sync`, exactly as for std's `Mutex`. (`Send` is automatic: it moves the `T`.)
+// `Send` is automatic (it moves the `T`). For `Sync`:
+// SAFETY: this crate's locks reach the value only through a `LockGuard` (one holder at a time, by
+// the `RawLock` contract) or `&mut self`, so sharing hands exclusive access from thread to thread:
+// that needs `T: Send`, not `T: Sync`, as for std's `Mutex`.
 unsafe impl<T: ?Sized + Send, B: Backend> Sync for LockData<T, B> {}
 
 impl<T> LockData<T, Real> {

@@ -47,10 +47,9 @@ mod futex {
                 Some(None) => return false,
                 Some(Some(ts)) => ts as *const libc::timespec,
             };
-            // SAFETY: `word` is a live AtomicU32 for the duration of the call (we hold a
-            // reference), the kernel only reads it; `timespec_ptr` is null or points to a
-            // timespec that outlives the call. FUTEX_WAIT_BITSET takes an absolute timeout
-            // measured on CLOCK_MONOTONIC (FUTEX_CLOCK_REALTIME is not set).
+            // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout (no FUTEX_CLOCK_REALTIME).
+            // SAFETY: `word` is a live AtomicU32 (we hold a reference) that the kernel only reads;
+            // `timespec_ptr` is null or points to a timespec that outlives the call.
             let r = unsafe {
                 libc::syscall(
                     libc::SYS_futex,
@@ -126,10 +125,10 @@ mod parked {
 
     /// Sleeps while `*word == expected`; `false` only if `deadline` passed.
     pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> bool {
-        // SAFETY: the key is the word's address, and every park/unpark on it comes from this
-        // module with the same meaning; the closures neither panic nor call into
-        // parking_lot_core. `validate` runs under the queue lock, so the comparison and the
-        // enqueue are atomic with respect to `unpark_*` (Relaxed suffices: the lock orders it).
+        // `validate` runs under the queue lock, so the comparison and the enqueue are atomic with
+        // respect to `unpark_*` (and Relaxed suffices for the load: the lock orders it).
+        // SAFETY: the key is the word's address, used with one meaning by this module only; the
+        // closures neither panic nor call into parking_lot_core.
         let result = unsafe {
             parking_lot_core::park(
                 key(word),

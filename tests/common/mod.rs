@@ -2,6 +2,8 @@
 
 /// Iterations: full size natively, small under Miri (which is about 1000× slower).
 pub const fn iters(native: usize) -> usize {
+    // Below 200 the Miri share would be zero iterations: a test that silently tests nothing.
+    assert!(native >= 200, "iters() needs at least 200 native iterations");
     if cfg!(miri) {
         native / 200
     } else {
