@@ -236,8 +236,8 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     }
 }
 
-// SAFETY: `unlock` is a Release swap, which the next locker's Acquire compare-exchange or swap
-// reads, so every access through the guard happens before the next holder's.
+// SAFETY: only a compare-exchange or swap that finds UNLOCKED acquires, so one thread holds the
+// lock at a time; `unlock` is a Release swap that the next holder's Acquire reads.
 unsafe impl<T: ?Sized, B: Backend> RawLock for Mutex<T, B> {
     type Target = T;
     type Backend = B;

@@ -164,8 +164,9 @@ impl<T: ?Sized, B: Backend> PetersonHandle<T, B> {
     }
 }
 
-// SAFETY: `unlock` is a Release store of our flag; the other party enters only after an Acquire
-// load that reads it (or reads the victim written after it), so our accesses happen first.
+// SAFETY: Peterson's protocol admits one party at a time (module docs; checked by the loom model)
+// and each party is one handle used through `&mut self`. `unlock` is a Release store of our flag;
+// the other party enters only after an Acquire load that reads it (or our later victim swap).
 unsafe impl<T: ?Sized, B: Backend> RawLock for PetersonHandle<T, B> {
     type Target = T;
     type Backend = B;

@@ -163,7 +163,8 @@ impl<T: ?Sized, B: Backend> SpinLock<T, B> {
     }
 }
 
-// SAFETY: `unlock` is a Release store that the next holder's Acquire compare-exchange reads.
+// SAFETY: only the compare-exchange UNLOCKED → LOCKED acquires, so one thread holds the lock at
+// a time; `unlock` is a Release store that the next holder's Acquire compare-exchange reads.
 unsafe impl<T: ?Sized, B: Backend> RawLock for SpinLock<T, B> {
     type Target = T;
     type Backend = B;
