@@ -5,6 +5,9 @@
 //! where a test needs a waiter to be *asleep* on the lock before the holder lets go, it watches
 //! the waiter's state in `/proc` (see `SleepProbe`). A lost wakeup shows up as a hang, which CI's
 //! timeout turns into a failure.
+//!
+//! The tests every exclusive lock shares (exact counts, panics, `try_lock`, `static`, unsized
+//! data) come from `exclusive_lock_tests!` in `tests/common`; this file holds the rest.
 
 use std::fmt::Debug;
 use std::sync::{mpsc, Arc};
@@ -13,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use turnstile::Mutex;
 
+#[macro_use]
 mod common;
 use common::{bump, iters};
 
@@ -75,44 +79,6 @@ impl SleepProbe {
             thread::yield_now();
         }
     }
-}
-
-#[test]
-fn eight_threads_count_every_increment() {
-    let n = iters(10_000);
-    let counter = Mutex::new(0u64);
-    thread::scope(|s| {
-        for _ in 0..THREADS {
-            s.spawn(|| {
-                for _ in 0..n {
-                    bump(&mut counter.lock());
-                }
-            });
-        }
-    });
-    assert_eq!(counter.into_inner(), (THREADS * n) as u64);
-}
-
-#[test]
-fn eight_threads_retrying_try_lock_count_every_increment() {
-    let n = iters(5_000);
-    let counter = Mutex::new(0u64);
-    thread::scope(|s| {
-        for _ in 0..THREADS {
-            s.spawn(|| {
-                for _ in 0..n {
-                    loop {
-                        if let Some(mut guard) = counter.try_lock() {
-                            bump(&mut guard);
-                            break;
-                        }
-                        thread::yield_now();
-                    }
-                }
-            });
-        }
-    });
-    assert_eq!(counter.into_inner(), (THREADS * n) as u64);
 }
 
 #[test]
@@ -191,58 +157,6 @@ fn sleepers_queued_behind_a_holder_all_get_the_lock_after_one_unlock() {
 }
 
 #[test]
-fn a_static_mutex_counts_increments_from_several_threads() {
-    static COUNTER: Mutex<u64> = Mutex::new(0);
-    let n = iters(5_000);
-    let handles: Vec<_> = (0..4)
-        .map(|_| {
-            thread::spawn(move || {
-                for _ in 0..n {
-                    bump(&mut COUNTER.lock());
-                }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
-    }
-    assert_eq!(*COUNTER.lock(), 4 * n as u64);
-}
-
-#[test]
-fn a_panic_in_the_critical_section_releases_the_lock() {
-    let lock = Arc::new(Mutex::new(0u32));
-    let panicked = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || {
-            let _guard = lock.lock();
-            panic!("deliberate panic inside the critical section");
-        })
-        .join()
-    };
-    assert!(panicked.is_err());
-    assert!(!lock.is_locked());
-    assert!(lock.try_lock().is_some(), "the lock is usable again");
-}
-
-#[test]
-fn a_panic_leaves_the_data_as_the_panicking_code_left_it() {
-    let lock = Arc::new(Mutex::new(vec![1, 2, 3]));
-    let panicked = {
-        let lock = Arc::clone(&lock);
-        thread::spawn(move || {
-            let mut guard = lock.lock();
-            guard.push(4);
-            guard[0] = 10;
-            panic!("deliberate panic halfway through an update");
-        })
-        .join()
-    };
-    assert!(panicked.is_err());
-    assert_eq!(*lock.lock(), [10, 2, 3, 4]);
-}
-
-#[test]
 fn a_panic_wakes_a_thread_sleeping_on_the_lock() {
     let lock = Mutex::new(0u32);
     let (held_tx, held_rx) = mpsc::channel::<()>();
@@ -267,20 +181,6 @@ fn a_panic_wakes_a_thread_sleeping_on_the_lock() {
         assert!(panicker.join().is_err());
         assert_eq!(waiter.join().unwrap(), 42);
     });
-}
-
-#[test]
-fn try_lock_returns_none_while_held_on_the_same_thread() {
-    let lock = Mutex::new(());
-    let _guard = lock.lock();
-    assert!(lock.try_lock().is_none());
-}
-
-#[test]
-fn try_lock_returns_none_while_another_thread_holds_the_lock() {
-    let lock = Mutex::new(());
-    let got = while_held_elsewhere(&lock, || lock.try_lock().is_some());
-    assert!(!got);
 }
 
 #[test]
@@ -375,16 +275,6 @@ fn a_timed_out_waiter_leaves_the_lock_usable() {
 }
 
 #[test]
-fn is_locked_follows_the_guard() {
-    let lock = Mutex::new(());
-    assert!(!lock.is_locked());
-    let guard = lock.lock();
-    assert!(lock.is_locked());
-    drop(guard);
-    assert!(!lock.is_locked());
-}
-
-#[test]
 fn writes_under_the_lock_are_visible_to_the_next_holder_on_another_thread() {
     let lock = Mutex::new(Vec::new());
     thread::scope(|s| {
@@ -392,37 +282,6 @@ fn writes_under_the_lock_are_visible_to_the_next_holder_on_another_thread() {
     });
     let seen = thread::scope(|s| s.spawn(|| lock.lock().iter().sum::<u32>()).join().unwrap());
     assert_eq!(seen, (0..100).sum());
-}
-
-#[test]
-fn get_mut_changes_the_data_without_locking() {
-    let mut lock = Mutex::new(1);
-    *lock.get_mut() += 1;
-    assert_eq!(*lock.lock(), 2);
-}
-
-#[test]
-fn into_inner_returns_the_data_after_threads_are_done() {
-    let lock = Arc::new(Mutex::new(String::new()));
-    let handles: Vec<_> = (0..4)
-        .map(|_| {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || lock.lock().push('x'))
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
-    }
-    let lock = Arc::try_unwrap(lock).expect("every other Arc is gone");
-    assert_eq!(lock.into_inner(), "xxxx");
-}
-
-#[test]
-fn a_slice_mutex_locks_through_unsized_coercion() {
-    let lock: &Mutex<[u8]> = &Mutex::new([1u8, 2, 3]) as &Mutex<[u8; 3]>;
-    lock.lock()[1] = 20;
-    assert_eq!(lock.lock().len(), 3);
-    assert_eq!(*lock.lock(), [1, 20, 3]);
 }
 
 #[test]
@@ -458,3 +317,5 @@ fn an_arc_of_an_unsized_mutex_is_shared_across_threads() {
     let total: u64 = slots.lock().iter().sum();
     assert_eq!(total, 4 * n as u64);
 }
+
+exclusive_lock_tests!(Mutex);

@@ -17,3 +17,183 @@ pub fn bump(counter: &mut u64) {
     let seen = *counter;
     *counter = std::hint::black_box(seen) + 1;
 }
+
+/// The tests every exclusive lock must pass, written once: `exclusive_lock_tests!(Mutex)`
+/// generates them, against that lock type, in a module `exclusive`. Each lock's own file keeps
+/// the tests only it needs (sleeping, timeouts, spinning hand-offs).
+#[allow(unused_macros)] // `tests/peterson.rs` shares this module but has no such lock type
+macro_rules! exclusive_lock_tests {
+    ($Lock:ident) => {
+        mod exclusive {
+            use std::sync::{mpsc, Arc};
+            use std::thread;
+
+            use super::common::{bump, iters};
+            use turnstile::$Lock;
+
+            const THREADS: usize = 8;
+
+            #[test]
+            fn eight_threads_count_every_increment() {
+                let n = iters(10_000);
+                let counter = $Lock::new(0u64);
+                thread::scope(|s| {
+                    for _ in 0..THREADS {
+                        s.spawn(|| {
+                            for _ in 0..n {
+                                bump(&mut counter.lock());
+                            }
+                        });
+                    }
+                });
+                assert_eq!(counter.into_inner(), (THREADS * n) as u64);
+            }
+
+            #[test]
+            fn eight_threads_retrying_try_lock_count_every_increment() {
+                let n = iters(5_000);
+                let counter = $Lock::new(0u64);
+                thread::scope(|s| {
+                    for _ in 0..THREADS {
+                        s.spawn(|| {
+                            for _ in 0..n {
+                                loop {
+                                    if let Some(mut guard) = counter.try_lock() {
+                                        bump(&mut guard);
+                                        break;
+                                    }
+                                    thread::yield_now();
+                                }
+                            }
+                        });
+                    }
+                });
+                assert_eq!(counter.into_inner(), (THREADS * n) as u64);
+            }
+
+            #[test]
+            fn a_static_lock_counts_increments_from_several_threads() {
+                static COUNTER: $Lock<u64> = $Lock::new(0);
+                let n = iters(5_000);
+                let handles: Vec<_> = (0..4)
+                    .map(|_| {
+                        thread::spawn(move || {
+                            for _ in 0..n {
+                                bump(&mut COUNTER.lock());
+                            }
+                        })
+                    })
+                    .collect();
+                for handle in handles {
+                    handle.join().unwrap();
+                }
+                assert_eq!(*COUNTER.lock(), 4 * n as u64);
+            }
+
+            #[test]
+            fn a_panic_in_the_critical_section_releases_the_lock() {
+                let lock = Arc::new($Lock::new(0u32));
+                let panicked = {
+                    let lock = Arc::clone(&lock);
+                    thread::spawn(move || {
+                        let _guard = lock.lock();
+                        panic!("deliberate panic inside the critical section");
+                    })
+                    .join()
+                };
+                assert!(panicked.is_err());
+                assert!(!lock.is_locked());
+                assert!(lock.try_lock().is_some(), "the lock is usable again");
+            }
+
+            #[test]
+            fn a_panic_leaves_the_data_as_the_panicking_code_left_it() {
+                let lock = Arc::new($Lock::new(vec![1, 2, 3]));
+                let panicked = {
+                    let lock = Arc::clone(&lock);
+                    thread::spawn(move || {
+                        let mut guard = lock.lock();
+                        guard.push(4);
+                        guard[0] = 10;
+                        panic!("deliberate panic halfway through an update");
+                    })
+                    .join()
+                };
+                assert!(panicked.is_err());
+                assert_eq!(*lock.lock(), [10, 2, 3, 4]);
+            }
+
+            #[test]
+            fn try_lock_returns_none_while_held_on_the_same_thread() {
+                let lock = $Lock::new(());
+                let _guard = lock.lock();
+                assert!(lock.try_lock().is_none());
+            }
+
+            #[test]
+            fn try_lock_returns_none_while_another_thread_holds_the_lock() {
+                let lock = $Lock::new(());
+                let (held_tx, held_rx) = mpsc::channel::<()>();
+                let (release_tx, release_rx) = mpsc::channel::<()>();
+                let got = thread::scope(|s| {
+                    let lock = &lock;
+                    s.spawn(move || {
+                        let _guard = lock.lock();
+                        held_tx.send(()).unwrap();
+                        let _ = release_rx.recv();
+                    });
+                    held_rx.recv().unwrap();
+                    let got = lock.try_lock().is_some();
+                    drop(release_tx);
+                    got
+                });
+                assert!(!got);
+            }
+
+            #[test]
+            fn try_lock_returns_some_once_the_holder_has_released() {
+                let lock = $Lock::new(5);
+                let guard = lock.lock();
+                assert!(lock.try_lock().is_none(), "precondition: the lock is held");
+                drop(guard);
+                assert_eq!(lock.try_lock().map(|g| *g), Some(5));
+            }
+
+            #[test]
+            fn is_locked_follows_the_guard() {
+                let lock = $Lock::new(());
+                assert!(!lock.is_locked());
+                let guard = lock.lock();
+                assert!(lock.is_locked());
+                drop(guard);
+                assert!(!lock.is_locked());
+            }
+
+            #[test]
+            fn get_mut_changes_the_data_without_locking() {
+                let mut lock = $Lock::new(1);
+                *lock.get_mut() += 1;
+                assert_eq!(*lock.lock(), 2);
+            }
+
+            #[test]
+            fn into_inner_returns_the_data_after_threads_are_done() {
+                let lock = $Lock::new(String::new());
+                thread::scope(|s| {
+                    for _ in 0..4 {
+                        s.spawn(|| lock.lock().push('x'));
+                    }
+                });
+                assert_eq!(lock.into_inner(), "xxxx");
+            }
+
+            #[test]
+            fn a_slice_lock_locks_through_unsized_coercion() {
+                let lock: &$Lock<[u8]> = &$Lock::new([1u8, 2, 3]) as &$Lock<[u8; 3]>;
+                lock.lock()[1] = 20;
+                assert_eq!(lock.lock().len(), 3);
+                assert_eq!(*lock.lock(), [1, 20, 3]);
+            }
+        }
+    };
+}
