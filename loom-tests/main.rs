@@ -2,17 +2,25 @@
 //!
 //! Each model runs the crate's own code over the loom backend and checks one property. Each has a
 //! broken twin: the *same* model over a faulty backend (`Loom<NoRelease>`, `Loom<CheckThenSet>`,
-//! `Loom<ForgetfulWake>`), asserted to fail with the report we expect — a causality violation
-//! when two critical sections overlap or are not ordered, a deadlock when a wakeup is lost.
+//! `Loom<ForgetfulWake>`, `Loom<BlindWait>`, `Loom<NoFence>`, `Loom<LostRequeue>`, ...), asserted
+//! to fail with the report we expect: a causality violation when two critical sections overlap or
+//! are not ordered, a deadlock when a wakeup is lost, or the model's own assertion.
 //!
-//! `LOOM_MAX_PREEMPTIONS` bounds the search (default 5 here, about half a minute for the suite on 2 cores); models keep to 2–3 threads.
+//! `LOOM_MAX_PREEMPTIONS` bounds the search (default 5 here); models of three threads cap it at 3
+//! (`check_bounded`), which keeps the suite to a few minutes on 2 cores. Models use
+//! `std::sync::Arc`, not loom's: a failing model unwinds, and loom's `Arc` cannot be dropped then.
 
+mod condvar;
+mod futex;
+mod monitor;
 mod mutex;
 mod peterson;
+mod semaphore;
 mod spin;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// The report loom gives when two critical sections overlap or are not ordered.
 pub const RACE: &str = "Causality violation";
@@ -22,11 +30,15 @@ pub const DEADLOCK: &str = "deadlock";
 /// Explores `model` with the suite's preemption bound, and checks that it had something to
 /// explore: a model that runs once checks only the interleaving a plain test would.
 pub fn check(model: impl Fn() + Sync + Send + 'static) {
+    check_bounded(5, model);
+}
+
+/// As [`check`], with at most `cap` preemptions (fewer if `LOOM_MAX_PREEMPTIONS` says so): for
+/// models of three threads, whose search grows too fast at the suite's bound.
+pub fn check_bounded(cap: usize, model: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(5);
-    }
-    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    builder.preemption_bound = Some(builder.preemption_bound.map_or(cap, |bound| bound.min(cap)));
+    let runs = Arc::new(AtomicUsize::new(0));
     let counter = std::sync::Arc::clone(&runs);
     builder.check(move || {
         counter.fetch_add(1, Ordering::Relaxed);
@@ -39,7 +51,12 @@ pub fn check(model: impl Fn() + Sync + Send + 'static) {
 
 /// Explores `model` and asserts that loom reports a failure containing `expected`.
 pub fn check_fails(expected: &str, model: impl Fn() + Sync + Send + 'static) {
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| check(model)));
+    check_fails_bounded(5, expected, model);
+}
+
+/// As [`check_fails`], with at most `cap` preemptions (see [`check_bounded`]).
+pub fn check_fails_bounded(cap: usize, expected: &str, model: impl Fn() + Sync + Send + 'static) {
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| check_bounded(cap, model)));
     let payload = match outcome {
         Ok(()) => panic!("the broken variant passed the model; expected loom to report {expected:?}"),
         Err(payload) => payload,

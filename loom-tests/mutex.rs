@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use loom::sync::Arc;
+use std::sync::Arc;
 use loom::thread;
 use turnstile::backend::{Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease, SwallowedWake};
 use turnstile::Mutex;
@@ -72,8 +72,8 @@ fn mutex_unlock_that_forgets_to_wake_loses_a_sleeper() {
 #[test]
 fn mutex_timeout_leaves_the_lock_consistent() {
     // [gave up, got in]: which outcomes of the timed thread the search reached.
-    let seen = std::sync::Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
-    let record = std::sync::Arc::clone(&seen);
+    let seen = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
+    let record = Arc::clone(&seen);
     check(move || {
         let got_in = timeout_leaves_the_lock_consistent::<Loom>();
         record[usize::from(got_in)].store(true, Ordering::Relaxed);

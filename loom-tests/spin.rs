@@ -1,6 +1,6 @@
 //! Models of `SpinLock`.
 
-use loom::sync::Arc;
+use std::sync::Arc;
 use loom::thread;
 use turnstile::backend::{Backend, CheckThenSet, Loom, NoRelease};
 use turnstile::SpinLock;

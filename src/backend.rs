@@ -32,7 +32,8 @@ use std::time::Instant;
 
 #[cfg(feature = "loom")]
 pub use crate::loom_backend::{
-    CheckThenSet, Fault, ForgetfulWake, Loom, LoomWord, NoRelease, Sound, SwallowedWake, Tracker,
+    BlindWait, CheckThenSet, Fault, ForgetfulWake, Loom, LoomWord, LostRequeue, NoFence, NoRelease, Sound,
+    SwallowedWake, Tracker,
 };
 
 /// A 32-bit atomic word with the operations the algorithms use: the std `AtomicU32` API.
@@ -160,6 +161,8 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     type Tracker: Send + Sync;
     /// Held by a guard for as long as it gives out `&mut T`.
     type Exclusive;
+    /// Held by a guard for as long as it gives out `&T` beside other such guards (a read lock).
+    type Shared;
 
     /// How many pauses a lock that can sleep spins, re-reading its word after each, before it
     /// sleeps.
@@ -187,6 +190,16 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// drop(access);
     /// ```
     fn exclusive(tracker: &Self::Tracker) -> Self::Exclusive;
+    /// Records the start of a shared (read-only) access; it ends when the token is dropped.
+    /// Shared accesses may overlap each other, but not an exclusive one.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real};
+    /// let tracker = Real::tracker();
+    /// let (a, b) = (Real::shared(&tracker), Real::shared(&tracker)); // no-ops here
+    /// drop((a, b));
+    /// ```
+    fn shared(tracker: &Self::Tracker) -> Self::Shared;
 
     /// Sleeps while `*word == expected`, until woken or until `deadline`.
     ///
@@ -222,6 +235,14 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// sleeper.join().unwrap();
     /// ```
     fn wake_one(word: &Self::Word) -> usize;
+    /// Wakes up to `count` threads waiting on `word`; returns how many were woken.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// let word = <Real as Backend>::Word::new(0);
+    /// assert_eq!(Real::wake_many(&word, 3), 0); // nobody sleeps on it
+    /// ```
+    fn wake_many(word: &Self::Word, count: usize) -> usize;
     /// Wakes every thread waiting on `word`; returns how many were woken, where the OS says.
     ///
     /// ```
@@ -231,6 +252,49 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// assert_eq!(Real::wake_all(&word), 0); // nobody sleeps on it
     /// ```
     fn wake_all(word: &Self::Word) -> usize;
+    /// If `from` still holds `expected`, moves every thread sleeping on `from` to sleep on `to`
+    /// instead, waking none, and returns how many moved; `None` if the value differed.
+    ///
+    /// This is `FUTEX_CMP_REQUEUE` (or `parking_lot_core::unpark_requeue`): a condition
+    /// variable's `notify_all` hands its sleepers to the mutex, which then wakes them one at a
+    /// time as it is unlocked, instead of waking them all to fight over it. The caller must make
+    /// sure that whoever unlocks `to` will wake its sleepers.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// let (from, to) = (<Real as Backend>::Word::new(1), <Real as Backend>::Word::new(0));
+    /// assert_eq!(Real::requeue(&from, 1, &to), Some(0)); // nobody sleeps on `from`
+    /// assert_eq!(Real::requeue(&from, 2, &to), None); // `from` holds 1, not 2
+    /// ```
+    fn requeue(from: &Self::Word, expected: u32, to: &Self::Word) -> Option<usize>;
+    /// Orders a `SeqCst` read-modify-write before this call with a `SeqCst` load after it, for
+    /// the "publish, then look for sleepers" handshake where each side writes one word and reads
+    /// the other.
+    ///
+    /// On the real machine this does nothing: `SeqCst` accesses already take part in one total
+    /// order, which forbids both sides reading the old value. Loom models `SeqCst` accesses only
+    /// as `AcqRel`, so its backend puts a `SeqCst` fence here, which it does model.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// # use core::sync::atomic::Ordering::*;
+    /// let (mine, theirs) = (<Real as Backend>::Word::new(0), <Real as Backend>::Word::new(0));
+    /// mine.fetch_add(1, SeqCst);
+    /// Real::store_load_fence();
+    /// let _they_sleep = theirs.load(SeqCst) != 0;
+    /// ```
+    fn store_load_fence();
+
+    /// Whether this thread is unwinding out of a failed model, when guards must leave their lock
+    /// alone. Always `false` on the real machine, where a guard releases its lock on unwind. Loom
+    /// reports a deadlock by panicking in the thread that blocked last, and its runtime cannot be
+    /// entered while that panic unwinds, so a guard that tried to unlock would abort the test.
+    ///
+    /// ```
+    /// use turnstile::backend::{Backend, Real};
+    /// assert!(!Real::model_failed());
+    /// ```
+    fn model_failed() -> bool;
 
     /// One pause inside a spin loop.
     ///
@@ -281,6 +345,7 @@ impl Backend for Real {
     type Word = AtomicU32;
     type Tracker = NoTracker;
     type Exclusive = ();
+    type Shared = ();
 
     // 100 pauses (std's choice too): a few microseconds on current x86, about what a futex
     // sleep and wake cost, so spinning longer would cost more than it could save.
@@ -295,6 +360,8 @@ impl Backend for Real {
     #[inline]
     fn exclusive(_: &NoTracker) {}
     #[inline]
+    fn shared(_: &NoTracker) {}
+    #[inline]
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> bool {
         crate::wait::wait(word, expected, deadline)
     }
@@ -303,8 +370,22 @@ impl Backend for Real {
         crate::wait::wake_one(word)
     }
     #[inline]
+    fn wake_many(word: &AtomicU32, count: usize) -> usize {
+        crate::wait::wake_many(word, count)
+    }
+    #[inline]
     fn wake_all(word: &AtomicU32) -> usize {
         crate::wait::wake_all(word)
+    }
+    #[inline]
+    fn requeue(from: &AtomicU32, expected: u32, to: &AtomicU32) -> Option<usize> {
+        crate::wait::requeue(from, expected, to)
+    }
+    #[inline]
+    fn store_load_fence() {}
+    #[inline]
+    fn model_failed() -> bool {
+        false
     }
     #[inline]
     fn spin_hint() {

@@ -45,6 +45,9 @@ pub(crate) mod raw {
         /// # Safety
         /// The caller holds the lock, and releases it exactly once.
         unsafe fn unlock(&self);
+        /// Takes the lock again for a guard that released it for a while (a condition
+        /// variable's wait), blocking until it is free.
+        fn relock(&self);
     }
 }
 
@@ -127,6 +130,38 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
     }
 }
 
+impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
+    /// The lock this guard holds.
+    #[inline]
+    pub(crate) fn raw(this: &Self) -> &'a L {
+        this.lock
+    }
+
+    /// Releases the lock, runs `during` with it released, then takes it back with
+    /// [`RawLock::relock`]: also if `during` panics, so the guard always drops holding the lock.
+    pub(crate) fn unlocked_with<R>(this: &mut Self, during: impl FnOnce(&'a L) -> R) -> R {
+        /// Takes the lock back and restarts the access when dropped.
+        struct Relock<'g, 'a, L: RawLock + ?Sized>(&'g mut LockGuard<'a, L>);
+        impl<L: RawLock + ?Sized> Drop for Relock<'_, '_, L> {
+            fn drop(&mut self) {
+                if L::Backend::model_failed() {
+                    return;
+                }
+                let guard = &mut *self.0;
+                guard.lock.relock();
+                guard.access = ManuallyDrop::new(L::Backend::exclusive(&guard.lock.data().tracker));
+            }
+        }
+        // SAFETY: the access ends here and is replaced by `Relock` before anything can drop it
+        // again; it must end before the unlock, or a model would see it overlap the next holder's.
+        unsafe { ManuallyDrop::drop(&mut this.access) };
+        // SAFETY: the guard holds the lock; `Relock` takes it back before the guard is usable.
+        unsafe { this.lock.unlock() };
+        let relock = Relock(this);
+        during(relock.0.lock)
+    }
+}
+
 impl<L: RawLock + ?Sized> Deref for LockGuard<'_, L> {
     type Target = L::Target;
     #[inline]
@@ -147,6 +182,9 @@ impl<L: RawLock + ?Sized> DerefMut for LockGuard<'_, L> {
 impl<L: RawLock + ?Sized> Drop for LockGuard<'_, L> {
     #[inline]
     fn drop(&mut self) {
+        if L::Backend::model_failed() {
+            return;
+        }
         // SAFETY: `access` is dropped exactly once, here; it must end before the unlock, or a
         // model would see our access overlap the next holder's.
         unsafe { ManuallyDrop::drop(&mut self.access) };

@@ -10,6 +10,9 @@
 //! | [`SpinLock`] | test-and-test-and-set, exponential backoff | spins, then yields | unfair |
 //! | [`Peterson`] | Peterson 1981, two parties | spins, then yields | fair between its two parties |
 //! | [`Mutex`] | three-state futex mutex (Drepper) | short spin, then sleeps | unfair (barging) |
+//! | [`Semaphore`] | counting semaphore (Dijkstra's P and V) over a futex | short spin, then sleeps | unfair (barging) |
+//! | [`Condvar`] | notify counter + waiter/token counts, `notify_all` requeues onto the mutex | sleeps | Mesa; one `notify_one` wakes at least one waiter |
+//! | [`Monitor`] | state + [`Mutex`] + named [`Condvar`]s (Hoare/Brinch Hansen, Mesa signals) | sleeps | as `Mutex` and `Condvar` |
 //!
 //! Locks do not poison: a panic inside a critical section releases the lock on unwind and
 //! leaves the data as the panicking code left it.
@@ -36,17 +39,23 @@
 
 pub mod backend;
 mod backoff;
+pub mod condvar;
 mod guard;
 #[cfg(feature = "loom")]
 mod loom_backend;
+pub mod monitor;
 pub mod mutex;
 pub mod peterson;
+pub mod semaphore;
 pub mod spin;
 mod wait;
 
+pub use condvar::{Condvar, WaitTimeoutResult};
 pub use guard::LockGuard;
+pub use monitor::{Condition, Monitor, MonitorGuard};
 pub use mutex::{Mutex, MutexGuard};
 pub use peterson::{Peterson, PetersonGuard, PetersonHandle};
+pub use semaphore::{Semaphore, SemaphorePermit};
 pub use spin::{SpinLock, SpinLockGuard};
 
 /// Runs the README's Rust examples as doc tests, so the front page cannot go stale.

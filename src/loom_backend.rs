@@ -1,34 +1,44 @@
 //! The loom backend: the crate's algorithms over loom's atomics and a modelled futex.
 //!
-//! **The modelled futex.** Each [`LoomWord`] carries, beside its loom `AtomicU32`, a loom
-//! `Mutex` standing for the kernel's futex bucket lock, which guards a FIFO queue of waiters'
-//! tickets, and a loom `Condvar` that sleeping waiters block on. `wait` takes the bucket lock,
-//! compares the word with `expected` and, if equal, queues a ticket and sleeps until a waker
-//! has moved that ticket from the queue to the woken set; `wake_one`/`wake_all` move tickets from
-//! the front of the queue. A waker changes the word *before* it calls wake, so either the waiter's
-//! check sees the new value or its ticket is queued when the wake comes: no lost wakeup unless the
-//! algorithm itself loses it, and then loom reports a deadlock.
+//! **The modelled kernel.** One table per loom execution (a loom `lazy_static`) stands for the
+//! kernel's futex hash table: a loom `Mutex` (the bucket lock) around the list of sleeping
+//! threads, oldest first, each keyed by the address of the word it sleeps on. `wait` takes the
+//! bucket lock, compares the word with `expected` and, if equal, enters the list and sleeps on
+//! its thread's own loom `Notify`; `wake_one`/`wake_all` mark the oldest sleepers on that address
+//! as woken and notify them; `requeue` re-keys every sleeper of one word to another word, as
+//! `FUTEX_CMP_REQUEUE` does. A waker changes the word *before* it calls wake, so either the
+//! waiter's check sees the new value or it is in the list when the wake comes: no lost wakeup
+//! unless the algorithm itself loses it, and then loom reports a deadlock.
 //!
-//! A wait with a deadline queues its ticket too, then yields (loom has no clock: the timer may
-//! fire after any steps of the other threads), and then either finds its ticket woken (a wake
-//! that beat the timer: it returns `true`, having consumed that wake) or takes it out of the queue
-//! and times out. So models explore timed waiters that give up, that are woken, and that consume
-//! a wake another waiter might have wanted.
+//! **No kinder than the kernel.** `FUTEX_WAIT` may return 0 with nobody having woken it. Here
+//! every thread's first untimed sleep in an execution may return spuriously: loom's `Notify`
+//! explores both "woken" and "returned on its own" as a branch. (Once per thread keeps the search
+//! finite: a thread that spurs on every call could spin forever.) An algorithm that treats a
+//! return from `wait` as news, instead of re-reading its word, fails a model.
+//!
+//! What loom cannot leave out is the ordering a wake carries. The kernel promises none: a woken
+//! thread learns what happened only through the word's atomics. Here the bucket lock and the
+//! `Notify` are loom primitives, and loom orders a notifier's earlier writes before everything the
+//! notified thread does next. That gap is covered from the other side: because a wait may return
+//! spuriously, a primitive that reads data on the strength of having been woken (not of an
+//! Acquire load of its word) meets, in some explored interleaving, a spurious return and reads
+//! that data unordered, which loom reports. `loom-tests/futex.rs` shows such a primitive failing.
+//!
+//! A wait with a deadline enters the list too, then yields (loom has no clock: the timer may fire
+//! after any steps of the other threads), and then either finds itself woken (a wake that beat
+//! the timer: it returns `true`, having consumed that wake) or leaves the list and times out.
 //!
 //! **Faults.** A model that passes proves something only if the same model fails on a broken
 //! algorithm. Rather than keep broken copies of the algorithms, the backend takes a [`Fault`]
-//! parameter that breaks the *machine* under the unchanged crate code: [`NoRelease`] drops the
-//! release half of every write, [`CheckThenSet`] splits every read-modify-write into a load and
-//! a store and [`ForgetfulWake`] makes
-//! every wake a no-op, [`SwallowedWake`] lets a timed wait time out after a wake picked it.
+//! parameter that breaks the *machine* under the unchanged crate code: see each fault's docs.
 //! `Loom` (that is, `Loom<Sound>`) has none.
 
 use core::marker::PhantomData;
 use core::sync::atomic::Ordering;
-use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
-use loom::sync::{Condvar, Mutex};
+use loom::sync::{Mutex, Notify};
 
 use crate::backend::{sealed, Backend, Word};
 
@@ -60,6 +70,12 @@ pub trait Fault: Send + Sync + 'static {
     const FORGET_WAKES: bool = false;
     /// A timed wait that a wake reached reports a timeout anyway: the wake is swallowed.
     const SWALLOW_TIMED_WAKES: bool = false;
+    /// `wait` goes to sleep without comparing the word with `expected`.
+    const BLIND_WAIT: bool = false;
+    /// [`Backend::store_load_fence`] does nothing.
+    const NO_FENCE: bool = false;
+    /// `requeue` reports the sleepers moved but leaves them where they were.
+    const LOSE_REQUEUE: bool = false;
 }
 
 macro_rules! faults {
@@ -85,6 +101,14 @@ faults! {
     ForgetfulWake => FORGET_WAKES;
     /// A timed waiter picked by a wake still times out, taking the wake with it.
     SwallowedWake => SWALLOW_TIMED_WAKES;
+    /// A futex wait that does not compare the word before sleeping: the "check a flag, then
+    /// sleep" bug, where a wake that comes between the check and the sleep is lost.
+    BlindWait => BLIND_WAIT;
+    /// No store→load barrier: each side of a "publish, then look for sleepers" handshake can miss
+    /// the other's write.
+    NoFence => NO_FENCE;
+    /// A requeue that strands the sleepers it claims to have moved.
+    LostRequeue => LOSE_REQUEUE;
 }
 
 /// The loom backend. `Loom` alone is the sound one; `Loom<F>` injects the fault `F`.
@@ -112,53 +136,80 @@ pub struct Tracker(loom::cell::UnsafeCell<()>);
 // runtime, which runs one modelled thread at a time and checks those accesses itself.
 unsafe impl Sync for Tracker {}
 
-/// The word of the loom backend: a loom atomic plus the modelled futex queue.
+/// The word of the loom backend: a loom atomic. Its sleepers live in the modelled kernel, keyed
+/// by the word's address.
 #[derive(Debug)]
 pub struct LoomWord<F> {
     value: loom::sync::atomic::AtomicU32,
-    /// The bucket lock and what it guards.
-    queue: Mutex<Queue>,
-    /// Where untimed waiters sleep until their ticket is woken.
-    wakeup: Condvar,
     _fault: PhantomData<F>,
 }
 
-/// The waiters of one modelled futex word.
-#[derive(Debug, Default)]
-struct Queue {
-    next_ticket: u64,
-    /// Waiters not yet woken, oldest first (the kernel wakes in FIFO order within a priority).
-    waiting: VecDeque<u64>,
-    /// Waiters a wake has picked that have not yet returned.
-    woken: Vec<u64>,
+/// One sleeping thread in the modelled kernel.
+struct Sleeper {
+    ticket: u64,
+    /// The address of the word it sleeps on (changed by `requeue`).
+    key: usize,
+    woken: bool,
+    wakeup: Arc<Notify>,
 }
 
-impl Queue {
-    fn enqueue(&mut self) -> u64 {
+/// The modelled futex table: every sleeper of the execution, oldest first.
+#[derive(Default)]
+struct Kernel {
+    next_ticket: u64,
+    sleepers: Vec<Sleeper>,
+}
+
+impl Kernel {
+    fn enqueue(&mut self, key: usize, wakeup: Arc<Notify>) -> u64 {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        self.waiting.push_back(ticket);
+        self.sleepers.push(Sleeper { ticket, key, woken: false, wakeup });
         ticket
     }
 
-    /// Whether `ticket` was woken; if so, it leaves the woken set.
-    fn take_woken(&mut self, ticket: u64) -> bool {
-        let found = self.woken.iter().position(|&t| t == ticket);
-        found.map(|i| self.woken.swap_remove(i)).is_some()
+    /// Takes `ticket` out of the table; whether a wake had picked it.
+    fn leave(&mut self, ticket: u64) -> bool {
+        let at = self.sleepers.iter().position(|s| s.ticket == ticket).expect("a sleeper leaves once");
+        self.sleepers.remove(at).woken
     }
 
-    /// Moves up to `count` waiters, oldest first, to the woken set; returns how many.
-    fn wake(&mut self, count: usize) -> usize {
-        let n = count.min(self.waiting.len());
-        self.woken.extend(self.waiting.drain(..n));
-        n
+    /// Wakes up to `count` sleepers on `key`, oldest first; returns how many.
+    fn wake(&mut self, key: usize, count: usize) -> usize {
+        let mut woken = 0;
+        for sleeper in self.sleepers.iter_mut().filter(|s| s.key == key && !s.woken).take(count) {
+            sleeper.woken = true;
+            sleeper.wakeup.notify();
+            woken += 1;
+        }
+        woken
     }
+}
+
+loom::lazy_static! {
+    /// The kernel of the current loom execution (loom rebuilds it for every execution).
+    static ref KERNEL: Mutex<Kernel> = Mutex::new(Kernel::default());
+}
+
+loom::thread_local! {
+    /// What this thread sleeps on. One per thread, so a thread spurs at most once per execution.
+    static WAKEUP: Arc<Notify> = Arc::new(Notify::new());
+}
+
+fn key<F>(word: &LoomWord<F>) -> usize {
+    word as *const LoomWord<F> as usize
 }
 
 impl<F: Fault> sealed::Sealed for Loom<F> {}
 impl<F: Fault> sealed::Sealed for LoomWord<F> {}
 
 impl<F: Fault> LoomWord<F> {
+    /// The value as the kernel reads it under its bucket lock. Relaxed: the bucket lock orders
+    /// this read after any waker's change-then-wake, which is all the kernel promises.
+    fn current(&self) -> u32 {
+        self.value.load(Ordering::Relaxed)
+    }
+
     fn write_order(order: Ordering) -> Ordering {
         if !F::NO_RELEASE {
             return order;
@@ -207,12 +258,7 @@ impl<F: Fault> LoomWord<F> {
 
 impl<F: Fault> Word for LoomWord<F> {
     fn new(value: u32) -> Self {
-        LoomWord {
-            value: loom::sync::atomic::AtomicU32::new(value),
-            queue: Mutex::new(Queue::default()),
-            wakeup: Condvar::new(),
-            _fault: PhantomData,
-        }
+        LoomWord { value: loom::sync::atomic::AtomicU32::new(value), _fault: PhantomData }
     }
     fn load(&self, order: Ordering) -> u32 {
         self.value.load(order)
@@ -257,12 +303,7 @@ impl<F: Fault> Loom<F> {
         if F::FORGET_WAKES {
             return 0;
         }
-        let woken = word.queue.lock().unwrap().wake(count);
-        if woken > 0 {
-            // Every sleeper re-checks whether its own ticket was picked.
-            word.wakeup.notify_all();
-        }
-        woken
+        KERNEL.lock().unwrap().wake(key(word), count)
     }
 }
 
@@ -270,10 +311,13 @@ impl<F: Fault> Backend for Loom<F> {
     type Word = LoomWord<F>;
     type Tracker = Tracker;
     type Exclusive = loom::cell::MutPtr<()>;
+    type Shared = loom::cell::ConstPtr<()>;
 
-    // One pause (a loom yield) each: enough to explore "the spinner saw the unlock", few enough
-    // to keep the models small.
-    const SPIN_PAUSES: u32 = 1;
+    // No spinning before sleeping: a pause is a loom yield, which tells loom the thread cannot
+    // progress until another does, and so hides the interleavings where a waiter goes to sleep
+    // before the other thread acts (the ones where wakeups get lost). What spinning does, re-try
+    // the same compare-exchange, the models still cover on the way to sleep.
+    const SPIN_PAUSES: u32 = 0;
     const SNOOZE_ROUNDS: u32 = 1;
 
     fn tracker() -> Tracker {
@@ -282,40 +326,73 @@ impl<F: Fault> Backend for Loom<F> {
     fn exclusive(tracker: &Tracker) -> Self::Exclusive {
         tracker.0.get_mut()
     }
+    fn shared(tracker: &Tracker) -> Self::Shared {
+        tracker.0.get()
+    }
 
     fn wait(word: &LoomWord<F>, expected: u32, deadline: Option<Instant>) -> bool {
-        let mut queue = word.queue.lock().unwrap();
-        // Relaxed: the bucket lock orders this load after any waker's store-then-wake.
-        if word.value.load(Ordering::Relaxed) != expected {
+        let wakeup = WAKEUP.with(Arc::clone);
+        let mut kernel = KERNEL.lock().unwrap();
+        if !F::BLIND_WAIT && word.current() != expected {
             return true;
         }
-        let ticket = queue.enqueue();
+        let ticket = kernel.enqueue(key(word), Arc::clone(&wakeup));
+        drop(kernel);
         if deadline.is_some() {
-            drop(queue);
             loom::thread::yield_now();
-            let mut queue = word.queue.lock().unwrap();
-            if queue.take_woken(ticket) {
-                return !F::SWALLOW_TIMED_WAKES;
+            let woken = KERNEL.lock().unwrap().leave(ticket);
+            if woken {
+                // Consume the notification the waker left, so it cannot end a later sleep.
+                wakeup.wait();
             }
-            queue.waiting.retain(|&t| t != ticket);
-            return false;
+            return woken && !F::SWALLOW_TIMED_WAKES;
         }
-        loop {
-            queue = word.wakeup.wait(queue).unwrap();
-            if queue.take_woken(ticket) {
-                return true;
-            }
-        }
+        // Returns when woken, or on its own (a spurious wakeup, explored once per thread).
+        wakeup.wait();
+        // If the return was spurious and a waker picked us just after it, its notification is
+        // still pending and ends this thread's next sleep at once: one more spurious return,
+        // which the kernel is allowed too.
+        KERNEL.lock().unwrap().leave(ticket);
+        true
     }
 
     fn wake_one(word: &LoomWord<F>) -> usize {
         Self::wake(word, 1)
     }
 
+    fn wake_many(word: &LoomWord<F>, count: usize) -> usize {
+        Self::wake(word, count)
+    }
+
     fn wake_all(word: &LoomWord<F>) -> usize {
         Self::wake(word, usize::MAX)
     }
 
+    fn requeue(from: &LoomWord<F>, expected: u32, to: &LoomWord<F>) -> Option<usize> {
+        let mut kernel = KERNEL.lock().unwrap();
+        if from.current() != expected {
+            return None;
+        }
+        let (from, to) = (key(from), key(to));
+        let mut moved = 0;
+        for sleeper in kernel.sleepers.iter_mut().filter(|s| s.key == from && !s.woken) {
+            if !F::LOSE_REQUEUE {
+                sleeper.key = to;
+            }
+            moved += 1;
+        }
+        Some(moved)
+    }
+
+    fn store_load_fence() {
+        if !F::NO_FENCE {
+            loom::sync::atomic::fence(Ordering::SeqCst);
+        }
+    }
+
+    fn model_failed() -> bool {
+        std::thread::panicking()
+    }
     fn spin_hint() {
         loom::hint::spin_loop();
     }

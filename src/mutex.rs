@@ -193,8 +193,15 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     /// Spins, then sleeps until the lock is ours; `false` if `deadline` passed first.
     #[cold]
     fn lock_contended(&self, deadline: Option<Instant>) -> bool {
+        self.lock_slow(deadline, false)
+    }
+
+    /// The slow path. With `mark`, the lock is taken as `CONTENDED` even when it looks free,
+    /// because threads may sleep on the word that never marked it (a condition variable's
+    /// requeued waiters).
+    fn lock_slow(&self, deadline: Option<Instant>, mark: bool) -> bool {
         let mut state = self.spin();
-        if state == UNLOCKED {
+        if state == UNLOCKED && !mark {
             // Acquire: as in `try_acquire`.
             match self.state.compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed) {
                 Ok(_) => return true,
@@ -228,6 +235,22 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
         }
     }
 
+    /// The word threads sleep on while they wait for this lock (a condvar requeues onto it).
+    #[inline]
+    pub(crate) fn word(&self) -> &B::Word {
+        &self.state
+    }
+
+    /// Marks the lock, which the caller holds, as having sleepers, so that its unlock wakes one.
+    #[inline]
+    pub(crate) fn mark_contended(&self) {
+        // Relaxed: the unlock that reads the mark is this thread's own. A swap, not a store:
+        // waiters swap the same value in meanwhile, and with every write an RMW the word has one
+        // order of writes that loom models exactly (it models a plain store racing another
+        // thread's RMW loosely enough to invent a lost wakeup).
+        self.state.swap(CONTENDED, Relaxed);
+    }
+
     #[cold]
     fn wake_one_sleeper(&self) {
         // One is enough: the woken thread takes the lock as CONTENDED, so its own unlock wakes
@@ -253,6 +276,13 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for Mutex<T, B> {
         if self.state.swap(UNLOCKED, Release) == CONTENDED {
             self.wake_one_sleeper();
         }
+    }
+    #[inline]
+    fn relock(&self) {
+        // Marked: after a condvar wait, threads requeued onto this word may be asleep on it, and
+        // they must be woken one by one as the lock is handed on. The cost, when none are, is at
+        // most one wake that finds nobody.
+        self.lock_slow(None, true);
     }
 }
 

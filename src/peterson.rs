@@ -143,6 +143,15 @@ impl<T: ?Sized, B: Backend> PetersonHandle<T, B> {
     /// assert_eq!(*a.lock(), 2);
     /// ```
     pub fn lock(&mut self) -> PetersonGuard<'_, T, B> {
+        self.acquire();
+        // SAFETY: Peterson's protocol: the other party is neither in nor will enter until we
+        // clear our flag in `unlock`.
+        unsafe { LockGuard::new(&*self) }
+    }
+
+    /// Peterson's entry protocol. Only this party's handle calls it, through `&mut self` or the
+    /// guard that `&mut self` created, so the two parties never share a flag.
+    fn acquire(&self) {
         let me = self.me;
         let other = 1 - me as usize;
         let state = &*self.shared;
@@ -158,9 +167,6 @@ impl<T: ?Sized, B: Backend> PetersonHandle<T, B> {
         while state.interested[other].load(Acquire) == 1 && state.victim.load(Acquire) == me {
             backoff.snooze();
         }
-        // SAFETY: Peterson's protocol: the other party is neither in nor will enter until we
-        // clear our flag in `unlock`.
-        unsafe { LockGuard::new(&*self) }
     }
 }
 
@@ -177,6 +183,9 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for PetersonHandle<T, B> {
     unsafe fn unlock(&self) {
         // Release: pairs with the other party's Acquire load of our flag in `lock`.
         self.shared.interested[self.me as usize].store(0, Release);
+    }
+    fn relock(&self) {
+        self.acquire();
     }
 }
 

@@ -99,9 +99,7 @@ impl<T: ?Sized, B: Backend> SpinLock<T, B> {
     /// ```
     #[inline]
     pub fn lock(&self) -> SpinLockGuard<'_, T, B> {
-        if !self.try_acquire() {
-            self.lock_contended();
-        }
+        self.relock();
         // SAFETY: our compare-exchange (or `lock_contended`'s) turned UNLOCKED into LOCKED.
         unsafe { LockGuard::new(self) }
     }
@@ -177,6 +175,12 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for SpinLock<T, B> {
     unsafe fn unlock(&self) {
         // Release: publishes the critical section to the next holder's Acquire in `try_acquire`.
         self.locked.store(UNLOCKED, Release);
+    }
+    #[inline]
+    fn relock(&self) {
+        if !self.try_acquire() {
+            self.lock_contended();
+        }
     }
 }
 

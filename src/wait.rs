@@ -1,4 +1,5 @@
-//! Sleeping on a 32-bit atomic word: `wait`, `wake_one`, `wake_all`, and deadlines.
+//! Sleeping on a 32-bit atomic word: `wait`, `wake_one`, `wake_many`, `wake_all`, `requeue`, and
+//! deadlines.
 //!
 //! This is the futex contract, which every sleeping primitive in the crate is built on:
 //! `wait(word, expected, deadline)` puts the thread to sleep *only if* `word` still holds
@@ -19,9 +20,9 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 #[cfg(target_os = "linux")]
-pub(crate) use futex::{wait, wake_all, wake_one};
+pub(crate) use futex::{requeue, wait, wake_all, wake_many, wake_one};
 #[cfg(not(target_os = "linux"))]
-pub(crate) use parked::{wait, wake_all, wake_one};
+pub(crate) use parked::{requeue, wait, wake_all, wake_many, wake_one};
 
 /// The deadline `timeout` from now; `None` when that is too far to represent (wait forever).
 pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
@@ -77,8 +78,41 @@ mod futex {
         wake(word, 1)
     }
 
+    pub(crate) fn wake_many(word: &AtomicU32, count: usize) -> usize {
+        wake(word, i32::try_from(count).unwrap_or(i32::MAX))
+    }
+
     pub(crate) fn wake_all(word: &AtomicU32) -> usize {
         wake(word, i32::MAX)
+    }
+
+    /// Miri has no `FUTEX_CMP_REQUEUE`: there the sleepers are woken instead of moved, which a
+    /// caller must tolerate anyway (every woken thread re-checks its own word).
+    #[cfg(miri)]
+    pub(crate) fn requeue(from: &AtomicU32, expected: u32, _to: &AtomicU32) -> Option<usize> {
+        // Relaxed: as in `wait`, a syscall-saving look; the woken threads re-read their words.
+        (from.load(Ordering::Relaxed) == expected).then(|| wake_all(from))
+    }
+
+    /// `FUTEX_CMP_REQUEUE`: wakes none, moves every sleeper of `from` to `to` if `*from == expected`.
+    #[cfg(not(miri))]
+    pub(crate) fn requeue(from: &AtomicU32, expected: u32, to: &AtomicU32) -> Option<usize> {
+        // The fourth argument is the requeue limit, passed where a timeout would go.
+        let all = i32::MAX as usize as *const libc::timespec;
+        // SAFETY: the kernel reads `*from` (a live AtomicU32) for the comparison and uses both
+        // addresses only as keys to find sleepers; nothing else is read or written.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                from.as_ptr(),
+                libc::FUTEX_CMP_REQUEUE | libc::FUTEX_PRIVATE_FLAG,
+                0,
+                all,
+                to.as_ptr(),
+                expected,
+            )
+        };
+        usize::try_from(r).ok()
     }
 
     fn wake(word: &AtomicU32, count: i32) -> usize {
@@ -117,7 +151,7 @@ mod futex {
 #[cfg(any(not(target_os = "linux"), test))]
 mod parked {
     use super::*;
-    use parking_lot_core::{ParkResult, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
+    use parking_lot_core::{FilterOp, ParkResult, RequeueOp, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 
     fn key(word: &AtomicU32) -> usize {
         word as *const AtomicU32 as usize
@@ -147,9 +181,43 @@ mod parked {
         unsafe { parking_lot_core::unpark_one(key(word), |_| DEFAULT_UNPARK_TOKEN) }.unparked_threads
     }
 
+    pub(crate) fn wake_many(word: &AtomicU32, count: usize) -> usize {
+        let mut picked = 0;
+        let filter = |_| {
+            if picked < count {
+                picked += 1;
+                FilterOp::Unpark
+            } else {
+                FilterOp::Stop
+            }
+        };
+        // SAFETY: same key discipline as in `wait`; the closures do not panic or re-enter.
+        unsafe { parking_lot_core::unpark_filter(key(word), filter, |_| DEFAULT_UNPARK_TOKEN) }.unparked_threads
+    }
+
     pub(crate) fn wake_all(word: &AtomicU32) -> usize {
         // SAFETY: same key discipline as in `wait`.
         unsafe { parking_lot_core::unpark_all(key(word), DEFAULT_UNPARK_TOKEN) }
+    }
+
+    pub(crate) fn requeue(from: &AtomicU32, expected: u32, to: &AtomicU32) -> Option<usize> {
+        // `validate` runs with both queues locked, so the comparison is atomic with respect to
+        // `wait` on `from`, as the kernel's is. Relaxed: the queue lock orders it.
+        let validate = || {
+            if from.load(Ordering::Relaxed) == expected {
+                RequeueOp::RequeueAll
+            } else {
+                RequeueOp::Abort
+            }
+        };
+        let mut matched = false;
+        let callback = |op, _| {
+            matched = op == RequeueOp::RequeueAll;
+            DEFAULT_UNPARK_TOKEN
+        };
+        // SAFETY: same key discipline as in `wait`; the closures do not panic or re-enter.
+        let result = unsafe { parking_lot_core::unpark_requeue(key(from), key(to), validate, callback) };
+        matched.then_some(result.requeued_threads)
     }
 }
 
@@ -161,7 +229,7 @@ mod tests {
     macro_rules! contract_tests {
         ($imp:ident) => {
             mod $imp {
-                use super::super::$imp::{wait, wake_all, wake_one};
+                use super::super::$imp::{requeue, wait, wake_all, wake_many, wake_one};
                 use super::*;
 
                 #[test]
@@ -187,7 +255,71 @@ mod tests {
                 fn wake_without_waiters_wakes_nobody() {
                     let word = AtomicU32::new(0);
                     assert_eq!(wake_one(&word), 0);
+                    assert_eq!(wake_many(&word, 2), 0);
                     assert_eq!(wake_all(&word), 0);
+                }
+
+                #[test]
+                fn requeue_compares_the_source_word() {
+                    let (from, to) = (AtomicU32::new(3), AtomicU32::new(0));
+                    assert_eq!(requeue(&from, 3, &to), Some(0));
+                    assert_eq!(requeue(&from, 4, &to), None);
+                }
+
+                #[test]
+                // Miri wakes instead of requeueing (see `futex::requeue`).
+                #[cfg_attr(miri, ignore)]
+                fn a_requeued_sleeper_is_woken_through_the_target_word() {
+                    let from = Arc::new(AtomicU32::new(0));
+                    let to = Arc::new(AtomicU32::new(0));
+                    let sleeper = {
+                        let from = Arc::clone(&from);
+                        std::thread::spawn(move || {
+                            while from.load(Ordering::Acquire) == 0 {
+                                wait(&from, 0, None);
+                            }
+                        })
+                    };
+                    // Move the sleeper until one was moved, then wake it only through `to`.
+                    // A sleeper not yet asleep sees `from` change and leaves on its own.
+                    let mut moved = 0;
+                    while moved == 0 && !sleeper.is_finished() {
+                        moved = requeue(&from, 0, &to).unwrap();
+                        std::thread::yield_now();
+                    }
+                    from.store(1, Ordering::Release);
+                    if moved == 1 {
+                        assert_eq!(wake_all(&from), 0, "the sleeper no longer sleeps on `from`");
+                        while wake_one(&to) == 0 {
+                            std::thread::yield_now();
+                        }
+                    }
+                    sleeper.join().unwrap();
+                }
+
+                #[test]
+                fn wake_many_wakes_at_most_that_many() {
+                    let word = Arc::new(AtomicU32::new(0));
+                    let sleepers: Vec<_> = (0..3)
+                        .map(|_| {
+                            let word = Arc::clone(&word);
+                            std::thread::spawn(move || {
+                                while word.load(Ordering::Acquire) == 0 {
+                                    wait(&word, 0, None);
+                                }
+                            })
+                        })
+                        .collect();
+                    // Each call wakes at most two, however many sleep.
+                    for _ in 0..100 {
+                        assert!(wake_many(&word, 2) <= 2);
+                        std::thread::yield_now();
+                    }
+                    word.store(1, Ordering::Release);
+                    wake_all(&word);
+                    for s in sleepers {
+                        s.join().unwrap();
+                    }
                 }
 
                 #[test]

@@ -1,0 +1,115 @@
+//! Models of `Condvar`.
+
+use std::time::Duration;
+
+use std::sync::Arc;
+use loom::thread;
+use turnstile::backend::{Backend, BlindWait, CheckThenSet, ForgetfulWake, Loom, LostRequeue};
+use turnstile::{Condvar, Mutex};
+
+use crate::{check, check_bounded, check_fails, check_fails_bounded, DEADLOCK};
+
+/// Preemptions for the three-thread `notify_all` model (see `check_bounded`).
+const THREE: usize = 3;
+
+type Shared<T, B> = Arc<(Mutex<T, B>, Condvar<B>)>;
+
+fn shared<T, B: Backend>(value: T) -> Shared<T, B> {
+    Arc::new((Mutex::with_backend(value), Condvar::with_backend()))
+}
+
+/// One waiter, one notifier that sets a flag under the mutex and notifies after unlocking. The
+/// notify may come at any point of the wait (before it registers, between its unlock and its
+/// sleep, while it sleeps): it is never lost, and the waiter wakes only to find the flag set.
+fn a_notify_racing_a_wait_is_not_lost<B: Backend>() {
+    let state = shared::<bool, B>(false);
+    let notifier = {
+        let state = Arc::clone(&state);
+        thread::spawn(move || {
+            *state.0.lock() = true;
+            state.1.notify_one();
+        })
+    };
+    let mut ready = state.0.lock();
+    if !*ready {
+        // One wait, not a loop: the modelled futex may return spuriously, and the condvar must
+        // not pass that on. It returns only for the notify, so the flag is set by then.
+        state.1.wait(&mut ready);
+        assert!(*ready, "the wait returned with no notify");
+    }
+    drop(ready);
+    notifier.join().unwrap();
+}
+
+/// Two waiters and a `notify_all`. Both wake (the second through the mutex it was requeued onto),
+/// they take the mutex one at a time (the tracker sees any overlap), and both count.
+fn notify_all_wakes_every_waiter<B: Backend>() {
+    let state = shared::<u32, B>(0);
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let state = Arc::clone(&state);
+            thread::spawn(move || {
+                let mut count = state.0.lock();
+                state.1.wait_while(&mut count, |count| *count == 0);
+                *count += 1;
+            })
+        })
+        .collect();
+    *state.0.lock() = 1;
+    state.1.notify_all();
+    for w in waiters {
+        w.join().unwrap();
+    }
+    assert_eq!(*state.0.lock(), 3);
+    assert!(!state.0.is_locked());
+}
+
+/// A timed waiter racing a `notify_one`: if the notify reports that it woke a thread, the waiter
+/// does not report a timeout (the notify is not lost to the deadline).
+fn a_notify_that_reports_a_wake_is_not_lost_to_a_timeout<B: Backend>() {
+    let state = shared::<(), B>(());
+    let notifier = {
+        let state = Arc::clone(&state);
+        thread::spawn(move || state.1.notify_one())
+    };
+    let timed_out = state.1.wait_for(&mut state.0.lock(), Duration::from_millis(1)).timed_out();
+    let woke_someone = notifier.join().unwrap();
+    assert!(!(woke_someone && timed_out), "notify_one said it woke the waiter, which timed out");
+}
+
+#[test]
+fn condvar_notify_racing_a_wait_is_not_lost() {
+    check(a_notify_racing_a_wait_is_not_lost::<Loom>);
+}
+
+/// A wait that sleeps without comparing the word: the notify slips in between and is lost.
+#[test]
+fn condvar_over_a_blind_wait_loses_the_notify() {
+    check_fails(DEADLOCK, a_notify_racing_a_wait_is_not_lost::<Loom<BlindWait>>);
+}
+
+#[test]
+fn condvar_notify_that_forgets_to_wake_loses_the_waiter() {
+    check_fails(DEADLOCK, a_notify_racing_a_wait_is_not_lost::<Loom<ForgetfulWake>>);
+}
+
+#[test]
+fn condvar_notify_all_requeues_every_waiter_and_keeps_exclusion() {
+    check_bounded(THREE, notify_all_wakes_every_waiter::<Loom>);
+}
+
+/// A requeue that strands the waiters it claims to have moved onto the mutex.
+#[test]
+fn condvar_lost_requeue_strands_a_waiter() {
+    check_fails_bounded(THREE, DEADLOCK, notify_all_wakes_every_waiter::<Loom<LostRequeue>>);
+}
+
+#[test]
+fn condvar_timed_wait_keeps_a_reported_wake() {
+    check(a_notify_that_reports_a_wake_is_not_lost_to_a_timeout::<Loom>);
+}
+
+#[test]
+fn condvar_token_count_without_atomic_updates_loses_a_wake() {
+    check_fails("notify_one said it woke the waiter", a_notify_that_reports_a_wake_is_not_lost_to_a_timeout::<Loom<CheckThenSet>>);
+}
