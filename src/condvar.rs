@@ -74,7 +74,7 @@ fn tokens(counts: u32) -> u32 {
 }
 
 fn with_counts(waiters: u32, tokens: u32) -> u32 {
-    waiters | tokens * TOKEN
+    waiters | (tokens * TOKEN)
 }
 
 /// A condition variable for [`Mutex`]: wait for a condition on the data, notify when it may hold.

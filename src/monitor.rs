@@ -466,6 +466,11 @@ mod tests {
     }
 
     #[test]
+    fn a_unit_monitor_is_an_id_a_condvar_and_a_mutex() {
+        assert_eq!(core::mem::size_of::<Monitor<()>>(), 32);
+    }
+
+    #[test]
     fn conditions_survive_the_monitor_moving() {
         let monitor = Monitor::new(1);
         let c = monitor.condition();

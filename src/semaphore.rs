@@ -95,6 +95,9 @@ pub struct Semaphore<B: Backend = Real> {
 pub struct SemaphorePermit<'a, B: Backend = Real> {
     semaphore: &'a Semaphore<B>,
     permits: u32,
+    /// The count this permit's acquire left behind: uncontended, the count when it is returned,
+    /// so the release's compare-exchange tries it first and needs no load.
+    left: u32,
 }
 
 impl Semaphore {
@@ -179,10 +182,11 @@ impl<B: Backend> Semaphore<B> {
     #[inline]
     pub fn acquire_many(&self, n: usize) -> SemaphorePermit<'_, B> {
         let n = count(n, "acquire_many");
-        if !self.try_take(n) {
-            self.acquire_slow(n, None);
-        }
-        SemaphorePermit { semaphore: self, permits: n }
+        let left = match self.try_take(n) {
+            Some(left) => left,
+            None => self.acquire_slow(n, None).expect("no deadline, so it cannot time out"),
+        };
+        SemaphorePermit { semaphore: self, permits: n, left }
     }
 
     /// Takes one permit if there is one right now; never waits.
@@ -211,7 +215,7 @@ impl<B: Backend> Semaphore<B> {
     #[inline]
     pub fn try_acquire_many(&self, n: usize) -> Option<SemaphorePermit<'_, B>> {
         let n = count(n, "try_acquire_many");
-        self.try_take(n).then_some(SemaphorePermit { semaphore: self, permits: n })
+        self.try_take(n).map(|left| SemaphorePermit { semaphore: self, permits: n, left })
     }
 
     /// Takes one permit, waiting at most `timeout`; `None` (and nothing taken) if none came.
@@ -289,7 +293,8 @@ impl<B: Backend> Semaphore<B> {
     #[inline]
     pub fn add_permits(&self, n: usize) {
         let n = count(n, "add_permits");
-        self.give(n);
+        // Relaxed: a first guess for the compare-exchange, which re-reads.
+        self.give(n, self.permits.load(Relaxed));
     }
 
     /// The permits available at this instant (stale as soon as it returns).
@@ -307,36 +312,35 @@ impl<B: Backend> Semaphore<B> {
 
     fn acquire_many_before(&self, n: usize, deadline: Option<Instant>) -> Option<SemaphorePermit<'_, B>> {
         let n = count(n, "acquire_many");
-        if self.try_take(n) || self.acquire_slow(n, deadline) {
-            Some(SemaphorePermit { semaphore: self, permits: n })
-        } else {
-            None
-        }
+        let left = self.try_take(n).or_else(|| self.acquire_slow(n, deadline))?;
+        Some(SemaphorePermit { semaphore: self, permits: n, left })
     }
 
-    /// One compare-exchange per attempt: takes `n` if at least `n` are there.
+    /// One compare-exchange per attempt: takes `n` if at least `n` are there; returns the count
+    /// left.
     #[inline]
-    fn try_take(&self, n: u32) -> bool {
+    fn try_take(&self, n: u32) -> Option<u32> {
         // Relaxed load: the compare-exchange re-reads.
         let mut available = self.permits.load(Relaxed);
         while available >= n {
             // Acquire: pairs with the SeqCst (so Release) compare-exchange of `give`, so what the
             // releaser did before returning its permits happens before our use of them.
             match self.permits.compare_exchange(available, available - n, Acquire, Relaxed) {
-                Ok(_) => return true,
+                Ok(_) => return Some(available - n),
                 Err(now) => available = now,
             }
         }
-        false
+        None
     }
 
-    /// Spins, then sleeps until `n` permits are ours; `false` if `deadline` passed first.
+    /// Spins, then sleeps until `n` permits are ours (returns the count left); `None` if
+    /// `deadline` passed first.
     #[cold]
-    fn acquire_slow(&self, n: u32, deadline: Option<Instant>) -> bool {
+    fn acquire_slow(&self, n: u32, deadline: Option<Instant>) -> Option<u32> {
         let mut backoff = Backoff::<B>::new();
         while backoff.spin() {
-            if self.try_take(n) {
-                return true;
+            if let Some(left) = self.try_take(n) {
+                return Some(left);
             }
         }
         let me = if n == 1 { ONE } else { MANY };
@@ -346,8 +350,8 @@ impl<B: Backend> Semaphore<B> {
         let got = loop {
             let available = self.permits.load(SeqCst);
             if available >= n {
-                if self.try_take(n) {
-                    break true;
+                if let Some(left) = self.try_take(n) {
+                    break Some(left);
                 }
                 continue;
             }
@@ -362,14 +366,15 @@ impl<B: Backend> Semaphore<B> {
         got
     }
 
-    /// Returns `n` permits and wakes sleepers that can use them.
+    /// Returns `n` permits and wakes sleepers that can use them. `guess` is where the
+    /// compare-exchange starts; it must be a count the semaphore had (so that `guess + n` was
+    /// within the maximum, and a stale guess cannot cause a false overflow panic).
     #[inline]
-    fn give(&self, n: u32) {
+    fn give(&self, n: u32, guess: u32) {
         if n == 0 {
             return;
         }
-        // Relaxed load: the compare-exchange re-reads.
-        let mut available = self.permits.load(Relaxed);
+        let mut available = guess;
         loop {
             assert!(
                 available <= MAX - n,
@@ -437,7 +442,7 @@ impl<'a, B: Backend> SemaphorePermit<'a, B> {
 impl<B: Backend> Drop for SemaphorePermit<'_, B> {
     fn drop(&mut self) {
         if !B::model_failed() {
-            self.semaphore.give(self.permits);
+            self.semaphore.give(self.permits, self.left);
         }
     }
 }
