@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use std::sync::Arc;
 use loom::thread;
+use std::sync::Arc;
 use turnstile::backend::{Backend, BlindWait, CheckThenSet, ForgetfulWake, Loom, LostRequeue};
 use turnstile::{Condvar, Mutex};
 
@@ -111,5 +111,8 @@ fn condvar_timed_wait_keeps_a_reported_wake() {
 
 #[test]
 fn condvar_token_count_without_atomic_updates_loses_a_wake() {
-    check_fails("notify_one said it woke the waiter", a_notify_that_reports_a_wake_is_not_lost_to_a_timeout::<Loom<CheckThenSet>>);
+    check_fails(
+        "notify_one said it woke the waiter",
+        a_notify_that_reports_a_wake_is_not_lost_to_a_timeout::<Loom<CheckThenSet>>,
+    );
 }

@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use loom::cell::UnsafeCell;
-use std::sync::Arc;
 use loom::thread;
+use std::sync::Arc;
 use turnstile::backend::{Backend, Loom, NoRelease, Word};
 
 use crate::{check, check_fails, RACE};

@@ -2,8 +2,8 @@
 
 use std::collections::VecDeque;
 
-use std::sync::Arc;
 use loom::thread;
+use std::sync::Arc;
 use turnstile::backend::{Backend, ForgetfulWake, Loom};
 use turnstile::monitor::Condition;
 use turnstile::Monitor;

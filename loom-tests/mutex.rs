@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use std::sync::Arc;
 use loom::thread;
+use std::sync::Arc;
 use turnstile::backend::{Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease, SwallowedWake};
 use turnstile::Mutex;
 

@@ -2,8 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use std::sync::Arc;
 use loom::thread;
+use std::sync::Arc;
 use turnstile::backend::{Backend, CheckThenSet, ForgetfulWake, Loom, NoFence, SwallowedWake};
 use turnstile::Semaphore;
 

@@ -1,7 +1,7 @@
 //! Models of `SpinLock`.
 
-use std::sync::Arc;
 use loom::thread;
+use std::sync::Arc;
 use turnstile::backend::{Backend, CheckThenSet, Loom, NoRelease};
 use turnstile::SpinLock;
 

@@ -40,7 +40,10 @@
 //!   `notify_one` that meets several threads between registering and sleeping lets all of them
 //!   go (as in std), since each sees `seq` move;
 //! * a wake the operating system delivers on its own while a `notify_one` is outstanding:
-//!   that thread may take the notify's token, and the thread the notify was meant for also wakes.
+//!   that thread may take the notify's token, and the thread the notify was meant for also wakes;
+//! * a `notify_all` still being handed over: until its first woken waiter has taken the mutex
+//!   back and moved the others onto it, a thread that starts waiting is counted with them and
+//!   returns too, although the `notify_all` came before its wait.
 //!
 //! Nothing else: a spurious return from the futex with no notify outstanding is absorbed, so with
 //! no notify at all [`wait_for`](Condvar::wait_for) reports [`timed_out`](WaitTimeoutResult::timed_out).
@@ -251,7 +254,11 @@ impl<B: Backend> Condvar<B> {
     /// jobs.1.wait_while(&mut left, |left| *left > 0);
     /// assert_eq!(*left, 0);
     /// ```
-    pub fn wait_while<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T, B>, mut condition: impl FnMut(&mut T) -> bool) {
+    pub fn wait_while<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T, B>,
+        mut condition: impl FnMut(&mut T) -> bool,
+    ) {
         while condition(&mut **guard) {
             self.wait(guard);
         }
@@ -267,7 +274,11 @@ impl<B: Backend> Condvar<B> {
     /// let mut guard = lock.lock();
     /// assert!(cv.wait_for(&mut guard, Duration::from_millis(1)).timed_out());
     /// ```
-    pub fn wait_for<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T, B>, timeout: Duration) -> WaitTimeoutResult {
+    pub fn wait_for<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T, B>,
+        timeout: Duration,
+    ) -> WaitTimeoutResult {
         self.wait_before(guard, crate::wait::deadline_after(timeout))
     }
 
@@ -282,7 +293,11 @@ impl<B: Backend> Condvar<B> {
     /// let deadline = Instant::now() + Duration::from_millis(1);
     /// assert!(cv.wait_until(&mut guard, deadline).timed_out());
     /// ```
-    pub fn wait_until<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T, B>, deadline: Instant) -> WaitTimeoutResult {
+    pub fn wait_until<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T, B>,
+        deadline: Instant,
+    ) -> WaitTimeoutResult {
         self.wait_before(guard, Some(deadline))
     }
 
@@ -422,7 +437,11 @@ impl<B: Backend> Condvar<B> {
     }
 
     /// The wait itself: register under the mutex, sleep without it, deregister under it.
-    fn wait_before<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T, B>, deadline: Option<Instant>) -> WaitTimeoutResult {
+    fn wait_before<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T, B>,
+        deadline: Option<Instant>,
+    ) -> WaitTimeoutResult {
         let mutex: &Mutex<T, B> = LockGuard::raw(guard);
         let address = mutex as *const Mutex<T, B> as *const () as usize;
         // Read before registering: a notify that counts us bumps `seq` after this read.

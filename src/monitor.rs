@@ -308,7 +308,11 @@ impl<'a, T: ?Sized, B: Backend> MonitorGuard<'a, T, B> {
     /// let mut inside = monitor.lock();
     /// assert!(inside.wait_while_for(|n| *n == 0, Duration::from_millis(1)).timed_out());
     /// ```
-    pub fn wait_while_for(&mut self, condition: impl FnMut(&mut T) -> bool, timeout: Duration) -> WaitTimeoutResult {
+    pub fn wait_while_for(
+        &mut self,
+        condition: impl FnMut(&mut T) -> bool,
+        timeout: Duration,
+    ) -> WaitTimeoutResult {
         self.monitor.ready.wait_while_for(&mut self.guard, condition, timeout)
     }
 

@@ -192,7 +192,8 @@ mod parked {
             }
         };
         // SAFETY: same key discipline as in `wait`; the closures do not panic or re-enter.
-        unsafe { parking_lot_core::unpark_filter(key(word), filter, |_| DEFAULT_UNPARK_TOKEN) }.unparked_threads
+        unsafe { parking_lot_core::unpark_filter(key(word), filter, |_| DEFAULT_UNPARK_TOKEN) }
+            .unparked_threads
     }
 
     pub(crate) fn wake_all(word: &AtomicU32) -> usize {

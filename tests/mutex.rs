@@ -18,7 +18,7 @@ use turnstile::Mutex;
 
 #[macro_use]
 mod common;
-use common::{bump, iters};
+use common::{bump, iters, SleepProbe};
 
 const THREADS: usize = 8;
 
@@ -45,40 +45,6 @@ fn while_held_elsewhere<T: Send, R>(lock: &Mutex<T>, body: impl FnOnce() -> R) -
 fn past() -> Instant {
     let now = Instant::now();
     now.checked_sub(Duration::from_millis(1)).unwrap_or(now)
-}
-
-/// Lets one thread wait until another is asleep in the kernel, so that a test can release a
-/// lock only once its waiters have really gone to sleep on it (and so must be woken).
-///
-/// Built from the calling thread's `/proc/thread-self/stat` on Linux. Where that is unavailable
-/// (other systems, Miri) `wait_until_asleep` returns at once and the test merely loses its edge.
-struct SleepProbe(Option<std::path::PathBuf>);
-
-impl SleepProbe {
-    /// A probe on the calling thread.
-    fn current() -> Self {
-        if cfg!(miri) {
-            return SleepProbe(None);
-        }
-        let task = std::fs::read_link("/proc/thread-self").ok();
-        SleepProbe(task.map(|task| std::path::Path::new("/proc").join(task).join("stat")))
-    }
-
-    /// Returns once the probed thread is in interruptible sleep (state `S`). Between sending
-    /// its probe and taking the lock a waiter does nothing that sleeps, so `S` means it sleeps
-    /// on the lock.
-    fn wait_until_asleep(&self) {
-        let Some(stat) = &self.0 else { return };
-        loop {
-            let Ok(text) = std::fs::read_to_string(stat) else { return };
-            // "tid (comm) S ...": the state follows the last ')', as comm may hold anything.
-            let state = text.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
-            if state == Some('S') {
-                return;
-            }
-            thread::yield_now();
-        }
-    }
 }
 
 #[test]

@@ -11,7 +11,10 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::thread;
 
-use turnstile::{Mutex, MutexGuard, PetersonGuard, PetersonHandle, SpinLock, SpinLockGuard};
+use turnstile::{
+    Condition, Condvar, Monitor, MonitorGuard, Mutex, MutexGuard, PetersonGuard, PetersonHandle, Semaphore,
+    SemaphorePermit, SpinLock, SpinLockGuard, WaitTimeoutResult,
+};
 
 fn assert_send<T: ?Sized + Send>() {}
 fn assert_sync<T: ?Sized + Sync>() {}
@@ -39,6 +42,8 @@ fn locks_are_send_and_sync_for_any_send<T: Send>() {
     assert_send::<SpinLock<T>>();
     assert_sync::<SpinLock<T>>();
     assert_send::<PetersonHandle<T>>();
+    assert_send::<Monitor<T>>();
+    assert_sync::<Monitor<T>>();
 }
 
 #[test]
@@ -101,11 +106,82 @@ fn peterson_handles_of_non_send_data_are_not_send() {
 }
 
 #[test]
+fn monitors_are_send_and_sync_when_the_state_is_send() {
+    // `locks_are_send_and_sync_for_any_send` covers every `T: Send`; these are the edges.
+    assert_sync::<Monitor<Cell<u8>>>();
+    assert_sync::<Monitor<[u8]>>();
+}
+
+#[test]
+fn a_monitor_around_non_send_state_is_neither_send_nor_sync() {
+    assert_not_impl!(Monitor<Rc<u8>>: Send);
+    assert_not_impl!(Monitor<Rc<u8>>: Sync);
+    assert_not_impl!(Monitor<std::sync::MutexGuard<'static, u8>>: Sync);
+}
+
+#[test]
+fn monitor_guards_are_not_send_and_are_sync_only_for_sync_state() {
+    assert_not_impl!(MonitorGuard<'static, u8>: Send);
+    assert_sync::<MonitorGuard<'static, Vec<u8>>>();
+    assert_not_impl!(MonitorGuard<'static, Cell<u8>>: Sync);
+}
+
+#[test]
+fn semaphores_condvars_and_conditions_are_send_and_sync() {
+    assert_send::<Semaphore>();
+    assert_sync::<Semaphore>();
+    assert_send::<Condvar>();
+    assert_sync::<Condvar>();
+    assert_send::<Condition>();
+    assert_sync::<Condition>();
+    assert_send::<WaitTimeoutResult>();
+    assert_sync::<WaitTimeoutResult>();
+}
+
+#[test]
+fn semaphore_permits_are_send_and_sync() {
+    // A permit holds only `&Semaphore` and counts: it may be returned from any thread.
+    assert_send::<SemaphorePermit<'static>>();
+    assert_sync::<SemaphorePermit<'static>>();
+    static SEM: Semaphore = Semaphore::new(1);
+    let permit = SEM.acquire();
+    thread::spawn(move || drop(permit)).join().unwrap();
+    assert_eq!(SEM.available_permits(), 1);
+}
+
+#[test]
+fn permits_and_conditions_are_not_clone() {
+    // A cloned permit would return its permits twice; a cloned condition would be a second
+    // condvar that no waiter sleeps on.
+    assert_not_impl!(SemaphorePermit<'static>: Clone);
+    assert_not_impl!(Condition: Clone);
+    assert_not_impl!(Semaphore: Clone);
+    assert_not_impl!(Condvar: Clone);
+}
+
+#[test]
 fn default_builds_an_unlocked_lock_around_the_default_value() {
     let mutex: Mutex<Vec<u8>> = Mutex::default();
     let spin: SpinLock<u32> = SpinLock::default();
     assert!(!mutex.is_locked() && !spin.is_locked());
     assert_eq!((mutex.into_inner(), spin.into_inner()), (Vec::new(), 0));
+}
+
+#[test]
+fn default_builds_a_free_monitor_and_a_condvar_nobody_waits_on() {
+    let monitor: Monitor<Vec<u8>> = Monitor::default();
+    assert!(monitor.try_lock().is_some());
+    assert_eq!(monitor.into_inner(), Vec::<u8>::new());
+    let condvar = Condvar::default();
+    assert!(!condvar.notify_one());
+}
+
+#[test]
+fn from_builds_a_free_monitor_around_the_value() {
+    let monitor: Monitor<Vec<u8>> = vec![1, 2].into();
+    assert!(monitor.try_lock().is_some());
+    assert_eq!(Monitor::from('m').into_inner(), 'm');
+    assert_eq!(monitor.into_inner(), [1, 2]);
 }
 
 #[test]
@@ -163,6 +239,31 @@ fn debug_leaves_the_lock_free() {
 }
 
 #[test]
+fn monitor_debug_shows_the_state_when_free_and_locked_while_inside() {
+    let monitor = Monitor::new(41);
+    let free = format!("{monitor:?}");
+    assert!(free.contains("41") && !free.contains("<locked>"), "{free}");
+    let inside = monitor.lock();
+    let held = format!("{monitor:?}");
+    assert!(held.contains("<locked>") && !held.contains("41"), "{held}");
+    assert_eq!(format!("{inside:?}"), "41", "the guard formats the state");
+}
+
+#[test]
+fn semaphore_condvar_and_condition_debug_show_their_counts() {
+    let sem = Semaphore::new(2);
+    let permit = sem.acquire();
+    assert!(format!("{sem:?}").contains("permits: 1"), "{sem:?}");
+    assert!(format!("{permit:?}").contains("permits: 1"), "{permit:?}");
+    let condvar = Condvar::new();
+    assert!(format!("{condvar:?}").contains("waiting: 0"), "{condvar:?}");
+    let monitor = Monitor::new(());
+    let condition = monitor.condition();
+    let _inside = monitor.lock();
+    assert!(format!("{condition:?}").starts_with("Condition"), "{condition:?}");
+}
+
+#[test]
 fn guards_format_the_data_with_debug_and_display() {
     let mutex = Mutex::new(7);
     let guard = mutex.lock();
@@ -192,4 +293,15 @@ fn a_guard_is_one_pointer() {
     // The default backend's access tracker is zero-sized: a guard is just the lock reference.
     assert_eq!(size_of::<MutexGuard<'static, u64>>(), size_of::<&Mutex<u64>>());
     assert_eq!(size_of::<SpinLockGuard<'static, u64>>(), size_of::<&SpinLock<u64>>());
+}
+
+#[test]
+fn a_semaphore_is_two_words_and_a_condvar_at_most_sixteen_bytes() {
+    assert_eq!(size_of::<Semaphore>(), 8);
+    assert!(size_of::<Condvar>() <= 16, "{} bytes", size_of::<Condvar>());
+}
+
+#[test]
+fn a_permit_is_at_most_two_words() {
+    assert!(size_of::<SemaphorePermit<'static>>() <= 2 * size_of::<usize>());
 }

@@ -13,9 +13,57 @@ pub const fn iters(native: usize) -> usize {
 
 /// A read-modify-write split in two on purpose, so that two threads overlapping inside the
 /// critical section lose an update and the final count comes out short.
+#[allow(dead_code)] // `tests/semaphore.rs` shares this module but counts with atomics
 pub fn bump(counter: &mut u64) {
     let seen = *counter;
     *counter = std::hint::black_box(seen) + 1;
+}
+
+/// The message of a caught panic, to check that a misuse panics for the reason it should.
+#[allow(dead_code)] // only the tests of misuse panics need it
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("<not a string>")
+}
+
+/// Lets one thread wait until another is asleep in the kernel, so that a test can release a
+/// lock, add a permit or notify only once its waiters have really gone to sleep (and so must be
+/// woken).
+///
+/// Built from the calling thread's `/proc/thread-self/stat` on Linux. Where that is unavailable
+/// (other systems, Miri) `wait_until_asleep` returns at once and the test merely loses its edge.
+#[allow(dead_code)] // `tests/spin.rs` and `tests/peterson.rs` share this module but never sleep
+pub struct SleepProbe(Option<std::path::PathBuf>);
+
+#[allow(dead_code)]
+impl SleepProbe {
+    /// A probe on the calling thread.
+    pub fn current() -> Self {
+        if cfg!(miri) {
+            return SleepProbe(None);
+        }
+        let task = std::fs::read_link("/proc/thread-self").ok();
+        SleepProbe(task.map(|task| std::path::Path::new("/proc").join(task).join("stat")))
+    }
+
+    /// Returns once the probed thread is in interruptible sleep (state `S`). Between sending
+    /// its probe and the wait under test a thread must do nothing else that sleeps, so that `S`
+    /// means it sleeps in that wait.
+    pub fn wait_until_asleep(&self) {
+        let Some(stat) = &self.0 else { return };
+        loop {
+            let Ok(text) = std::fs::read_to_string(stat) else { return };
+            // "tid (comm) S ...": the state follows the last ')', as comm may hold anything.
+            let state = text.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+            if state == Some('S') {
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// The tests every exclusive lock must pass, written once: `exclusive_lock_tests!(Mutex)`
