@@ -74,47 +74,56 @@ trait Library {
     fn notify_all(condvar: &Self::Condvar);
 }
 
-struct Turnstile;
+/// The `Library` of a crate whose `Mutex::lock` returns the guard and whose `Condvar` waits on
+/// `&mut guard` (turnstile and parking_lot spell it the same way).
+macro_rules! guard_library {
+    ($name:ident, $krate:ident) => {
+        struct $name;
 
-impl Library for Turnstile {
-    type Mutex = turnstile::Mutex<State>;
-    type Condvar = turnstile::Condvar;
+        impl Library for $name {
+            type Mutex = $krate::Mutex<State>;
+            type Condvar = $krate::Condvar;
 
-    fn mutex() -> Self::Mutex {
-        turnstile::Mutex::new(State::default())
-    }
+            fn mutex() -> Self::Mutex {
+                $krate::Mutex::new(State::default())
+            }
 
-    fn condvar() -> Self::Condvar {
-        turnstile::Condvar::new()
-    }
+            fn condvar() -> Self::Condvar {
+                $krate::Condvar::new()
+            }
 
-    #[inline]
-    fn with<R>(mutex: &Self::Mutex, f: impl FnOnce(&mut State) -> R) -> R {
-        f(&mut mutex.lock())
-    }
+            #[inline]
+            fn with<R>(mutex: &Self::Mutex, f: impl FnOnce(&mut State) -> R) -> R {
+                f(&mut mutex.lock())
+            }
 
-    #[inline]
-    fn wait_while_then<R>(
-        mutex: &Self::Mutex,
-        condvar: &Self::Condvar,
-        condition: impl FnMut(&mut State) -> bool,
-        then: impl FnOnce(&mut State) -> R,
-    ) -> R {
-        let mut state = mutex.lock();
-        condvar.wait_while(&mut state, condition);
-        then(&mut state)
-    }
+            #[inline]
+            fn wait_while_then<R>(
+                mutex: &Self::Mutex,
+                condvar: &Self::Condvar,
+                condition: impl FnMut(&mut State) -> bool,
+                then: impl FnOnce(&mut State) -> R,
+            ) -> R {
+                let mut state = mutex.lock();
+                condvar.wait_while(&mut state, condition);
+                then(&mut state)
+            }
 
-    #[inline]
-    fn notify_one(condvar: &Self::Condvar) {
-        condvar.notify_one();
-    }
+            #[inline]
+            fn notify_one(condvar: &Self::Condvar) {
+                condvar.notify_one();
+            }
 
-    #[inline]
-    fn notify_all(condvar: &Self::Condvar) {
-        condvar.notify_all();
-    }
+            #[inline]
+            fn notify_all(condvar: &Self::Condvar) {
+                condvar.notify_all();
+            }
+        }
+    };
 }
+
+guard_library!(Turnstile, turnstile);
+guard_library!(ParkingLot, parking_lot);
 
 struct Std;
 
@@ -143,48 +152,6 @@ impl Library for Std {
         then: impl FnOnce(&mut State) -> R,
     ) -> R {
         then(&mut condvar.wait_while(mutex.lock().unwrap(), condition).unwrap())
-    }
-
-    #[inline]
-    fn notify_one(condvar: &Self::Condvar) {
-        condvar.notify_one();
-    }
-
-    #[inline]
-    fn notify_all(condvar: &Self::Condvar) {
-        condvar.notify_all();
-    }
-}
-
-struct ParkingLot;
-
-impl Library for ParkingLot {
-    type Mutex = parking_lot::Mutex<State>;
-    type Condvar = parking_lot::Condvar;
-
-    fn mutex() -> Self::Mutex {
-        parking_lot::Mutex::new(State::default())
-    }
-
-    fn condvar() -> Self::Condvar {
-        parking_lot::Condvar::new()
-    }
-
-    #[inline]
-    fn with<R>(mutex: &Self::Mutex, f: impl FnOnce(&mut State) -> R) -> R {
-        f(&mut mutex.lock())
-    }
-
-    #[inline]
-    fn wait_while_then<R>(
-        mutex: &Self::Mutex,
-        condvar: &Self::Condvar,
-        condition: impl FnMut(&mut State) -> bool,
-        then: impl FnOnce(&mut State) -> R,
-    ) -> R {
-        let mut state = mutex.lock();
-        condvar.wait_while(&mut state, condition);
-        then(&mut state)
     }
 
     #[inline]

@@ -64,11 +64,13 @@ fn past() -> Instant {
     now.checked_sub(Duration::from_millis(1)).unwrap_or(now)
 }
 
-#[test]
-fn eight_threads_over_three_permits_never_exceed_three_inside() {
+/// `THREADS` threads take a permit of a semaphore of `permits`, `n` times each, and visit the
+/// room while they hold it: never more than `permits` inside, every visit counted, every permit
+/// back at the end.
+fn threads_share_permits(permits: usize) {
     let n = iters(2_000);
-    let sem = Semaphore::new(3);
-    let room = Occupancy::new(3);
+    let sem = Semaphore::new(permits);
+    let room = Occupancy::new(permits);
     thread::scope(|s| {
         for _ in 0..THREADS {
             s.spawn(|| {
@@ -80,26 +82,17 @@ fn eight_threads_over_three_permits_never_exceed_three_inside() {
         }
     });
     room.check(THREADS * n);
-    assert_eq!(sem.available_permits(), 3, "every permit came back");
+    assert_eq!(sem.available_permits(), permits, "every permit came back");
+}
+
+#[test]
+fn eight_threads_over_three_permits_never_exceed_three_inside() {
+    threads_share_permits(3);
 }
 
 #[test]
 fn a_one_permit_semaphore_is_a_lock() {
-    let n = iters(2_000);
-    let sem = Semaphore::new(1);
-    let room = Occupancy::new(1);
-    thread::scope(|s| {
-        for _ in 0..THREADS {
-            s.spawn(|| {
-                for _ in 0..n {
-                    let _permit = sem.acquire();
-                    room.visit();
-                }
-            });
-        }
-    });
-    room.check(THREADS * n);
-    assert_eq!(sem.available_permits(), 1);
+    threads_share_permits(1);
 }
 
 #[test]

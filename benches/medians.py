@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Medians of several runs of a criterion benchmark, from its console output.
+
+Usage: python3 benches/medians.py run1.txt run2.txt run3.txt
+where each file is the whole output of one `cargo bench --bench NAME` (stdout and stderr).
+Prints one line per benchmark id: the median estimate in ns, then each run's; then, for the
+benchmarks that print `fairness ...` lines, the median min/max share and the worst single run.
+The README's tables are these medians.
+"""
+import re, sys, statistics, collections
+
+UNIT = {"ps": 1e-3, "ns": 1.0, "µs": 1e3, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+def parse(path):
+    res, fair, name = {}, {}, None
+    for line in open(path, encoding="utf-8", errors="replace"):
+        m = re.match(r"^fairness (\S+): min/max = ([0-9.]+) \(worst run ([0-9.]+)", line)
+        if m:
+            fair[m.group(1)] = (float(m.group(2)), float(m.group(3)))
+            continue
+        m = re.match(r"^(\S+/\S+)\s*(time:.*)?$", line.rstrip())
+        if m and not line.startswith(" "):
+            name = m.group(1)
+            rest = m.group(2)
+        else:
+            rest = line.strip() if line.strip().startswith("time:") else None
+        if rest and name and name not in res:
+            t = re.match(r"time:\s+\[\S+ \S+ ([0-9.]+) (\S+) ", rest)
+            if t:
+                res[name] = float(t.group(1)) * UNIT[t.group(2)]
+    return res, fair
+
+runs = [parse(p) for p in sys.argv[1:]]
+times = collections.defaultdict(list)
+fairs = collections.defaultdict(list)
+for res, fair in runs:
+    for k, v in res.items():
+        times[k].append(v)
+    for k, v in fair.items():
+        fairs[k].append(v)
+for k in times:
+    vals = times[k]
+    print(f"{k}\t{statistics.median(vals):.2f}\t" + " ".join(f"{v:.2f}" for v in vals))
+for k in fairs:
+    vals = fairs[k]
+    print(f"fair {k}\t{statistics.median(v[0] for v in vals):.2f}\tworst {min(v[1] for v in vals):.2f}")
