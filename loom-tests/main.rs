@@ -12,6 +12,7 @@
 
 mod condvar;
 mod futex;
+mod guard;
 mod monitor;
 mod mutex;
 mod peterson;

@@ -18,6 +18,8 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+use std::sync::Arc;
 
 use core::cell::UnsafeCell;
 
@@ -88,6 +90,11 @@ impl<T: ?Sized, B: Backend> LockData<T, B> {
     pub(crate) fn get_mut(&mut self) -> &mut T {
         self.value.get_mut()
     }
+
+    #[inline]
+    pub(crate) fn as_ptr(&self) -> *mut T {
+        self.value.get()
+    }
 }
 
 use raw::RawLock;
@@ -95,6 +102,26 @@ use raw::RawLock;
 /// An RAII guard: exclusive access to a lock's data until it is dropped.
 ///
 /// Each lock names it with an alias (`MutexGuard`, `SpinLockGuard`, `PetersonGuard`).
+///
+/// A guard cannot move to another thread (the thread that locked unlocks):
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<turnstile::MutexGuard<'static, u8>>();
+/// ```
+///
+/// It can be shared by reference exactly when the data can, as std's guard (a `Cell` cannot):
+///
+/// ```compile_fail
+/// fn assert_sync<T: Sync>() {}
+/// assert_sync::<turnstile::MutexGuard<'static, std::cell::Cell<u8>>>();
+/// ```
+///
+/// ```
+/// fn assert_sync<T: Sync>() {}
+/// // Sync data that may not move between threads: the guard is still Sync, as in std.
+/// assert_sync::<turnstile::MutexGuard<'static, std::sync::MutexGuard<'static, u8>>>();
+/// ```
 ///
 /// ```
 /// use turnstile::Mutex;
@@ -115,8 +142,9 @@ pub struct LockGuard<'a, L: RawLock + ?Sized> {
 }
 
 // SAFETY: sharing `&LockGuard` across threads shares only `&L::Target` (Deref), which is sound
-// exactly when `L::Target: Sync`; the guard's own fields are only touched by `&mut self`/drop.
-unsafe impl<L: RawLock + Sync + ?Sized> Sync for LockGuard<'_, L> where L::Target: Sync {}
+// exactly when `L::Target: Sync`, as for std's guard; the lock itself is not reachable through
+// `&LockGuard` outside this crate, and the guard's fields are only touched by `&mut self`/drop.
+unsafe impl<L: RawLock + ?Sized> Sync for LockGuard<'_, L> where L::Target: Sync {}
 
 impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
     /// Wraps a lock the caller has just acquired.
@@ -159,6 +187,98 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
         unsafe { this.lock.unlock() };
         let relock = Relock(this);
         during(relock.0.lock)
+    }
+}
+
+impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
+    /// Releases the lock while `f` runs, then takes it back before returning (also if `f`
+    /// panics): for a slow step that need not hold the lock, without giving up the guard.
+    ///
+    /// ```
+    /// use turnstile::{Mutex, MutexGuard};
+    ///
+    /// let lock = Mutex::new(1);
+    /// let mut guard = lock.lock();
+    /// MutexGuard::unlocked(&mut guard, || {
+    ///     assert!(!lock.is_locked()); // free while the closure runs
+    ///     *lock.lock() += 1;
+    /// });
+    /// assert_eq!(*guard, 2); // held again
+    /// ```
+    pub fn unlocked<R>(this: &mut Self, f: impl FnOnce() -> R) -> R {
+        Self::unlocked_with(this, |_| f())
+    }
+
+    /// Forgets the guard and returns the data for the rest of the lock's life: the lock stays
+    /// locked (until [`force_unlock`](crate::Mutex::force_unlock)).
+    ///
+    /// ```
+    /// use turnstile::{Mutex, MutexGuard};
+    ///
+    /// static CONFIG: Mutex<u32> = Mutex::new(0);
+    /// let forever: &'static mut u32 = MutexGuard::leak(CONFIG.lock());
+    /// *forever = 7;
+    /// assert!(CONFIG.try_lock().is_none());
+    /// ```
+    pub fn leak(this: Self) -> &'a mut L::Target {
+        let this = ManuallyDrop::new(this);
+        // SAFETY: the lock stays held for `'a` (the guard is never dropped, so never unlocks),
+        // which makes this the only reference to the data for that long.
+        unsafe { &mut *this.lock.data().value.get() }
+    }
+
+    /// A guard of one part of the data, made by `f` from the whole; the lock stays held until
+    /// the new guard drops. If `f` panics, the lock is released.
+    ///
+    /// ```
+    /// use turnstile::{Mutex, MutexGuard};
+    ///
+    /// let lock = Mutex::new((String::from("name"), 1));
+    /// let mut count = MutexGuard::map(lock.lock(), |pair| &mut pair.1);
+    /// *count += 1;
+    /// assert!(lock.try_lock().is_none()); // still held through `count`
+    /// drop(count);
+    /// assert_eq!(lock.lock().1, 2);
+    /// ```
+    pub fn map<U: ?Sized>(this: Self, f: impl FnOnce(&mut L::Target) -> &mut U) -> MappedLockGuard<'a, L, U> {
+        // SAFETY: the guard holds the lock; if `f` panics, `this` drops and unlocks.
+        let data = NonNull::from(f(unsafe { &mut *this.lock.data().value.get() }));
+        let (lock, access) = Self::into_parts(this);
+        MappedLockGuard { lock, data, access, _marker: PhantomData }
+    }
+
+    /// As [`map`](Self::map), when `f` may find nothing to guard: then the original guard comes
+    /// back, still holding the lock.
+    ///
+    /// ```
+    /// use turnstile::{Mutex, MutexGuard};
+    ///
+    /// let lock = Mutex::new(vec![1, 2]);
+    /// let guard = lock.lock();
+    /// let guard = MutexGuard::try_map(guard, |v| v.get_mut(5)).unwrap_err(); // no element 5
+    /// let first = MutexGuard::try_map(guard, |v| v.first_mut()).unwrap();
+    /// assert_eq!(*first, 1);
+    /// ```
+    pub fn try_map<U: ?Sized>(
+        this: Self,
+        f: impl FnOnce(&mut L::Target) -> Option<&mut U>,
+    ) -> Result<MappedLockGuard<'a, L, U>, Self> {
+        // SAFETY: as in `map`.
+        match f(unsafe { &mut *this.lock.data().value.get() }).map(NonNull::from) {
+            Some(data) => {
+                let (lock, access) = Self::into_parts(this);
+                Ok(MappedLockGuard { lock, data, access, _marker: PhantomData })
+            }
+            None => Err(this),
+        }
+    }
+
+    /// Takes the guard apart without unlocking: the caller takes over the release.
+    fn into_parts(this: Self) -> (&'a L, ManuallyDrop<<L::Backend as Backend>::Exclusive>) {
+        let mut this = ManuallyDrop::new(this);
+        // SAFETY: `this` is never dropped, so its access is moved out exactly once.
+        let access = unsafe { ManuallyDrop::take(&mut this.access) };
+        (this.lock, ManuallyDrop::new(access))
     }
 }
 
@@ -211,6 +331,215 @@ where
     }
 }
 
+/// A guard of part of a lock's data, made by [`LockGuard::map`]; the lock is held until it drops.
+///
+/// `!Send`, and `Sync` when `U` is, like [`LockGuard`].
+///
+/// ```
+/// use turnstile::{MappedMutexGuard, Mutex, MutexGuard};
+///
+/// let lock = Mutex::new([0u8; 4]);
+/// let mut last: MappedMutexGuard<'_, [u8; 4], u8> = MutexGuard::map(lock.lock(), |a| &mut a[3]);
+/// *last = 9;
+/// drop(last);
+/// assert_eq!(*lock.lock(), [0, 0, 0, 9]);
+/// ```
+#[must_use = "if unused the lock is released at once"]
+pub struct MappedLockGuard<'a, L: RawLock + ?Sized, U: ?Sized> {
+    lock: &'a L,
+    data: NonNull<U>,
+    access: ManuallyDrop<<L::Backend as Backend>::Exclusive>,
+    // `&mut U` for variance and lifetime; a raw pointer for `!Send`, as in `LockGuard`.
+    _marker: PhantomData<(&'a mut U, *const ())>,
+}
+
+// SAFETY: `&MappedLockGuard` gives out only `&U` (Deref), sound to share exactly when `U: Sync`.
+unsafe impl<L: RawLock + ?Sized, U: ?Sized + Sync> Sync for MappedLockGuard<'_, L, U> {}
+
+impl<'a, L: RawLock + ?Sized, U: ?Sized> MappedLockGuard<'a, L, U> {
+    /// Maps again, to a part of this part.
+    ///
+    /// ```
+    /// use turnstile::{MappedLockGuard, Mutex, MutexGuard};
+    ///
+    /// let lock = Mutex::new(((1, 2), 3));
+    /// let inner = MutexGuard::map(lock.lock(), |t| &mut t.0);
+    /// let second = MappedLockGuard::map(inner, |pair| &mut pair.1);
+    /// assert_eq!(*second, 2);
+    /// ```
+    pub fn map<V: ?Sized>(this: Self, f: impl FnOnce(&mut U) -> &mut V) -> MappedLockGuard<'a, L, V> {
+        // SAFETY: the guard holds the lock, so `data` is the only way to this part.
+        let data = NonNull::from(f(unsafe { &mut *this.data.as_ptr() }));
+        let (lock, access) = Self::into_parts(this);
+        MappedLockGuard { lock, data, access, _marker: PhantomData }
+    }
+
+    /// As [`map`](Self::map), giving this guard back if `f` finds nothing.
+    ///
+    /// ```
+    /// use turnstile::{MappedLockGuard, Mutex, MutexGuard};
+    ///
+    /// let lock = Mutex::new((vec![1], 0));
+    /// let list = MutexGuard::map(lock.lock(), |t| &mut t.0);
+    /// let list = MappedLockGuard::try_map(list, |l| l.get_mut(1)).unwrap_err();
+    /// assert_eq!(*list, [1]);
+    /// ```
+    pub fn try_map<V: ?Sized>(
+        this: Self,
+        f: impl FnOnce(&mut U) -> Option<&mut V>,
+    ) -> Result<MappedLockGuard<'a, L, V>, Self> {
+        // SAFETY: as in `map`.
+        match f(unsafe { &mut *this.data.as_ptr() }).map(NonNull::from) {
+            Some(data) => {
+                let (lock, access) = Self::into_parts(this);
+                Ok(MappedLockGuard { lock, data, access, _marker: PhantomData })
+            }
+            None => Err(this),
+        }
+    }
+
+    fn into_parts(this: Self) -> (&'a L, ManuallyDrop<<L::Backend as Backend>::Exclusive>) {
+        let mut this = ManuallyDrop::new(this);
+        // SAFETY: `this` is never dropped, so its access is moved out exactly once.
+        let access = unsafe { ManuallyDrop::take(&mut this.access) };
+        (this.lock, ManuallyDrop::new(access))
+    }
+}
+
+impl<L: RawLock + ?Sized, U: ?Sized> Deref for MappedLockGuard<'_, L, U> {
+    type Target = U;
+    #[inline]
+    fn deref(&self) -> &U {
+        // SAFETY: the guard holds the lock, and `data` points into the data it protects.
+        unsafe { self.data.as_ref() }
+    }
+}
+
+impl<L: RawLock + ?Sized, U: ?Sized> DerefMut for MappedLockGuard<'_, L, U> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut U {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only borrow through the guard.
+        unsafe { self.data.as_mut() }
+    }
+}
+
+impl<L: RawLock + ?Sized, U: ?Sized> Drop for MappedLockGuard<'_, L, U> {
+    #[inline]
+    fn drop(&mut self) {
+        if L::Backend::model_failed() {
+            return;
+        }
+        // SAFETY: dropped exactly once, here, before the unlock (see `LockGuard`'s drop).
+        unsafe { ManuallyDrop::drop(&mut self.access) };
+        // SAFETY: this guard inherited the lock from the guard it was mapped from.
+        unsafe { self.lock.unlock() };
+    }
+}
+
+impl<L: RawLock + ?Sized, U: ?Sized + fmt::Debug> fmt::Debug for MappedLockGuard<'_, L, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<L: RawLock + ?Sized, U: ?Sized + fmt::Display> fmt::Display for MappedLockGuard<'_, L, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// A guard that owns an `Arc` of its lock, so it has no lifetime: made by `lock_arc`, it can be
+/// kept in a `'static` place (a struct, a task, a thread-local). The lock is held until it drops.
+///
+/// `!Send`, like every guard here; `Sync` when the lock and its data are.
+///
+/// ```
+/// use std::sync::Arc;
+/// use turnstile::{ArcMutexGuard, Mutex};
+///
+/// struct Session {
+///     guard: ArcMutexGuard<Vec<u8>>, // no lifetime to carry around
+/// }
+/// let buffer = Arc::new(Mutex::new(Vec::new()));
+/// let mut session = Session { guard: buffer.lock_arc() };
+/// session.guard.push(1);
+/// assert!(buffer.try_lock().is_none());
+/// drop(session);
+/// assert_eq!(*buffer.lock(), [1]);
+/// ```
+#[must_use = "if unused the lock is released at once"]
+pub struct ArcLockGuard<L: RawLock + ?Sized> {
+    lock: Arc<L>,
+    access: ManuallyDrop<<L::Backend as Backend>::Exclusive>,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: `&ArcLockGuard` gives out `&L::Target` (Deref, needs `Sync`) and `&Arc<L>` (`lock`,
+// needs `L: Sync`, which for these locks means the data may move between threads).
+unsafe impl<L: RawLock + Sync + ?Sized> Sync for ArcLockGuard<L> where L::Target: Sync {}
+
+impl<L: RawLock + ?Sized> ArcLockGuard<L> {
+    /// Takes over `guard`'s hold on the lock that `lock` points to.
+    pub(crate) fn from_guard(guard: LockGuard<'_, L>, lock: Arc<L>) -> Self {
+        debug_assert!(core::ptr::eq(guard.lock, &*lock), "a guard of another lock");
+        let (_, access) = LockGuard::into_parts(guard);
+        ArcLockGuard { lock, access, _not_send: PhantomData }
+    }
+
+    /// The lock this guard holds.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use turnstile::{ArcLockGuard, Mutex};
+    ///
+    /// let lock = Arc::new(Mutex::new(()));
+    /// let guard = lock.lock_arc();
+    /// assert!(Arc::ptr_eq(ArcLockGuard::lock(&guard), &lock));
+    /// ```
+    pub fn lock(this: &Self) -> &Arc<L> {
+        &this.lock
+    }
+}
+
+impl<L: RawLock + ?Sized> Deref for ArcLockGuard<L> {
+    type Target = L::Target;
+    #[inline]
+    fn deref(&self) -> &L::Target {
+        // SAFETY: the guard holds the lock, so no other reference to the data exists.
+        unsafe { &*self.lock.data().value.get() }
+    }
+}
+
+impl<L: RawLock + ?Sized> DerefMut for ArcLockGuard<L> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut L::Target {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only borrow through the guard.
+        unsafe { &mut *self.lock.data().value.get() }
+    }
+}
+
+impl<L: RawLock + ?Sized> Drop for ArcLockGuard<L> {
+    #[inline]
+    fn drop(&mut self) {
+        if L::Backend::model_failed() {
+            return;
+        }
+        // SAFETY: dropped exactly once, here, before the unlock (see `LockGuard`'s drop).
+        unsafe { ManuallyDrop::drop(&mut self.access) };
+        // SAFETY: the guard was created holding the lock (see `new`) and this is its only release.
+        unsafe { self.lock.unlock() };
+    }
+}
+
+impl<L: RawLock + ?Sized> fmt::Debug for ArcLockGuard<L>
+where
+    L::Target: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
 /// The `Debug` of a lock: its data if it can take the lock without waiting, `<locked>` otherwise.
 pub(crate) fn debug_lock<T: fmt::Debug + ?Sized>(
     f: &mut fmt::Formatter<'_>,
@@ -228,7 +557,7 @@ pub(crate) fn debug_lock<T: fmt::Debug + ?Sized>(
 /// The shared parts of a lock over data in an `UnsafeCell`: `get_mut`, `into_inner`, `Default`,
 /// `From<T>` and a non-blocking `Debug`, written once for every lock type.
 macro_rules! data_lock_impls {
-    ($Lock:ident, $try_lock:ident) => {
+    ($Lock:ident, $lock:ident, $try_lock:ident) => {
         impl<T: ?Sized, B: $crate::backend::Backend> $Lock<T, B> {
             /// A mutable reference to the data. No locking is needed: `&mut self` proves
             /// nobody else can hold the lock.
@@ -241,6 +570,99 @@ macro_rules! data_lock_impls {
             #[inline]
             pub fn get_mut(&mut self) -> &mut T {
                 self.data.get_mut()
+            }
+        }
+
+        impl<T: ?Sized, B: $crate::backend::Backend> $Lock<T, B> {
+            /// A raw pointer to the data, for code that has made sure by other means that it
+            /// may touch it (it holds a leaked guard, say). Dereferencing it without holding the
+            /// lock is a data race.
+            ///
+            /// ```
+            #[doc = concat!("let lock = turnstile::", stringify!($Lock), "::new(5);")]
+            /// let guard = lock.lock();
+            /// assert_eq!(lock.data_ptr().cast_const(), &*guard as *const i32);
+            /// ```
+            #[inline]
+            pub fn data_ptr(&self) -> *mut T {
+                self.data.as_ptr()
+            }
+
+            /// Releases the lock without a guard: the other half of
+            #[doc = concat!("[`", stringify!($Lock), "Guard::leak`](crate::LockGuard::leak)")]
+            /// or `mem::forget` of a guard.
+            ///
+            /// # Safety
+            /// The lock is held, and no guard of it will ever be dropped (it was leaked or
+            /// forgotten): otherwise that guard would release it a second time.
+            ///
+            /// ```
+            #[doc = concat!("let lock = turnstile::", stringify!($Lock), "::new(0);")]
+            /// std::mem::forget(lock.lock());
+            /// assert!(lock.is_locked());
+            /// // SAFETY: held, and the only guard was forgotten.
+            /// unsafe { lock.force_unlock() };
+            /// assert!(!lock.is_locked());
+            /// ```
+            #[inline]
+            pub unsafe fn force_unlock(&self) {
+                // SAFETY: the caller holds the lock and releases it only here (see above).
+                unsafe { $crate::guard::raw::RawLock::unlock(self) }
+            }
+
+            /// Takes the lock through an `Arc` of it: the guard owns a clone of the `Arc`, so it
+            /// has no lifetime and can be kept anywhere a `'static` value can.
+            ///
+            /// ```
+            /// use std::sync::Arc;
+            ///
+            #[doc = concat!("let lock = Arc::new(turnstile::", stringify!($Lock), "::new(1));")]
+            /// let mut guard = lock.lock_arc();
+            /// *guard += 1;
+            /// drop(guard);
+            #[doc = concat!("assert_eq!(*lock.", stringify!($lock), "(), 2);")]
+            /// ```
+            #[inline]
+            pub fn lock_arc(self: &std::sync::Arc<Self>) -> $crate::guard::ArcLockGuard<Self> {
+                $crate::guard::ArcLockGuard::from_guard(self.$lock(), std::sync::Arc::clone(self))
+            }
+
+            /// As [`lock_arc`](Self::lock_arc), if the lock is free right now; never waits.
+            ///
+            /// ```
+            /// use std::sync::Arc;
+            ///
+            #[doc = concat!("let lock = Arc::new(turnstile::", stringify!($Lock), "::new(()));")]
+            /// let held = lock.lock_arc();
+            /// assert!(lock.try_lock_arc().is_none());
+            /// drop(held);
+            /// assert!(lock.try_lock_arc().is_some());
+            /// ```
+            #[inline]
+            pub fn try_lock_arc(self: &std::sync::Arc<Self>) -> Option<$crate::guard::ArcLockGuard<Self>> {
+                let guard = self.$try_lock()?;
+                Some($crate::guard::ArcLockGuard::from_guard(guard, std::sync::Arc::clone(self)))
+            }
+        }
+
+        impl<T: ?Sized, B: $crate::backend::Backend> $crate::Lock for $Lock<T, B> {
+            type Target = T;
+            type Guard<'a>
+                = $crate::guard::LockGuard<'a, Self>
+            where
+                Self: 'a;
+
+            #[inline]
+            fn lock(&self) -> Self::Guard<'_> {
+                self.$lock()
+            }
+            #[inline]
+            fn try_lock(&self) -> Option<Self::Guard<'_>> {
+                self.$try_lock()
+            }
+            #[inline]
+            fn is_locked(&self) -> bool {
+                self.is_locked()
             }
         }
 

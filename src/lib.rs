@@ -15,7 +15,23 @@
 //! | [`Monitor`] | state + [`Mutex`] + named [`Condvar`]s (Hoare/Brinch Hansen, Mesa signals) | sleeps | as `Mutex` and `Condvar` |
 //!
 //! Locks do not poison: a panic inside a critical section releases the lock on unwind and
-//! leaves the data as the panicking code left it.
+//! leaves the data as the panicking code left it. That is why, like parking_lot's, the locks
+//! are not `RefUnwindSafe` (std's earn it by poisoning): code that catches a panic while sharing
+//! a lock says it has thought about half-updated data with
+//! `std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ...))`.
+//!
+//! ```
+//! use std::panic::{catch_unwind, AssertUnwindSafe};
+//! use turnstile::Mutex;
+//!
+//! let lock = Mutex::new(vec![1]);
+//! let result = catch_unwind(AssertUnwindSafe(|| {
+//!     lock.lock().push(2);
+//!     panic!("half-way");
+//! }));
+//! assert!(result.is_err());
+//! assert_eq!(*lock.lock(), [1, 2]); // released, data as the panic left it
+//! ```
 //!
 //! ```
 //! use turnstile::{Mutex, SpinLock};
@@ -41,6 +57,9 @@ pub mod backend;
 mod backoff;
 pub mod condvar;
 mod guard;
+#[cfg(feature = "lock_api")]
+mod interop;
+pub mod lock;
 #[cfg(feature = "loom")]
 mod loom_backend;
 pub mod monitor;
@@ -51,12 +70,15 @@ pub mod spin;
 mod wait;
 
 pub use condvar::{Condvar, WaitTimeoutResult};
-pub use guard::LockGuard;
+pub use guard::{ArcLockGuard, LockGuard, MappedLockGuard};
+#[cfg(feature = "lock_api")]
+pub use interop::{RawMutex, RawSpinLock};
+pub use lock::{Lock, TimedLock};
 pub use monitor::{Condition, Monitor, MonitorGuard};
-pub use mutex::{Mutex, MutexGuard};
+pub use mutex::{ArcMutexGuard, MappedMutexGuard, Mutex, MutexGuard};
 pub use peterson::{Peterson, PetersonGuard, PetersonHandle};
 pub use semaphore::{Semaphore, SemaphorePermit};
-pub use spin::{SpinLock, SpinLockGuard};
+pub use spin::{ArcSpinLockGuard, MappedSpinLockGuard, SpinLock, SpinLockGuard};
 
 /// Runs the README's Rust examples as doc tests, so the front page cannot go stale.
 #[doc = include_str!("../README.md")]

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Real, Word};
 use crate::backoff::Backoff;
-use crate::guard::{self, raw::RawLock, LockData, LockGuard};
+use crate::guard::{self, raw::RawLock, ArcLockGuard, LockData, LockGuard, MappedLockGuard};
 
 const UNLOCKED: u32 = 0;
 /// Held, nobody sleeping.
@@ -67,6 +67,10 @@ pub struct Mutex<T: ?Sized, B: Backend = Real> {
 
 /// The guard of a [`Mutex`]: the lock is held until it is dropped.
 pub type MutexGuard<'a, T, B = Real> = LockGuard<'a, Mutex<T, B>>;
+/// A guard of part of a [`Mutex`]'s data, from [`MutexGuard::map`](LockGuard::map).
+pub type MappedMutexGuard<'a, T, U, B = Real> = MappedLockGuard<'a, Mutex<T, B>, U>;
+/// A [`Mutex`] guard that owns an `Arc` of the mutex, from [`Mutex::lock_arc`].
+pub type ArcMutexGuard<T, B = Real> = ArcLockGuard<Mutex<T, B>>;
 
 impl<T> Mutex<T> {
     /// A new, unlocked mutex. `const`, so it can initialise a `static`.
@@ -286,7 +290,18 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for Mutex<T, B> {
     }
 }
 
-guard::data_lock_impls!(Mutex, try_lock);
+guard::data_lock_impls!(Mutex, lock, try_lock);
+
+impl<T: ?Sized, B: Backend> crate::TimedLock for Mutex<T, B> {
+    #[inline]
+    fn try_lock_for(&self, timeout: Duration) -> Option<MutexGuard<'_, T, B>> {
+        Mutex::try_lock_for(self, timeout)
+    }
+    #[inline]
+    fn try_lock_until(&self, deadline: Instant) -> Option<MutexGuard<'_, T, B>> {
+        Mutex::try_lock_until(self, deadline)
+    }
+}
 
 #[cfg(test)]
 mod tests {

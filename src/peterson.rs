@@ -149,24 +149,70 @@ impl<T: ?Sized, B: Backend> PetersonHandle<T, B> {
         unsafe { LockGuard::new(&*self) }
     }
 
+    /// Takes the lock if the other party is neither in nor ahead of us; never spins. On failure
+    /// this party withdraws its claim, so the other one is not held up.
+    ///
+    /// ```
+    /// let (mut a, mut b) = turnstile::Peterson::pair(0);
+    /// let held = a.lock();
+    /// assert!(b.try_lock().is_none());
+    /// drop(held);
+    /// assert!(b.try_lock().is_some());
+    /// ```
+    pub fn try_lock(&mut self) -> Option<PetersonGuard<'_, T, B>> {
+        self.announce();
+        if self.must_wait() {
+            // Release: as in `unlock`; the other party may be waiting on this flag.
+            self.shared.interested[self.me as usize].store(0, Release);
+            return None;
+        }
+        // SAFETY: Peterson's protocol let us in, as in `lock`.
+        Some(unsafe { LockGuard::new(&*self) })
+    }
+
+    /// Whether either party is in, or on its way in, at this instant (stale as soon as it
+    /// returns).
+    ///
+    /// ```
+    /// let (mut a, b) = turnstile::Peterson::pair(());
+    /// let held = a.lock();
+    /// assert!(b.is_locked());
+    /// drop(held);
+    /// assert!(!b.is_locked());
+    /// ```
+    pub fn is_locked(&self) -> bool {
+        // Relaxed: a snapshot, nothing is read on the strength of it.
+        let flags = &self.shared.interested;
+        flags[0].load(Relaxed) == 1 || flags[1].load(Relaxed) == 1
+    }
+
     /// Peterson's entry protocol. Only this party's handle calls it, through `&mut self` or the
     /// guard that `&mut self` created, so the two parties never share a flag.
     fn acquire(&self) {
-        let me = self.me;
-        let other = 1 - me as usize;
+        self.announce();
+        let mut backoff = Backoff::<B>::new();
+        while self.must_wait() {
+            backoff.snooze();
+        }
+    }
+
+    /// "I want in, but you go first": this party's flag, then the victim word.
+    fn announce(&self) {
         let state = &*self.shared;
         // Relaxed: published by the AcqRel swap that follows (program order, then its Release).
-        state.interested[me as usize].store(1, Relaxed);
+        state.interested[self.me as usize].store(1, Relaxed);
         // The store→load order Peterson needs (module docs). AcqRel: our Release publishes the
         // flag above to the other party's swap; our Acquire reads the other party's swap if it
         // came first, and with it their flag and, through their last unlock, their critical section.
-        state.victim.swap(me, AcqRel);
-        let mut backoff = Backoff::<B>::new();
+        state.victim.swap(self.me, AcqRel);
+    }
+
+    /// Whether the other party is in or ahead of us (it wants in, and we wrote `victim` last).
+    fn must_wait(&self) -> bool {
+        let state = &*self.shared;
         // Acquire (both loads): pairs with the Release store in `unlock` (flag cleared) and with
         // the Release half of the other party's swap (victim changed), whichever lets us in.
-        while state.interested[other].load(Acquire) == 1 && state.victim.load(Acquire) == me {
-            backoff.snooze();
-        }
+        state.interested[1 - self.me as usize].load(Acquire) == 1 && state.victim.load(Acquire) == self.me
     }
 }
 

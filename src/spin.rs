@@ -32,7 +32,7 @@ use core::sync::atomic::{AtomicU32, Ordering::*};
 
 use crate::backend::{Backend, Real, Word};
 use crate::backoff::Backoff;
-use crate::guard::{self, raw::RawLock, LockData, LockGuard};
+use crate::guard::{self, raw::RawLock, ArcLockGuard, LockData, LockGuard, MappedLockGuard};
 
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
@@ -60,6 +60,10 @@ pub struct SpinLock<T: ?Sized, B: Backend = Real> {
 
 /// The guard of a [`SpinLock`]: the lock is held until it is dropped.
 pub type SpinLockGuard<'a, T, B = Real> = LockGuard<'a, SpinLock<T, B>>;
+/// A guard of part of a [`SpinLock`]'s data, from [`SpinLockGuard::map`](LockGuard::map).
+pub type MappedSpinLockGuard<'a, T, U, B = Real> = MappedLockGuard<'a, SpinLock<T, B>, U>;
+/// A [`SpinLock`] guard that owns an `Arc` of the lock, from [`SpinLock::lock_arc`].
+pub type ArcSpinLockGuard<T, B = Real> = ArcLockGuard<SpinLock<T, B>>;
 
 impl<T> SpinLock<T> {
     /// A new, unlocked spinlock. `const`, so it can initialise a `static`.
@@ -184,7 +188,7 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for SpinLock<T, B> {
     }
 }
 
-guard::data_lock_impls!(SpinLock, try_lock);
+guard::data_lock_impls!(SpinLock, lock, try_lock);
 
 #[cfg(test)]
 mod tests {
