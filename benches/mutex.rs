@@ -60,19 +60,19 @@ trait Counter {
     }
 }
 
-impl Counter for turnstile::SpinLock<u64> {
-    #[inline]
-    fn with(&self, f: impl FnOnce(&mut u64)) {
-        f(&mut self.lock());
-    }
+/// turnstile's exclusive locks, through `turnstile::Lock`, the trait that names what they share.
+macro_rules! turnstile_counters {
+    ($($lock:ty),*) => {$(
+        impl Counter for $lock {
+            #[inline]
+            fn with(&self, f: impl FnOnce(&mut u64)) {
+                f(&mut turnstile::Lock::lock(self));
+            }
+        }
+    )*};
 }
 
-impl Counter for turnstile::Mutex<u64> {
-    #[inline]
-    fn with(&self, f: impl FnOnce(&mut u64)) {
-        f(&mut self.lock());
-    }
-}
+turnstile_counters!(turnstile::SpinLock<u64>, turnstile::Mutex<u64>);
 
 impl Counter for std::sync::Mutex<u64> {
     #[inline]
