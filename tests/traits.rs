@@ -12,12 +12,17 @@ use std::sync::mpsc;
 use std::thread;
 
 use turnstile::{
-    Condition, Condvar, Monitor, MonitorGuard, Mutex, MutexGuard, PetersonGuard, PetersonHandle, Semaphore,
-    SemaphorePermit, SpinLock, SpinLockGuard, WaitTimeoutResult,
+    ArcMutexGuard, ArcSpinLockGuard, Condition, Condvar, MappedMutexGuard, MappedSpinLockGuard, Monitor,
+    MonitorGuard, Mutex, MutexGuard, PetersonGuard, PetersonHandle, Semaphore, SemaphorePermit, SpinLock,
+    SpinLockGuard, WaitTimeoutResult,
 };
 
 fn assert_send<T: ?Sized + Send>() {}
 fn assert_sync<T: ?Sized + Sync>() {}
+fn assert_static<T: ?Sized + 'static>() {}
+
+/// `Sync` but not `Send`: std's own guard (it must be unlocked on the thread that locked).
+type SyncNotSend = std::sync::MutexGuard<'static, u8>;
 
 /// Compiles only if `$ty` does NOT implement `$trait`. If it did, both impls of `AmbiguousIfImpl`
 /// would apply to `$ty`, and the `_` in `AmbiguousIfImpl<_>` could not be inferred.
@@ -84,6 +89,71 @@ fn guards_are_sync_when_the_data_is_sync() {
     assert_sync::<MutexGuard<'static, u8>>();
     assert_sync::<SpinLockGuard<'static, Vec<u8>>>();
     assert_sync::<PetersonGuard<'static, String>>();
+}
+
+#[test]
+fn guards_are_sync_for_sync_data_that_is_not_send() {
+    // `&guard` hands out only `&T`; that the lock itself is not `Sync` (it could not be shared to
+    // take the data by value) does not matter to a shared guard.
+    assert_sync::<MutexGuard<'static, SyncNotSend>>();
+    assert_sync::<SpinLockGuard<'static, SyncNotSend>>();
+    assert_sync::<PetersonGuard<'static, SyncNotSend>>();
+}
+
+#[test]
+fn mapped_and_arc_guards_are_not_send() {
+    assert_not_impl!(MappedMutexGuard<'static, (u8, u8), u8>: Send);
+    assert_not_impl!(MappedSpinLockGuard<'static, (u8, u8), u8>: Send);
+    assert_not_impl!(ArcMutexGuard<u8>: Send);
+    assert_not_impl!(ArcSpinLockGuard<u8>: Send);
+}
+
+#[test]
+fn mapped_guards_are_sync_when_the_mapped_data_is_sync() {
+    // Only the mapped part is reachable through `&guard`: the rest of the data may be `!Sync`.
+    assert_sync::<MappedMutexGuard<'static, (Cell<u8>, u8), u8>>();
+    assert_sync::<MappedSpinLockGuard<'static, (Cell<u8>, Vec<u8>), Vec<u8>>>();
+    assert_sync::<MappedMutexGuard<'static, SyncNotSend, u8>>();
+}
+
+#[test]
+fn mapped_guards_of_non_sync_mapped_data_are_not_sync() {
+    assert_not_impl!(MappedMutexGuard<'static, (Cell<u8>, u8), Cell<u8>>: Sync);
+    assert_not_impl!(MappedSpinLockGuard<'static, (Cell<u8>, u8), Cell<u8>>: Sync);
+}
+
+#[test]
+fn arc_guards_are_sync_when_the_data_is_sync_and_send() {
+    assert_sync::<ArcMutexGuard<Vec<u8>>>();
+    assert_sync::<ArcSpinLockGuard<u8>>();
+}
+
+#[test]
+fn arc_guards_of_non_sync_data_are_not_sync() {
+    assert_not_impl!(ArcMutexGuard<Cell<u8>>: Sync);
+    assert_not_impl!(ArcSpinLockGuard<Cell<u8>>: Sync);
+}
+
+#[test]
+fn arc_guards_of_sync_but_not_send_data_are_not_sync() {
+    // Unlike a plain guard, `&ArcLockGuard` also hands out `&Arc<lock>` (`ArcLockGuard::lock`),
+    // which may reach another thread only if the lock is `Sync`, i.e. the data `Send`.
+    assert_not_impl!(ArcMutexGuard<SyncNotSend>: Sync);
+    assert_not_impl!(ArcSpinLockGuard<SyncNotSend>: Sync);
+}
+
+#[test]
+fn arc_guards_of_static_data_are_static() {
+    assert_static::<ArcMutexGuard<u8>>();
+    assert_static::<ArcSpinLockGuard<Vec<String>>>();
+}
+
+#[test]
+fn locks_are_not_ref_unwind_safe() {
+    // No poisoning: a panic can leave the data half-updated, so code that catches one across a
+    // `&Mutex` must say with `AssertUnwindSafe` that it copes.
+    assert_not_impl!(Mutex<u8>: std::panic::RefUnwindSafe);
+    assert_not_impl!(SpinLock<u8>: std::panic::RefUnwindSafe);
 }
 
 #[test]
