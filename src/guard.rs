@@ -241,10 +241,10 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
     /// assert_eq!(lock.lock().1, 2);
     /// ```
     pub fn map<U: ?Sized>(this: Self, f: impl FnOnce(&mut L::Target) -> &mut U) -> MappedLockGuard<'a, L, U> {
-        // SAFETY: the guard holds the lock; if `f` panics, `this` drops and unlocks.
-        let data = NonNull::from(f(unsafe { &mut *this.lock.data().value.get() }));
-        let (lock, access) = Self::into_parts(this);
-        MappedLockGuard { lock, data, access, _marker: PhantomData }
+        match Self::try_map(this, |data| Some(f(data))) {
+            Ok(mapped) => mapped,
+            Err(_) => unreachable!("the closure always finds its part"),
+        }
     }
 
     /// As [`map`](Self::map), when `f` may find nothing to guard: then the original guard comes
@@ -263,7 +263,7 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
         this: Self,
         f: impl FnOnce(&mut L::Target) -> Option<&mut U>,
     ) -> Result<MappedLockGuard<'a, L, U>, Self> {
-        // SAFETY: as in `map`.
+        // SAFETY: the guard holds the lock; if `f` panics, `this` drops and unlocks.
         match f(unsafe { &mut *this.lock.data().value.get() }).map(NonNull::from) {
             Some(data) => {
                 let (lock, access) = Self::into_parts(this);
@@ -368,10 +368,10 @@ impl<'a, L: RawLock + ?Sized, U: ?Sized> MappedLockGuard<'a, L, U> {
     /// assert_eq!(*second, 2);
     /// ```
     pub fn map<V: ?Sized>(this: Self, f: impl FnOnce(&mut U) -> &mut V) -> MappedLockGuard<'a, L, V> {
-        // SAFETY: the guard holds the lock, so `data` is the only way to this part.
-        let data = NonNull::from(f(unsafe { &mut *this.data.as_ptr() }));
-        let (lock, access) = Self::into_parts(this);
-        MappedLockGuard { lock, data, access, _marker: PhantomData }
+        match Self::try_map(this, |part| Some(f(part))) {
+            Ok(mapped) => mapped,
+            Err(_) => unreachable!("the closure always finds its part"),
+        }
     }
 
     /// As [`map`](Self::map), giving this guard back if `f` finds nothing.
@@ -388,7 +388,8 @@ impl<'a, L: RawLock + ?Sized, U: ?Sized> MappedLockGuard<'a, L, U> {
         this: Self,
         f: impl FnOnce(&mut U) -> Option<&mut V>,
     ) -> Result<MappedLockGuard<'a, L, V>, Self> {
-        // SAFETY: as in `map`.
+        // SAFETY: the guard holds the lock, so `data` is the only way to this part; if `f`
+        // panics, `this` drops and unlocks.
         match f(unsafe { &mut *this.data.as_ptr() }).map(NonNull::from) {
             Some(data) => {
                 let (lock, access) = Self::into_parts(this);
