@@ -2,7 +2,7 @@
 //!
 //! Every primitive in this crate is written once, generic over a [`Backend`] that supplies the
 //! few things an algorithm touches: a 32-bit atomic word, a futex-style `wait`/`wake` on that
-//! word, a spin hint, and a *tracker* that can watch accesses to the protected data.
+//! word (optionally masked, so a wake can pick among the sleepers), a spin hint, and a *tracker* that can watch accesses to the protected data.
 //!
 //! * [`Real`] is the default: `std` atomics and the operating system's futex (see the `wait`
 //!   module). Its tracker is a zero-sized type, so it costs nothing.
@@ -217,7 +217,20 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// // Nobody changes the word or wakes us: the wait times out.
     /// assert!(!Real::wait(&word, 0, Some(Instant::now() + Duration::from_millis(1))));
     /// ```
-    fn wait(word: &Self::Word, expected: u32, deadline: Option<Instant>) -> bool;
+    #[inline]
+    fn wait(word: &Self::Word, expected: u32, deadline: Option<Instant>) -> bool {
+        Self::wait_masked(word, expected, crate::wait::ALL, deadline)
+    }
+    /// As [`wait`](Self::wait), for a sleeper that only wakes whose mask shares a bit with
+    /// `mask` (nonzero) can reach: `FUTEX_WAIT_BITSET`. Waiters of one word that wait for
+    /// different things sleep under different bits, so a wake can pick whose turn it is.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// let word = <Real as Backend>::Word::new(1);
+    /// assert!(Real::wait_masked(&word, 0, 0b10, None)); // the word is not 0: no sleep
+    /// ```
+    fn wait_masked(word: &Self::Word, expected: u32, mask: u32, deadline: Option<Instant>) -> bool;
     /// Wakes one thread waiting on `word`; returns how many were woken, where the OS says.
     ///
     /// ```
@@ -234,7 +247,10 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// Real::wake_one(&word);
     /// sleeper.join().unwrap();
     /// ```
-    fn wake_one(word: &Self::Word) -> usize;
+    #[inline]
+    fn wake_one(word: &Self::Word) -> usize {
+        Self::wake_masked(word, crate::wait::ALL, 1)
+    }
     /// Wakes up to `count` threads waiting on `word`; returns how many were woken.
     ///
     /// ```
@@ -242,7 +258,10 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// let word = <Real as Backend>::Word::new(0);
     /// assert_eq!(Real::wake_many(&word, 3), 0); // nobody sleeps on it
     /// ```
-    fn wake_many(word: &Self::Word, count: usize) -> usize;
+    #[inline]
+    fn wake_many(word: &Self::Word, count: usize) -> usize {
+        Self::wake_masked(word, crate::wait::ALL, count)
+    }
     /// Wakes every thread waiting on `word`; returns how many were woken, where the OS says.
     ///
     /// ```
@@ -251,7 +270,19 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// let word = <Real as Backend>::Word::new(0);
     /// assert_eq!(Real::wake_all(&word), 0); // nobody sleeps on it
     /// ```
-    fn wake_all(word: &Self::Word) -> usize;
+    #[inline]
+    fn wake_all(word: &Self::Word) -> usize {
+        Self::wake_masked(word, crate::wait::ALL, usize::MAX)
+    }
+    /// Wakes up to `count` threads waiting on `word` whose mask shares a bit with `mask`
+    /// (`FUTEX_WAKE_BITSET`); returns how many were woken.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// let word = <Real as Backend>::Word::new(0);
+    /// assert_eq!(Real::wake_masked(&word, 0b10, usize::MAX), 0); // nobody sleeps on it
+    /// ```
+    fn wake_masked(word: &Self::Word, mask: u32, count: usize) -> usize;
     /// If `from` still holds `expected`, moves every thread sleeping on `from` to sleep on `to`
     /// instead, waking none, and returns how many moved; `None` if the value differed.
     ///
@@ -362,20 +393,12 @@ impl Backend for Real {
     #[inline]
     fn shared(_: &NoTracker) {}
     #[inline]
-    fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> bool {
-        crate::wait::wait(word, expected, deadline)
+    fn wait_masked(word: &AtomicU32, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
+        crate::wait::wait(word, expected, mask, deadline)
     }
     #[inline]
-    fn wake_one(word: &AtomicU32) -> usize {
-        crate::wait::wake_one(word)
-    }
-    #[inline]
-    fn wake_many(word: &AtomicU32, count: usize) -> usize {
-        crate::wait::wake_many(word, count)
-    }
-    #[inline]
-    fn wake_all(word: &AtomicU32) -> usize {
-        crate::wait::wake_all(word)
+    fn wake_masked(word: &AtomicU32, mask: u32, count: usize) -> usize {
+        crate::wait::wake(word, mask, count)
     }
     #[inline]
     fn requeue(from: &AtomicU32, expected: u32, to: &AtomicU32) -> Option<usize> {

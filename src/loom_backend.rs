@@ -4,8 +4,8 @@
 //! kernel's futex hash table: a loom `Mutex` (the bucket lock) around the list of sleeping
 //! threads, oldest first, each keyed by the address of the word it sleeps on. `wait` takes the
 //! bucket lock, compares the word with `expected` and, if equal, enters the list and sleeps on
-//! its thread's own loom `Notify`; `wake_one`/`wake_all` mark the oldest sleepers on that address
-//! as woken and notify them; `requeue` re-keys every sleeper of one word to another word, as
+//! its thread's own loom `Notify`; a wake marks the oldest sleepers on that address (whose mask
+//! meets the wake's) as woken and notify them; `requeue` re-keys every sleeper of one word to another word, as
 //! `FUTEX_CMP_REQUEUE` does. A waker changes the word *before* it calls wake, so either the
 //! waiter's check sees the new value or it is in the list when the wake comes: no lost wakeup
 //! unless the algorithm itself loses it, and then loom reports a deadlock.
@@ -66,7 +66,7 @@ pub trait Fault: Send + Sync + 'static {
     const NO_RELEASE: bool = false;
     /// Every read-modify-write becomes a separate load and store ("check, then set").
     const SPLIT_RMW: bool = false;
-    /// `wake_one` and `wake_all` wake nobody.
+    /// Every wake wakes nobody.
     const FORGET_WAKES: bool = false;
     /// A timed wait that a wake reached reports a timeout anyway: the wake is swallowed.
     const SWALLOW_TIMED_WAKES: bool = false;
@@ -150,6 +150,8 @@ struct Sleeper {
     /// The address of the word it sleeps on (changed by `requeue`).
     key: usize,
     woken: bool,
+    /// Which masked wakes can reach it (`u32::MAX` for a plain wait).
+    mask: u32,
     wakeup: Arc<Notify>,
 }
 
@@ -161,10 +163,10 @@ struct Kernel {
 }
 
 impl Kernel {
-    fn enqueue(&mut self, key: usize, wakeup: Arc<Notify>) -> u64 {
+    fn enqueue(&mut self, key: usize, mask: u32, wakeup: Arc<Notify>) -> u64 {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        self.sleepers.push(Sleeper { ticket, key, woken: false, wakeup });
+        self.sleepers.push(Sleeper { ticket, key, woken: false, mask, wakeup });
         ticket
     }
 
@@ -174,10 +176,12 @@ impl Kernel {
         self.sleepers.remove(at).woken
     }
 
-    /// Wakes up to `count` sleepers on `key`, oldest first; returns how many.
-    fn wake(&mut self, key: usize, count: usize) -> usize {
+    /// Wakes up to `count` sleepers on `key` whose mask meets `mask`, oldest first; returns how
+    /// many.
+    fn wake(&mut self, key: usize, mask: u32, count: usize) -> usize {
         let mut woken = 0;
-        for sleeper in self.sleepers.iter_mut().filter(|s| s.key == key && !s.woken).take(count) {
+        let reached = |s: &&mut Sleeper| s.key == key && !s.woken && s.mask & mask != 0;
+        for sleeper in self.sleepers.iter_mut().filter(reached).take(count) {
             sleeper.woken = true;
             sleeper.wakeup.notify();
             woken += 1;
@@ -299,11 +303,11 @@ impl<F: Fault> Word for LoomWord<F> {
 }
 
 impl<F: Fault> Loom<F> {
-    fn wake(word: &LoomWord<F>, count: usize) -> usize {
+    fn wake(word: &LoomWord<F>, mask: u32, count: usize) -> usize {
         if F::FORGET_WAKES {
             return 0;
         }
-        KERNEL.lock().unwrap().wake(key(word), count)
+        KERNEL.lock().unwrap().wake(key(word), mask, count)
     }
 }
 
@@ -330,13 +334,13 @@ impl<F: Fault> Backend for Loom<F> {
         tracker.0.get()
     }
 
-    fn wait(word: &LoomWord<F>, expected: u32, deadline: Option<Instant>) -> bool {
+    fn wait_masked(word: &LoomWord<F>, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
         let wakeup = WAKEUP.with(Arc::clone);
         let mut kernel = KERNEL.lock().unwrap();
         if !F::BLIND_WAIT && word.current() != expected {
             return true;
         }
-        let ticket = kernel.enqueue(key(word), Arc::clone(&wakeup));
+        let ticket = kernel.enqueue(key(word), mask, Arc::clone(&wakeup));
         drop(kernel);
         if deadline.is_some() {
             loom::thread::yield_now();
@@ -356,16 +360,8 @@ impl<F: Fault> Backend for Loom<F> {
         true
     }
 
-    fn wake_one(word: &LoomWord<F>) -> usize {
-        Self::wake(word, 1)
-    }
-
-    fn wake_many(word: &LoomWord<F>, count: usize) -> usize {
-        Self::wake(word, count)
-    }
-
-    fn wake_all(word: &LoomWord<F>) -> usize {
-        Self::wake(word, usize::MAX)
+    fn wake_masked(word: &LoomWord<F>, mask: u32, count: usize) -> usize {
+        Self::wake(word, mask, count)
     }
 
     fn requeue(from: &LoomWord<F>, expected: u32, to: &LoomWord<F>) -> Option<usize> {

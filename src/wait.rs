@@ -1,5 +1,4 @@
-//! Sleeping on a 32-bit atomic word: `wait`, `wake_one`, `wake_many`, `wake_all`, `requeue`, and
-//! deadlines.
+//! Sleeping on a 32-bit atomic word: `wait`, `wake`, `requeue`, and deadlines.
 //!
 //! This is the futex contract, which every sleeping primitive in the crate is built on:
 //! `wait(word, expected, deadline)` puts the thread to sleep *only if* `word` still holds
@@ -15,14 +14,23 @@
 //!   re-checks the word under the queue's lock, which gives the same atomicity.
 //!
 //! `wait` may return spuriously; every caller loops on its own condition.
+//!
+//! Each sleeper carries a 32-bit *mask*, and a `wake` names a mask too: it wakes only sleepers
+//! whose mask shares a bit with its own (`FUTEX_WAIT_BITSET`/`FUTEX_WAKE_BITSET`; a park token
+//! and `unpark_filter` elsewhere). A lock whose waiters wait for different things on one word
+//! (the fair readers-writer lock: "my writer has finished", "all before me have finished") wakes
+//! only the waiters whose turn may have come. [`ALL`] is every bit: a plain wait or wake.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 #[cfg(target_os = "linux")]
-pub(crate) use futex::{requeue, wait, wake_all, wake_many, wake_one};
+pub(crate) use futex::{requeue, wait, wake};
 #[cfg(not(target_os = "linux"))]
-pub(crate) use parked::{requeue, wait, wake_all, wake_many, wake_one};
+pub(crate) use parked::{requeue, wait, wake};
+
+/// The mask that matches every other: a wait or wake that does not single anyone out.
+pub(crate) const ALL: u32 = u32::MAX;
 
 /// The deadline `timeout` from now; `None` when that is too far to represent (wait forever).
 pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
@@ -33,8 +41,10 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 mod futex {
     use super::*;
 
-    /// Sleeps while `*word == expected`; `false` only if `deadline` passed.
-    pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> bool {
+    /// Sleeps while `*word == expected`, wakeable by wakes whose mask meets `mask` (nonzero);
+    /// `false` only if `deadline` passed.
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
+        debug_assert_ne!(mask, 0, "a sleeper nobody could wake");
         // None means "no deadline"; Some(None) means the deadline is already behind us.
         let timeout = deadline.map(absolute_monotonic);
         loop {
@@ -59,7 +69,7 @@ mod futex {
                     expected,
                     timespec_ptr,
                     core::ptr::null::<u32>(),
-                    libc::FUTEX_BITSET_MATCH_ANY,
+                    mask,
                 )
             };
             if r == 0 {
@@ -74,24 +84,12 @@ mod futex {
         }
     }
 
-    pub(crate) fn wake_one(word: &AtomicU32) -> usize {
-        wake(word, 1)
-    }
-
-    pub(crate) fn wake_many(word: &AtomicU32, count: usize) -> usize {
-        wake(word, i32::try_from(count).unwrap_or(i32::MAX))
-    }
-
-    pub(crate) fn wake_all(word: &AtomicU32) -> usize {
-        wake(word, i32::MAX)
-    }
-
     /// Miri has no `FUTEX_CMP_REQUEUE`: there the sleepers are woken instead of moved, which a
     /// caller must tolerate anyway (every woken thread re-checks its own word).
     #[cfg(miri)]
     pub(crate) fn requeue(from: &AtomicU32, expected: u32, _to: &AtomicU32) -> Option<usize> {
         // Relaxed: as in `wait`, a syscall-saving look; the woken threads re-read their words.
-        (from.load(Ordering::Relaxed) == expected).then(|| wake_all(from))
+        (from.load(Ordering::Relaxed) == expected).then(|| wake(from, ALL, usize::MAX))
     }
 
     /// `FUTEX_CMP_REQUEUE`: wakes none, moves every sleeper of `from` to `to` if `*from == expected`.
@@ -115,11 +113,21 @@ mod futex {
         usize::try_from(r).ok()
     }
 
-    fn wake(word: &AtomicU32, count: i32) -> usize {
-        // SAFETY: FUTEX_WAKE only uses the address as a key to find sleepers; it neither reads
-        // nor writes memory through it, and `word` is a live reference anyway.
+    /// Wakes up to `count` sleepers on `word` whose mask meets `mask`; returns how many.
+    pub(crate) fn wake(word: &AtomicU32, mask: u32, count: usize) -> usize {
+        let count = i32::try_from(count).unwrap_or(i32::MAX);
+        // SAFETY: FUTEX_WAKE_BITSET only uses the address as a key to find sleepers; it neither
+        // reads nor writes memory through it, and `word` is a live reference anyway.
         let woken = unsafe {
-            libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, count)
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAKE_BITSET | libc::FUTEX_PRIVATE_FLAG,
+                count,
+                core::ptr::null::<libc::timespec>(),
+                core::ptr::null::<u32>(),
+                mask,
+            )
         };
         usize::try_from(woken).unwrap_or(0)
     }
@@ -151,14 +159,15 @@ mod futex {
 #[cfg(any(not(target_os = "linux"), test))]
 mod parked {
     use super::*;
-    use parking_lot_core::{FilterOp, ParkResult, RequeueOp, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
+    use parking_lot_core::{FilterOp, ParkResult, ParkToken, RequeueOp, DEFAULT_UNPARK_TOKEN};
 
     fn key(word: &AtomicU32) -> usize {
         word as *const AtomicU32 as usize
     }
 
-    /// Sleeps while `*word == expected`; `false` only if `deadline` passed.
-    pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> bool {
+    /// Sleeps while `*word == expected`, wakeable by wakes whose mask meets `mask` (the park
+    /// token); `false` only if `deadline` passed.
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
         // `validate` runs under the queue lock, so the comparison and the enqueue are atomic with
         // respect to `unpark_*` (and Relaxed suffices for the load: the lock orders it).
         // SAFETY: the key is the word's address, used with one meaning by this module only; the
@@ -169,36 +178,29 @@ mod parked {
                 || word.load(Ordering::Relaxed) == expected,
                 || {},
                 |_, _| {},
-                DEFAULT_PARK_TOKEN,
+                ParkToken(mask as usize),
                 deadline,
             )
         };
         !matches!(result, ParkResult::TimedOut)
     }
 
-    pub(crate) fn wake_one(word: &AtomicU32) -> usize {
-        // SAFETY: same key discipline as in `wait`; the callback does not panic or re-enter.
-        unsafe { parking_lot_core::unpark_one(key(word), |_| DEFAULT_UNPARK_TOKEN) }.unparked_threads
-    }
-
-    pub(crate) fn wake_many(word: &AtomicU32, count: usize) -> usize {
+    /// Wakes up to `count` sleepers on `word` whose mask meets `mask`, oldest first.
+    pub(crate) fn wake(word: &AtomicU32, mask: u32, count: usize) -> usize {
         let mut picked = 0;
-        let filter = |_| {
-            if picked < count {
+        let filter = |ParkToken(theirs)| {
+            if picked == count {
+                FilterOp::Stop
+            } else if theirs as u32 & mask == 0 {
+                FilterOp::Skip
+            } else {
                 picked += 1;
                 FilterOp::Unpark
-            } else {
-                FilterOp::Stop
             }
         };
         // SAFETY: same key discipline as in `wait`; the closures do not panic or re-enter.
         unsafe { parking_lot_core::unpark_filter(key(word), filter, |_| DEFAULT_UNPARK_TOKEN) }
             .unparked_threads
-    }
-
-    pub(crate) fn wake_all(word: &AtomicU32) -> usize {
-        // SAFETY: same key discipline as in `wait`.
-        unsafe { parking_lot_core::unpark_all(key(word), DEFAULT_UNPARK_TOKEN) }
     }
 
     pub(crate) fn requeue(from: &AtomicU32, expected: u32, to: &AtomicU32) -> Option<usize> {
@@ -230,8 +232,21 @@ mod tests {
     macro_rules! contract_tests {
         ($imp:ident) => {
             mod $imp {
-                use super::super::$imp::{requeue, wait, wake_all, wake_many, wake_one};
+                use super::super::$imp::{requeue, wake};
                 use super::*;
+
+                fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> bool {
+                    super::super::$imp::wait(word, expected, ALL, deadline)
+                }
+                fn wake_one(word: &AtomicU32) -> usize {
+                    wake(word, ALL, 1)
+                }
+                fn wake_many(word: &AtomicU32, count: usize) -> usize {
+                    wake(word, ALL, count)
+                }
+                fn wake_all(word: &AtomicU32) -> usize {
+                    wake(word, ALL, usize::MAX)
+                }
 
                 #[test]
                 fn wait_returns_at_once_when_the_value_differs() {
@@ -321,6 +336,31 @@ mod tests {
                     for s in sleepers {
                         s.join().unwrap();
                     }
+                }
+
+                #[test]
+                fn a_wake_reaches_only_sleepers_whose_mask_it_meets() {
+                    let word = Arc::new(AtomicU32::new(0));
+                    let sleeper = {
+                        let word = Arc::clone(&word);
+                        std::thread::spawn(move || {
+                            while word.load(Ordering::Acquire) == 0 {
+                                super::super::$imp::wait(&word, 0, 0b01, None);
+                            }
+                        })
+                    };
+                    // The sleeper goes back to sleep after every wake (the word stays 0): each
+                    // round, a wake of another mask must find nobody just before one of its own
+                    // mask finds it asleep.
+                    let mut found = 0;
+                    while found < 3 {
+                        assert_eq!(wake(&word, 0b10, usize::MAX), 0, "woke a sleeper of another mask");
+                        found += wake(&word, 0b01, 1);
+                        std::thread::yield_now();
+                    }
+                    word.store(1, Ordering::Release);
+                    wake(&word, 0b01, usize::MAX);
+                    sleeper.join().unwrap();
                 }
 
                 #[test]
