@@ -95,6 +95,12 @@ impl<T: ?Sized, B: Backend> LockData<T, B> {
     pub(crate) fn as_ptr(&self) -> *mut T {
         self.value.get()
     }
+
+    /// The tracker that guards register their accesses with.
+    #[inline]
+    pub(crate) fn tracker(&self) -> &B::Tracker {
+        &self.tracker
+    }
 }
 
 use raw::RawLock;
@@ -274,7 +280,7 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
     }
 
     /// Takes the guard apart without unlocking: the caller takes over the release.
-    fn into_parts(this: Self) -> (&'a L, ManuallyDrop<<L::Backend as Backend>::Exclusive>) {
+    pub(crate) fn into_parts(this: Self) -> (&'a L, ManuallyDrop<<L::Backend as Backend>::Exclusive>) {
         let mut this = ManuallyDrop::new(this);
         // SAFETY: `this` is never dropped, so its access is moved out exactly once.
         let access = unsafe { ManuallyDrop::take(&mut this.access) };

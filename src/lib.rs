@@ -12,6 +12,9 @@
 //! | [`Mutex`] | three-state futex mutex (Drepper) | short spin, then sleeps | unfair (barging) |
 //! | [`Semaphore`] | counting semaphore (Dijkstra's P and V) over a futex | short spin, then sleeps | unfair (barging) |
 //! | [`Condvar`] | notify counter + waiter/token counts, `notify_all` requeues onto the mutex | sleeps | Mesa; one `notify_one` wakes at least one waiter |
+//! | [`ReaderPrefRwLock`] | readers count + waiting-writer count in one word, writers sleep apart | short spin, then sleeps | readers first (writers can starve) |
+//! | [`WriterPrefRwLock`] | the same state machine, the other preference | short spin, then sleeps | a waiting writer before later readers (readers can starve) |
+//! | [`FairRwLock`] | ticket readers-writer lock (Mellor-Crummey & Scott) with masked futex wakes | short spin, then sleeps | FIFO, consecutive readers together |
 //! | [`Monitor`] | state + [`Mutex`] + named [`Condvar`]s (Hoare/Brinch Hansen, Mesa signals) | sleeps | as `Mutex` and `Condvar` |
 //!
 //! Locks do not poison: a panic inside a critical section releases the lock on unwind and
@@ -65,6 +68,7 @@ mod loom_backend;
 pub mod monitor;
 pub mod mutex;
 pub mod peterson;
+pub mod rwlock;
 pub mod semaphore;
 pub mod spin;
 mod wait;
@@ -77,6 +81,7 @@ pub use lock::{Lock, TimedLock};
 pub use monitor::{Condition, Monitor, MonitorGuard};
 pub use mutex::{ArcMutexGuard, MappedMutexGuard, Mutex, MutexGuard};
 pub use peterson::{Peterson, PetersonGuard, PetersonHandle};
+pub use rwlock::{FairRwLock, ReaderPrefRwLock, RwLockReadGuard, RwLockWriteGuard, WriterPrefRwLock};
 pub use semaphore::{Semaphore, SemaphorePermit};
 pub use spin::{ArcSpinLockGuard, MappedSpinLockGuard, SpinLock, SpinLockGuard};
 

@@ -1,0 +1,386 @@
+//! The fair policy: a ticket readers-writer lock (Mellor-Crummey and Scott, 1991) that sleeps.
+//!
+//! Every thread that has to queue takes a ticket from `requests`, and `completions` counts the
+//! tickets that are done. Both words count writers in their low 16 bits and readers in their
+//! high 16 bits:
+//!
+//! * a reader's ticket is the value of `requests` before it added itself: it may enter once
+//!   every *writer* that took a ticket before it has finished (the writer halves are equal);
+//! * a writer may enter once *everyone* that took a ticket before it has finished (the words are
+//!   equal).
+//!
+//! That is service in arrival order: a reader never passes a writer that came first, and
+//! readers that arrive one after another (with no writer between them) enter together. It is
+//! stricter than phase-fair locks, where a reader may join the readers inside ahead of a writer
+//! that waits.
+//!
+//! The counters wrap. Both sides add the same amounts, so "every ticket before mine is done" is
+//! still the equality of the two words, as long as fewer than 65,536 readers and 65,536 writers
+//! hold or wait at once ([`MAX_FAIR_READERS`], [`MAX_FAIR_WRITERS`]; one more panics before
+//! taking a ticket). Readers sit in the high half so their carries fall off the top of the word.
+//!
+//! **Sleeping.** Waiters sleep on `completions`, each with a futex mask that says what it waits
+//! for: a reader, bit `v mod 16` for "the writers' count reaches `v`"; a writer, bit
+//! `16 + v mod 16` for "its turn among the writers has come". A reader leaving can only let the
+//! head writer in, so it wakes writer bit of the current writer count; a writer leaving wakes
+//! the readers and the writer whose turn is next. **Wakes for nothing**: the head writer is woken
+//! by every reader that leaves before it (it sleeps again until the last); and a waiter whose
+//! turn is 16 writers away shares its bit with the one being woken. `sleepers` counts the
+//! threads asleep (or about to sleep), so that a release makes no system call when nobody
+//! sleeps; it and `completions` are a "publish, then look" pair, ordered by `SeqCst` and the
+//! backend's store-load fence, as in the semaphore.
+//!
+//! **Timed waits do not queue.** A ticket cannot be handed back: the threads behind it count on
+//! its completion. So `try_read_for`/`try_write_for` take no ticket until the lock can be had at
+//! once with nobody queued ahead (for a reader: no writer holds or waits; for a writer: nobody
+//! holds or waits), and sleep until then. They never overtake a queued thread, but under
+//! continuous queued traffic a timed writer can time out where an untimed one would have been
+//! served.
+
+use core::sync::atomic::{AtomicU32, Ordering::*};
+use std::time::Instant;
+
+use super::raw::{ConstInit, RawRwLock};
+use crate::backend::{Backend, Real, Word};
+use crate::backoff::Backoff;
+
+const ONE_WRITER: u32 = 1;
+const ONE_READER: u32 = 1 << 16;
+const WRITERS: u32 = 0xFFFF;
+const READER_BITS: u32 = 0x0000_FFFF;
+const WRITER_BITS: u32 = 0xFFFF_0000;
+
+/// How many readers a [`FairRwLock`](crate::FairRwLock) can have holding or waiting at once
+/// (65,535); one more panics before it joins the queue.
+///
+/// ```
+/// assert_eq!(turnstile::rwlock::MAX_FAIR_READERS, 65_535);
+/// ```
+pub const MAX_FAIR_READERS: u32 = 0xFFFF;
+
+/// How many writers a [`FairRwLock`](crate::FairRwLock) can have holding or waiting at once
+/// (65,535); one more panics before it joins the queue.
+///
+/// ```
+/// assert_eq!(turnstile::rwlock::MAX_FAIR_WRITERS, 65_535);
+/// ```
+pub const MAX_FAIR_WRITERS: u32 = 0xFFFF;
+
+/// **Fair (FIFO)**: readers and writers are served in the order they arrive; consecutive readers
+/// enter together. 12 bytes.
+///
+/// * Nobody starves: a thread waits for at most the holders and waiters that came before it.
+/// * The order is strict: if a reader, a writer and another reader arrive in that order while
+///   the lock is held, the second reader enters only after the writer has left.
+/// * A thread that takes a read lock it already holds deadlocks if a writer is queued between.
+/// * Timed waits (`try_read_for`, `try_write_for`, ...) do not queue: they wait until the lock
+///   can be had with nobody queued ahead, so they never overtake anyone, and can time out while
+///   others keep the queue busy.
+/// * Wakes for nothing: a queued writer is woken by each reader that leaves ahead of it.
+///
+/// ```
+/// use turnstile::FairRwLock;
+///
+/// let lock = FairRwLock::new(Vec::new());
+/// std::thread::scope(|s| {
+///     for i in 0..4 {
+///         let lock = &lock;
+///         s.spawn(move || lock.write().push(i));
+///     }
+/// });
+/// assert_eq!(lock.read().len(), 4);
+/// ```
+///
+/// ```
+/// assert_eq!(core::mem::size_of::<turnstile::rwlock::Fair>(), 12);
+/// ```
+pub struct Fair<B: Backend = Real> {
+    /// Tickets taken: writers in the low half, readers in the high half.
+    requests: B::Word,
+    /// Tickets finished, in the same layout. Waiters sleep on it.
+    completions: B::Word,
+    /// Threads asleep, or about to be, on `completions`.
+    sleepers: B::Word,
+}
+
+/// A reader or a writer, as the queue sees it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Reader,
+    Writer,
+}
+
+impl Kind {
+    fn one(self) -> u32 {
+        match self {
+            Kind::Reader => ONE_READER,
+            Kind::Writer => ONE_WRITER,
+        }
+    }
+
+    /// Whether the holder of `ticket` may enter once `completions` holds `done`.
+    #[inline]
+    fn its_turn(self, ticket: u32, done: u32) -> bool {
+        match self {
+            Kind::Reader => (ticket ^ done) & WRITERS == 0,
+            Kind::Writer => ticket == done,
+        }
+    }
+
+    /// The futex mask of a queued waiter holding `ticket`.
+    fn mask(self, ticket: u32) -> u32 {
+        match self {
+            Kind::Reader => 1 << (ticket & 15),
+            Kind::Writer => 1 << (16 + (ticket & 15)),
+        }
+    }
+
+    /// The futex mask of a timed waiter: woken whenever a waiter of its kind may be.
+    fn any_mask(self) -> u32 {
+        match self {
+            Kind::Reader => READER_BITS,
+            Kind::Writer => WRITER_BITS,
+        }
+    }
+}
+
+impl<B: Backend> Fair<B> {
+    /// Takes a ticket: `(ticket, completions seen just before)`. With `only_if_free`, takes it
+    /// only if it would be served at once (nobody it would wait for holds or waits), and
+    /// returns `None` otherwise.
+    #[inline]
+    fn take_ticket(&self, kind: Kind, only_if_free: bool) -> Option<(u32, u32)> {
+        loop {
+            // Completions first: a ticket finished means it was taken, so the `requests` read
+            // after it is no older, and `requests - completions` counts holders and waiters.
+            // Acquire: pairs with the Release of the completions we may be admitted by.
+            let done = self.completions.load(Acquire);
+            // Relaxed: the compare-exchange below checks it.
+            let taken = self.requests.load(Relaxed);
+            if only_if_free && !kind.its_turn(taken, done) {
+                return None;
+            }
+            let queued = taken.wrapping_sub(done);
+            match kind {
+                Kind::Reader if queued >> 16 == MAX_FAIR_READERS => too_many("readers", MAX_FAIR_READERS),
+                Kind::Writer if queued & WRITERS == MAX_FAIR_WRITERS => too_many("writers", MAX_FAIR_WRITERS),
+                _ => {}
+            }
+            // Relaxed: taking a ticket publishes nothing; admission is the Acquire load of
+            // `completions`.
+            let next = taken.wrapping_add(kind.one());
+            if self.requests.compare_exchange(taken, next, Relaxed, Relaxed).is_ok() {
+                return Some((taken, done));
+            }
+        }
+    }
+
+    /// Queues as `kind` and waits, without a deadline, until it is this ticket's turn.
+    #[inline]
+    fn enqueue(&self, kind: Kind) {
+        let Some((ticket, done)) = self.take_ticket(kind, false) else { unreachable!() };
+        if !kind.its_turn(ticket, done) {
+            self.wait_turn(kind, ticket);
+        }
+    }
+
+    #[cold]
+    fn wait_turn(&self, kind: Kind, ticket: u32) {
+        let mut backoff = Backoff::<B>::new();
+        loop {
+            // Acquire: pairs with the Release of the completion that makes it our turn.
+            let done = self.completions.load(Acquire);
+            if kind.its_turn(ticket, done) {
+                return;
+            }
+            if backoff.spin() {
+                continue;
+            }
+            self.sleep_unless(|done| kind.its_turn(ticket, done), kind.mask(ticket), None);
+        }
+    }
+
+    /// Announces a sleeper, then sleeps on `completions` unless `ready` holds for its value.
+    /// `false` only if `deadline` passed.
+    fn sleep_unless(&self, ready: impl Fn(u32) -> bool, mask: u32, deadline: Option<Instant>) -> bool {
+        // SeqCst, with the fence: either this count is seen by a completer that changed
+        // `completions` after our read below, or our read sees its change (see `complete`).
+        self.sleepers.fetch_add(1, SeqCst);
+        B::store_load_fence();
+        let done = self.completions.load(SeqCst);
+        let woke = ready(done) || B::wait_masked(&self.completions, done, mask, deadline);
+        // Relaxed: a stale count costs a completer one needless wake, nothing more.
+        self.sleepers.fetch_sub(1, Relaxed);
+        woke
+    }
+
+    /// Waits, without queueing, until a ticket of `kind` can be taken and served at once.
+    #[cold]
+    fn wait_free(&self, kind: Kind, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.take_ticket(kind, true).is_some() {
+                return true;
+            }
+            let free = |done: u32| {
+                // Relaxed: a hint; `take_ticket` decides. `done` was read first, so this is
+                // no older than it.
+                kind.its_turn(self.requests.load(Relaxed), done)
+            };
+            if !self.sleep_unless(free, kind.any_mask(), deadline) {
+                return self.take_ticket(kind, true).is_some();
+            }
+        }
+    }
+
+    /// Marks one ticket done (`amount` is its kind's count; a downgrade passes a writer minus a
+    /// reader) and wakes the sleepers whose turn it may be.
+    #[inline]
+    fn complete(&self, amount: u32, wake: impl Fn(u32) -> u32) {
+        // SeqCst: Release publishes the critical section to whoever this admits; SeqCst, with
+        // the fence, pairs with `sleep_unless` so that we see its count or it sees our change.
+        let done = self.completions.fetch_add(amount, SeqCst).wrapping_add(amount);
+        B::store_load_fence();
+        if self.sleepers.load(SeqCst) != 0 {
+            B::wake_masked(&self.completions, wake(done), usize::MAX);
+        }
+    }
+}
+
+/// Readers whose writers are done, and the writer whose turn has come, once `done` is reached.
+fn after_writer(done: u32) -> u32 {
+    Kind::Reader.mask(done) | Kind::Writer.mask(done)
+}
+
+/// Only the head writer can be let in by a reader leaving.
+fn after_reader(done: u32) -> u32 {
+    Kind::Writer.mask(done)
+}
+
+#[cold]
+#[inline(never)]
+fn too_many(what: &str, max: u32) -> ! {
+    panic!("too many {what} holding or waiting on one FairRwLock: at most {max} (it joined no queue)")
+}
+
+impl ConstInit for Fair<Real> {
+    const INIT: Self =
+        Fair { requests: AtomicU32::new(0), completions: AtomicU32::new(0), sleepers: AtomicU32::new(0) };
+}
+
+// SAFETY: a writer enters only when `completions` equals its ticket, that is when every ticket
+// before it is done and (tickets after it waiting for it) nobody else can be inside; a reader
+// enters only when every writer before it is done, and writers after it wait for it. Releases
+// are SeqCst (so Release) increments of `completions`, admissions Acquire loads of it.
+unsafe impl<B: Backend> RawRwLock for Fair<B> {
+    type Backend = B;
+    const NAME: &'static str = "FairRwLock";
+
+    fn with_backend() -> Self {
+        Fair { requests: B::Word::new(0), completions: B::Word::new(0), sleepers: B::Word::new(0) }
+    }
+
+    #[inline]
+    fn try_read(&self) -> bool {
+        self.take_ticket(Kind::Reader, true).is_some()
+    }
+
+    #[inline]
+    fn read(&self, deadline: Option<Instant>) -> bool {
+        match deadline {
+            None => {
+                self.enqueue(Kind::Reader);
+                true
+            }
+            Some(_) => self.wait_free(Kind::Reader, deadline),
+        }
+    }
+
+    #[inline]
+    unsafe fn unlock_read(&self) {
+        self.complete(ONE_READER, after_reader);
+    }
+
+    #[inline]
+    fn try_write(&self) -> bool {
+        self.take_ticket(Kind::Writer, true).is_some()
+    }
+
+    #[inline]
+    fn write(&self, deadline: Option<Instant>) -> bool {
+        match deadline {
+            None => {
+                self.enqueue(Kind::Writer);
+                true
+            }
+            Some(_) => self.wait_free(Kind::Writer, deadline),
+        }
+    }
+
+    #[inline]
+    unsafe fn unlock_write(&self) {
+        self.complete(ONE_WRITER, after_writer);
+    }
+
+    unsafe fn downgrade(&self) {
+        // Finish the writer's ticket but owe one reader's completion, which `unlock_read` pays:
+        // readers queued behind us see the writer done, and the next writer still waits for us.
+        self.complete(ONE_WRITER.wrapping_sub(ONE_READER), |done| Kind::Reader.mask(done));
+    }
+
+    #[inline]
+    fn is_locked(&self) -> bool {
+        // Relaxed: a snapshot. Completions first, so the difference cannot go negative.
+        let done = self.completions.load(Relaxed);
+        self.requests.load(Relaxed) != done
+    }
+
+    #[cfg(feature = "loom")]
+    fn queued_writers(&self) -> u32 {
+        let done = self.completions.load(Acquire);
+        self.requests.load(Acquire).wrapping_sub(done) & WRITERS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FairRwLock;
+
+    #[test]
+    fn counters_wrap_without_confusing_readers_and_writers() {
+        let lock = FairRwLock::new(0);
+        // Start both words just below the wrap of each half.
+        let start = (0xFFFE << 16) | 0xFFFE;
+        lock.raw().requests.store(start, Relaxed);
+        lock.raw().completions.store(start, Relaxed);
+        for _ in 0..4 {
+            let (r1, r2) = (lock.read(), lock.read());
+            drop((r1, r2));
+            *lock.write() += 1;
+        }
+        assert!(!lock.is_locked());
+        assert_eq!(*lock.read(), 4);
+    }
+
+    #[test]
+    fn one_reader_too_many_panics_before_queueing() {
+        let lock = FairRwLock::new(());
+        lock.raw().requests.store(MAX_FAIR_READERS << 16, Relaxed);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lock.raw().try_read()));
+        assert!(caught.is_err());
+        assert_eq!(lock.raw().requests.load(Relaxed), MAX_FAIR_READERS << 16);
+        lock.raw().requests.store(0, Relaxed);
+    }
+
+    #[test]
+    fn a_downgraded_reader_keeps_the_next_writer_out() {
+        let lock = FairRwLock::new(1);
+        let reader = crate::RwLockWriteGuard::downgrade(lock.write());
+        assert!(lock.try_write().is_none());
+        let other = lock.read();
+        drop(reader);
+        assert!(lock.try_write().is_none());
+        drop(other);
+        assert!(lock.try_write().is_some());
+    }
+}
