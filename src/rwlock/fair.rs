@@ -336,6 +336,7 @@ unsafe impl<B: Backend> RawRwLock for Fair<B> {
 
     #[cfg(feature = "loom")]
     fn queued_writers(&self) -> u32 {
+        // Completions first, as in `is_locked`. Acquire: as in the other policy.
         let done = self.completions.load(Acquire);
         self.requests.load(Acquire).wrapping_sub(done) & WRITERS
     }

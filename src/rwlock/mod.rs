@@ -41,7 +41,6 @@ mod preference;
 mod read_guard;
 
 use core::fmt;
-use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use std::time::{Duration, Instant};
 
@@ -64,7 +63,7 @@ pub(crate) mod raw {
     /// While a writer holds the lock nobody else holds it, and readers hold it only with other
     /// readers. Every release (`unlock_read`, `unlock_write`, `downgrade`) is a Release that the
     /// next acquirer's Acquire reads, so accesses under the lock are ordered.
-    pub unsafe trait RawRwLock: Sized + Send + Sync {
+    pub unsafe trait RawRwLock: Sized + Send + Sync + 'static {
         /// The machine the lock runs on.
         type Backend: Backend;
         /// The name `Debug` shows.
@@ -152,10 +151,14 @@ impl<P: RawRwLock> Policy for P {}
 /// ```
 pub struct RwLock<T: ?Sized, P: RawRwLock> {
     raw: P,
-    // `Sync` for the lock needs `T: Sync` as well as the `T: Send` that `LockData` asks.
-    _shared: PhantomData<T>,
     data: LockData<T, P::Backend>,
 }
+
+// SAFETY: writers reach the data one at a time, as through a mutex (hence `T: Send`), and
+// readers on several threads hold `&T` at once (hence `T: Sync`), as for std's `RwLock`. The
+// state `P` is atomics. (A `PhantomData<T>` field would say the same, but only the last field of
+// a struct may hold an unsized `T`.)
+unsafe impl<T: ?Sized + Send + Sync, P: RawRwLock> Sync for RwLock<T, P> {}
 
 /// A reader-preferring lock: readers enter whenever no writer holds it. See [`ReaderPref`].
 pub type ReaderPrefRwLock<T, B = Real> = RwLock<T, ReaderPref<B>>;
@@ -181,7 +184,7 @@ impl<T, P: ConstInit<Backend = Real>> RwLock<T, P> {
     /// ```
     #[inline]
     pub const fn new(value: T) -> Self {
-        RwLock { raw: P::INIT, _shared: PhantomData, data: LockData::new(value) }
+        RwLock { raw: P::INIT, data: LockData::new(value) }
     }
 }
 
@@ -195,7 +198,7 @@ impl<T, P: RawRwLock> RwLock<T, P> {
     /// assert_eq!(*lock.read(), 3);
     /// ```
     pub fn with_backend(value: T) -> Self {
-        RwLock { raw: P::with_backend(), _shared: PhantomData, data: LockData::with_backend(value) }
+        RwLock { raw: P::with_backend(), data: LockData::with_backend(value) }
     }
 
     /// Consumes the lock and returns the data.

@@ -381,6 +381,7 @@ unsafe impl<const WRITERS_FIRST: bool, B: Backend> RawRwLock for Preference<WRIT
 
     #[cfg(feature = "loom")]
     fn queued_writers(&self) -> u32 {
+        // Acquire: a model that sees the count also sees what the writer did before it.
         (self.state.load(Acquire) & WAITING_WRITERS) >> 18
     }
 }
