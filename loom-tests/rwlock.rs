@@ -95,6 +95,25 @@ fn last_reader_wakes_the_writer<P: Policy>() {
     assert_eq!(read_pair(&lock), 1);
 }
 
+/// Two readers hold; a writer may be asleep behind them. Whichever reader leaves last must wake
+/// it (the fair lock's head writer is woken only by that one).
+fn the_last_of_two_readers_wakes_the_writer<P: Policy>() {
+    let lock = shared::<P>();
+    let reader = lock.read();
+    let other_reader = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || read_pair(&lock))
+    };
+    let writer = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || write_pair(&lock))
+    };
+    drop(reader);
+    other_reader.join().unwrap();
+    writer.join().unwrap();
+    assert_eq!(read_pair(&lock), 1);
+}
+
 /// A writer leaves while two readers may be asleep: both must be woken.
 fn writer_wakes_the_readers<P: Policy>() {
     let lock = shared::<P>();
@@ -190,6 +209,20 @@ macro_rules! every_lock {
             #[test]
             fn a_reader_unlock_that_forgets_to_wake_strands_the_writer() {
                 check_fails_bounded(TWO, DEADLOCK, last_reader_wakes_the_writer::<$Policy<Loom<ForgetfulWake>>>);
+            }
+
+            #[test]
+            fn the_last_of_two_readers_out_wakes_the_writer() {
+                check_bounded(THREE, the_last_of_two_readers_wakes_the_writer::<$Policy<Loom>>);
+            }
+
+            #[test]
+            fn readers_that_forget_to_wake_strand_the_writer() {
+                check_fails_bounded(
+                    THREE,
+                    DEADLOCK,
+                    the_last_of_two_readers_wakes_the_writer::<$Policy<Loom<ForgetfulWake>>>,
+                );
             }
 
             #[test]
@@ -346,4 +379,12 @@ fn writer_pref_fails_the_writer_order_model() {
 fn fair_without_the_fence_strands_a_sleeper() {
     use turnstile::backend::NoFence;
     check_fails_bounded(TWO, DEADLOCK, last_reader_wakes_the_writer::<Fair<Loom<NoFence>>>);
+}
+
+/// The same for the head writer's handshake: without the fence the last reader can miss the
+/// head's ticket while the head misses the reader leaving.
+#[test]
+fn fair_without_the_fence_strands_the_head_writer() {
+    use turnstile::backend::NoFence;
+    check_fails_bounded(THREE, DEADLOCK, the_last_of_two_readers_wakes_the_writer::<Fair<Loom<NoFence>>>);
 }

@@ -21,14 +21,15 @@
 //!
 //! **Sleeping.** Waiters sleep on `completions`, each with a futex mask that says what it waits
 //! for: a reader, bit `v mod 16` for "the writers' count reaches `v`"; a writer, bit
-//! `16 + v mod 16` for "its turn among the writers has come". A reader leaving can only let the
-//! head writer in, so it wakes writer bit of the current writer count; a writer leaving wakes
-//! the readers and the writer whose turn is next. **Wakes for nothing**: the head writer is woken
-//! by every reader that leaves before it (it sleeps again until the last); and a waiter whose
-//! turn is 16 writers away shares its bit with the one being woken. `sleepers` counts the
-//! threads asleep (or about to sleep), so that a release makes no system call when nobody
-//! sleeps; it and `completions` are a "publish, then look" pair, ordered by `SeqCst` and the
-//! backend's store-load fence, as in the semaphore.
+//! `16 + v mod 16` for "its turn among the writers has come". A writer leaving wakes the readers
+//! and the writer whose turn is next. A reader leaving can only let the *head* writer in (the
+//! next writer, waiting for the readers ahead of it), and only if it is the last of them: the
+//! head writes its ticket in `head` before it sleeps, and a leaving reader wakes it only when
+//! `completions` reaches that ticket. **Wakes for nothing**: a waiter whose turn is a multiple
+//! of 16 writers away shares its bit with the one being woken. `sleepers` counts the threads
+//! asleep (or about to sleep), so that a release makes no system call when nobody sleeps; it
+//! and `completions`, and `head` and `completions`, are "publish, then look" pairs, ordered by
+//! `SeqCst` and the backend's store-load fence, as in the semaphore.
 //!
 //! **Timed waits do not queue.** A ticket cannot be handed back: the threads behind it count on
 //! its completion. So `try_read_for`/`try_write_for` take no ticket until the lock can be had at
@@ -67,7 +68,7 @@ pub const MAX_FAIR_READERS: u32 = 0xFFFF;
 pub const MAX_FAIR_WRITERS: u32 = 0xFFFF;
 
 /// **Fair (FIFO)**: readers and writers are served in the order they arrive; consecutive readers
-/// enter together. 12 bytes.
+/// enter together. 16 bytes.
 ///
 /// * Nobody starves: a thread waits for at most the holders and waiters that came before it.
 /// * The order is strict: if a reader, a writer and another reader arrive in that order while
@@ -76,7 +77,9 @@ pub const MAX_FAIR_WRITERS: u32 = 0xFFFF;
 /// * Timed waits (`try_read_for`, `try_write_for`, ...) do not queue: they wait until the lock
 ///   can be had with nobody queued ahead, so they never overtake anyone, and can time out while
 ///   others keep the queue busy.
-/// * Wakes for nothing: a queued writer is woken by each reader that leaves ahead of it.
+/// * Wakes for nothing: few. A reader that leaves wakes a writer only if it was the last one that
+///   writer waited for; a writer that leaves wakes the readers and the writer whose turn it is,
+///   and (sharing their futex bit) any waiter exactly a multiple of 16 writers further back.
 ///
 /// ```
 /// use turnstile::FairRwLock;
@@ -92,7 +95,7 @@ pub const MAX_FAIR_WRITERS: u32 = 0xFFFF;
 /// ```
 ///
 /// ```
-/// assert_eq!(core::mem::size_of::<turnstile::rwlock::Fair>(), 12);
+/// assert_eq!(core::mem::size_of::<turnstile::rwlock::Fair>(), 16);
 /// ```
 pub struct Fair<B: Backend = Real> {
     /// Tickets taken: writers in the low half, readers in the high half.
@@ -101,6 +104,10 @@ pub struct Fair<B: Backend = Real> {
     completions: B::Word,
     /// Threads asleep, or about to be, on `completions`.
     sleepers: B::Word,
+    /// The ticket of the writer next in line, written by it before it sleeps while readers
+    /// ahead of it are still inside: only the reader whose leaving makes `completions` equal to
+    /// it wakes it.
+    head: B::Word,
 }
 
 /// A reader or a writer, as the queue sees it.
@@ -196,22 +203,44 @@ impl<B: Backend> Fair<B> {
             if backoff.spin() {
                 continue;
             }
-            self.sleep_unless(|done| kind.its_turn(ticket, done), kind.mask(ticket), None);
+            let head = (kind == Kind::Writer).then_some(ticket);
+            self.sleep_unless(|done| kind.its_turn(ticket, done), kind.mask(ticket), None, head);
         }
     }
 
     /// Announces a sleeper, then sleeps on `completions` unless `ready` holds for its value.
-    /// `false` only if `deadline` passed.
-    fn sleep_unless(&self, ready: impl Fn(u32) -> bool, mask: u32, deadline: Option<Instant>) -> bool {
+    /// A queued writer passes its ticket as `head`: if it is next in line, behind readers, it
+    /// writes the ticket to `head` before it sleeps. `false` only if `deadline` passed.
+    fn sleep_unless(
+        &self,
+        ready: impl Fn(u32) -> bool,
+        mask: u32,
+        deadline: Option<Instant>,
+        head: Option<u32>,
+    ) -> bool {
         // SeqCst, with the fence: either this count is seen by a completer that changed
         // `completions` after our read below, or our read sees its change (see `complete`).
         self.sleepers.fetch_add(1, SeqCst);
         B::store_load_fence();
         let done = self.completions.load(SeqCst);
-        let woke = ready(done) || B::wait_masked(&self.completions, done, mask, deadline);
+        let woke = ready(done)
+            || self.tell_the_readers(head, done)
+            || B::wait_masked(&self.completions, done, mask, deadline);
         // Relaxed: a stale count costs a completer one needless wake, nothing more.
         self.sleepers.fetch_sub(1, Relaxed);
         woke
+    }
+
+    /// For a writer next in line behind readers (all writers before `ticket` are done as of
+    /// `done`): publishes its ticket, so that the reader whose leaving lets it in wakes it.
+    /// `true` if a reader left meanwhile, so the caller looks again instead of sleeping.
+    fn tell_the_readers(&self, head: Option<u32>, done: u32) -> bool {
+        let Some(ticket) = head.filter(|&ticket| Kind::Reader.its_turn(ticket, done)) else { return false };
+        // SeqCst, with the fence: either the last reader's `after_reader` sees this ticket, or
+        // the read below sees that reader's completion.
+        self.head.store(ticket, SeqCst);
+        B::store_load_fence();
+        self.completions.load(SeqCst) != done
     }
 
     /// Waits, without queueing, until a ticket of `kind` can be taken and served at once.
@@ -226,34 +255,47 @@ impl<B: Backend> Fair<B> {
                 // no older than it.
                 kind.its_turn(self.requests.load(Relaxed), done)
             };
-            if !self.sleep_unless(free, kind.any_mask(), deadline) {
+            if !self.sleep_unless(free, kind.any_mask(), deadline, None) {
                 return self.take_ticket(kind, true).is_some();
             }
         }
     }
 
     /// Marks one ticket done (`amount` is its kind's count; a downgrade passes a writer minus a
-    /// reader) and wakes the sleepers whose turn it may be.
+    /// reader) and wakes the sleepers whose turn it may be: those of the mask `wake` gives for
+    /// the new value of `completions` (none if it gives 0).
     #[inline]
-    fn complete(&self, amount: u32, wake: impl Fn(u32) -> u32) {
+    fn complete(&self, amount: u32, wake: impl Fn(&Self, u32) -> u32) {
         // SeqCst: Release publishes the critical section to whoever this admits; SeqCst, with
         // the fence, pairs with `sleep_unless` so that we see its count or it sees our change.
         let done = self.completions.fetch_add(amount, SeqCst).wrapping_add(amount);
         B::store_load_fence();
         if self.sleepers.load(SeqCst) != 0 {
-            B::wake_masked(&self.completions, wake(done), usize::MAX);
+            let mask = wake(self, done);
+            if mask != 0 {
+                B::wake_masked(&self.completions, mask, usize::MAX);
+            }
         }
     }
-}
 
-/// Readers whose writers are done, and the writer whose turn has come, once `done` is reached.
-fn after_writer(done: u32) -> u32 {
-    Kind::Reader.mask(done) | Kind::Writer.mask(done)
-}
+    /// After a writer: the readers whose writers are all done, and the writer whose turn has
+    /// come, once `done` is reached.
+    fn after_writer(&self, done: u32) -> u32 {
+        Kind::Reader.mask(done) | Kind::Writer.mask(done)
+    }
 
-/// Only the head writer can be let in by a reader leaving.
-fn after_reader(done: u32) -> u32 {
-    Kind::Writer.mask(done)
+    /// After a reader: only a writer can be let in, and only if this was the last thing it
+    /// waited for: the head writer (its ticket is `done`), or a timed writer (nothing is queued).
+    fn after_reader(&self, done: u32) -> u32 {
+        // SeqCst: the other side of the `head` handshake (see `wait_turn`). The `requests` load
+        // is for timed writers, which wait for the queue to empty; a stale value only costs a
+        // needless wake, or skips one that the thread holding the newer ticket will make.
+        if done == self.head.load(SeqCst) || done == self.requests.load(SeqCst) {
+            Kind::Writer.mask(done)
+        } else {
+            0
+        }
+    }
 }
 
 #[cold]
@@ -263,8 +305,13 @@ fn too_many(what: &str, max: u32) -> ! {
 }
 
 impl ConstInit for Fair<Real> {
-    const INIT: Self =
-        Fair { requests: AtomicU32::new(0), completions: AtomicU32::new(0), sleepers: AtomicU32::new(0) };
+    const INIT: Self = Fair {
+        requests: AtomicU32::new(0),
+        completions: AtomicU32::new(0),
+        sleepers: AtomicU32::new(0),
+        // A ticket only a head writer that has waited behind readers writes here; 0 until then.
+        head: AtomicU32::new(0),
+    };
 }
 
 // SAFETY: a writer enters only when `completions` equals its ticket, that is when every ticket
@@ -276,7 +323,12 @@ unsafe impl<B: Backend> RawRwLock for Fair<B> {
     const NAME: &'static str = "FairRwLock";
 
     fn with_backend() -> Self {
-        Fair { requests: B::Word::new(0), completions: B::Word::new(0), sleepers: B::Word::new(0) }
+        Fair {
+            requests: B::Word::new(0),
+            completions: B::Word::new(0),
+            sleepers: B::Word::new(0),
+            head: B::Word::new(0),
+        }
     }
 
     #[inline]
@@ -297,7 +349,7 @@ unsafe impl<B: Backend> RawRwLock for Fair<B> {
 
     #[inline]
     unsafe fn unlock_read(&self) {
-        self.complete(ONE_READER, after_reader);
+        self.complete(ONE_READER, Self::after_reader);
     }
 
     #[inline]
@@ -318,13 +370,15 @@ unsafe impl<B: Backend> RawRwLock for Fair<B> {
 
     #[inline]
     unsafe fn unlock_write(&self) {
-        self.complete(ONE_WRITER, after_writer);
+        self.complete(ONE_WRITER, Self::after_writer);
     }
 
     unsafe fn downgrade(&self) {
         // Finish the writer's ticket but owe one reader's completion, which `unlock_read` pays:
         // readers queued behind us see the writer done, and the next writer still waits for us.
-        self.complete(ONE_WRITER.wrapping_sub(ONE_READER), |done| Kind::Reader.mask(done));
+        // The writers' count moved on, as after a writer: the next writer becomes head and must
+        // wake to say so, and the readers behind us may join.
+        self.complete(ONE_WRITER.wrapping_sub(ONE_READER), Self::after_writer);
     }
 
     #[inline]

@@ -11,7 +11,7 @@
 //! | [`FairRwLock`] | arrival order (FIFO); consecutive readers enter together | nobody (untimed waiters) | deadlocks if a writer waits |
 //!
 //! Uncontended, `read` and `write` are one read-modify-write each and so is their release; a
-//! release makes a system call only when somebody sleeps. Every lock is at most 12 bytes plus
+//! release makes a system call only when somebody sleeps. Every lock is at most 16 bytes plus
 //! `T` and never allocates. Waiters spin briefly, then sleep on a futex.
 //!
 //! The write guard is the crate's [`LockGuard`] (`RwLockWriteGuard`); it can
