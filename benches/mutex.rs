@@ -17,7 +17,10 @@
 //! minutes on a 2-core machine.
 
 use std::cell::Cell;
-use std::hint::{black_box, spin_loop};
+use std::hint::black_box;
+
+mod common;
+use common::{pause, share};
 use std::sync::atomic::{AtomicU32, Ordering::*};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -127,20 +130,6 @@ fn uncontended(c: &mut Criterion) {
     drop(idle);
 
     group.finish();
-}
-
-/// How many of `total` operations thread `i` of `threads` does (the shares add up to `total`).
-fn share(total: u64, threads: usize, i: usize) -> u64 {
-    let threads = threads as u64;
-    total / threads + u64::from((i as u64) < total % threads)
-}
-
-/// `n` spin-loop hints: stand-in work that touches no memory.
-#[inline]
-fn pause(n: u32) {
-    for _ in 0..n {
-        spin_loop();
-    }
 }
 
 /// Wall time for `threads` threads to do `total` increments of `counter` between them.

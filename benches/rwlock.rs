@@ -58,7 +58,10 @@
 //! `--sample-size`, `--warm-up-time` and `--measurement-time` on the command line override them.
 
 use std::cell::Cell;
-use std::hint::{black_box, spin_loop};
+use std::hint::black_box;
+
+mod common;
+use common::{pause, share};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::*};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -209,20 +212,6 @@ fn uncontended_write(c: &mut Criterion) {
     uncontended_write_one(&mut group, "parking_lot", parking_lot::RwLock::new(0u64));
 
     group.finish();
-}
-
-/// How many of `total` operations thread `i` of `threads` does (the shares add up to `total`).
-fn share(total: u64, threads: usize, i: usize) -> u64 {
-    let threads = threads as u64;
-    total / threads + u64::from((i as u64) < total % threads)
-}
-
-/// `n` spin-loop hints: stand-in work that touches no memory.
-#[inline]
-fn pause(n: u32) {
-    for _ in 0..n {
-        spin_loop();
-    }
 }
 
 /// A thread's draw of reads and writes: xorshift64, a few register operations per draw.

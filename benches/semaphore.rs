@@ -36,7 +36,10 @@
 //! Run with `cargo bench --bench semaphore`. Settings are sized so the whole file takes about two
 //! minutes on a 2-core machine.
 
-use std::hint::{black_box, spin_loop};
+use std::hint::black_box;
+
+mod common;
+use common::pause;
 use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -239,14 +242,6 @@ fn uncontended(c: &mut Criterion) {
     uncontended_one(&mut group, "parking_lot", CondvarSemaphore::<ParkingLot>::new(1));
 
     group.finish();
-}
-
-/// `n` spin-loop hints: stand-in work that touches no memory.
-#[inline]
-fn pause(n: u32) {
-    for _ in 0..n {
-        spin_loop();
-    }
 }
 
 /// Ledger: one permit holder, in the top 16 bits.
