@@ -314,10 +314,10 @@ impl ConstInit for Fair<Real> {
     };
 }
 
-// SAFETY: a writer enters only when `completions` equals its ticket, that is when every ticket
-// before it is done and (tickets after it waiting for it) nobody else can be inside; a reader
-// enters only when every writer before it is done, and writers after it wait for it. Releases
-// are SeqCst (so Release) increments of `completions`, admissions Acquire loads of it.
+// The ordering: releases are SeqCst (so Release) increments of `completions`, admissions
+// Acquire loads of it.
+// SAFETY: a writer enters only when every ticket before it is done (and later ones wait for it);
+// a reader only when every writer before it is done, and later writers wait for it.
 unsafe impl<B: Backend> RawRwLock for Fair<B> {
     type Backend = B;
     const NAME: &'static str = "FairRwLock";

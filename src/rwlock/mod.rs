@@ -154,10 +154,9 @@ pub struct RwLock<T: ?Sized, P: RawRwLock> {
     data: LockData<T, P::Backend>,
 }
 
-// SAFETY: writers reach the data one at a time, as through a mutex (hence `T: Send`), and
-// readers on several threads hold `&T` at once (hence `T: Sync`), as for std's `RwLock`. The
-// state `P` is atomics. (A `PhantomData<T>` field would say the same, but only the last field of
-// a struct may hold an unsized `T`.)
+// Not a `PhantomData<T>` field, which would say the same: only the last field may be unsized.
+// SAFETY: writers reach the data one at a time (hence `T: Send`), readers on several threads hold
+// `&T` at once (hence `T: Sync`), as for std's `RwLock`; the state `P` is atomics.
 unsafe impl<T: ?Sized + Send + Sync, P: RawRwLock> Sync for RwLock<T, P> {}
 
 /// A reader-preferring lock: readers enter whenever no writer holds it. See [`ReaderPref`].
