@@ -6,12 +6,15 @@ where each file is the whole output of one `cargo bench --bench NAME` (stdout an
 Prints one line per benchmark id: the median estimate in ns, then each run's; then, for the
 benchmarks that print `fairness ...` lines, the median min/max share and the worst single run.
 The README's tables are these medians.
+
+`benches/report.py` imports `parse` and `collect` from here.
 """
 import re, sys, statistics, collections
 
 UNIT = {"ps": 1e-3, "ns": 1.0, "µs": 1e3, "us": 1e3, "ms": 1e6, "s": 1e9}
 
 def parse(path):
+    """One run's figures: ({criterion id: ns}, {fairness id: (min/max, worst run)})."""
     res, fair, name = {}, {}, None
     for line in open(path, encoding="utf-8", errors="replace"):
         m = re.match(r"^fairness (\S+): min/max = ([0-9.]+) \(worst run ([0-9.]+)", line)
@@ -30,17 +33,26 @@ def parse(path):
                 res[name] = float(t.group(1)) * UNIT[t.group(2)]
     return res, fair
 
-runs = [parse(p) for p in sys.argv[1:]]
-times = collections.defaultdict(list)
-fairs = collections.defaultdict(list)
-for res, fair in runs:
-    for k, v in res.items():
-        times[k].append(v)
-    for k, v in fair.items():
-        fairs[k].append(v)
-for k in times:
-    vals = times[k]
-    print(f"{k}\t{statistics.median(vals):.2f}\t" + " ".join(f"{v:.2f}" for v in vals))
-for k in fairs:
-    vals = fairs[k]
-    print(f"fair {k}\t{statistics.median(v[0] for v in vals):.2f}\tworst {min(v[1] for v in vals):.2f}")
+def collect(paths):
+    """Every run's figures side by side: ({id: [ns per run]}, {id: [(min/max, worst) per run]}),
+    ids in order of first appearance; a run that lacks an id simply adds nothing to its list."""
+    times = collections.defaultdict(list)
+    fairs = collections.defaultdict(list)
+    for res, fair in map(parse, paths):
+        for k, v in res.items():
+            times[k].append(v)
+        for k, v in fair.items():
+            fairs[k].append(v)
+    return times, fairs
+
+def main(paths):
+    times, fairs = collect(paths)
+    for k in times:
+        vals = times[k]
+        print(f"{k}\t{statistics.median(vals):.2f}\t" + " ".join(f"{v:.2f}" for v in vals))
+    for k in fairs:
+        vals = fairs[k]
+        print(f"fair {k}\t{statistics.median(v[0] for v in vals):.2f}\tworst {min(v[1] for v in vals):.2f}")
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -3,25 +3,44 @@
 //! * `uncontended/*`: one thread takes the lock, adds 1 to a `u64`, releases it. `floor` is the
 //!   least any lock can do: a bare `AtomicU32` swap(1, Acquire) and store(0, Release) around the
 //!   same increment. Peterson uses one of its two handles; the other stays idle.
-//! * `contended/<peer>/<threads>`: 2, 4 and 8 threads share one lock, each doing a fixed share of
-//!   the sample's operations. Time per element is wall time divided by total operations (all
-//!   threads together). Peterson runs at 2 threads only (it is a two-party lock).
-//!   `parking_lot_again` is the same benchmark as `parking_lot`, run a second time: the gap
-//!   between the two is the run-to-run noise of the machine, and differences between locks
-//!   smaller than that gap mean nothing.
+//! * `contended/<peer>/<threads>`: 2, 4, 8 and 16 threads (1x to 8x the cores of a 2-core
+//!   machine) share one lock, each doing a fixed share of the sample's operations, with one pause
+//!   (~24 ns) outside the lock after each unlock. Time per element is wall time (from the first
+//!   thread starting to the last one finishing) divided by total operations (all threads
+//!   together). Peterson runs at 2 threads only (it is a two-party lock).
+//!   `parking_lot_again` is the same benchmark as `parking_lot`, run a second time on a fresh
+//!   lock: the gap between the two is the run-to-run noise of the machine, and differences
+//!   between locks smaller than that gap mean nothing.
 //! * `contended_long_cs/<peer>/<threads>`: the same, with about 20 pauses of work inside each
 //!   critical section. Waiters outlast their spinning and sleep, so this measures the
 //!   spin-then-sleep policy and the wake path, which the one-increment family barely reaches.
+//! * `short_outside/<peer>/<threads>`: one increment inside, and only ~10 ns of plain arithmetic
+//!   outside (less than one pause). The releasing thread is back for the lock almost at once, so
+//!   this measures what a lock does when the releaser competes with the waiters it should wake:
+//!   barging keeps the lock on a warm core, handing it over costs a wake-up per operation.
+//! * `with_poller/<peer>/<threads>`: the `short_outside` loop on 2, 4 and 8 threads, plus one
+//!   more thread that loops `try_lock_for(1 µs)` (incrementing when it gets the lock) until the
+//!   others are done. Only locks with a timed try-lock take part. The time is the lockers' wall
+//!   time over the lockers' operations; the poller's do not count. A waiter that gives up leaves
+//!   state behind (a "someone may be asleep" mark, a queue entry) that later unlocks may pay for:
+//!   this family measures that cost.
 //!
-//! Run with `cargo bench --bench mutex`. Settings are sized so the whole file takes a few
-//! minutes on a 2-core machine.
+//! Every contended thread runs the same loop (`lock_loop`), parameterised by the work inside and
+//! outside the lock (`common::locks::Work`, shared with `mutex_fairness.rs`). After each sample
+//! the lock's count is checked against the operations done: a lock that lets two threads in
+//! loses updates and fails the benchmark.
+//!
+//! Run with `cargo bench --bench mutex`. Settings are sized so the whole file takes about three
+//! minutes on a 2-core machine; fairness and tail latency of the same workloads are in
+//! `mutex_fairness.rs`.
 
 use std::cell::Cell;
 use std::hint::black_box;
 
 mod common;
-use common::{pause, share};
-use std::sync::atomic::{AtomicU32, Ordering::*};
+use common::locks::{Counter, Work, CONTENDED, LONG_CS, SHORT_OUTSIDE, THREADS};
+use common::share;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::*};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -29,67 +48,19 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use turnstile::{Peterson, PetersonHandle};
 
+// 78 benchmarks of 2 s each, plus criterion's analysis: about three minutes. Set in the
+// criterion config below rather than per group, so that `--warm-up-time`, `--measurement-time`
+// and `--sample-size` on the command line override them (a group's settings would win).
 const SAMPLES: usize = 20;
-const WARM_UP: Duration = Duration::from_secs(1);
-const MEASUREMENT: Duration = Duration::from_secs(2);
-const THREADS: [usize; 3] = [2, 4, 8];
+const WARM_UP: Duration = Duration::from_millis(500);
+const MEASUREMENT: Duration = Duration::from_millis(1500);
 
-/// `spin_loop` hints each contended thread runs *outside* the lock after every unlock: a tiny
-/// amount of non-critical work, so that the lock can change hands instead of one thread re-taking
-/// it back to back. The same for every peer. It is part of the measured per-op time, and a hint
-/// is not cheap everywhere: on the 2-core AMD EPYC this was written on, one took about 24 ns.
-const OUTSIDE_SPINS: u32 = 1;
+/// Locker thread counts of `with_poller` (the poller is one more thread).
+const POLLER_THREADS: [usize; 3] = [2, 4, 8];
 
-/// Pauses inside each critical section in the `contended_long_cs` family (about half a
-/// microsecond on that EPYC): long enough that waiters stop spinning and sleep.
-const LONG_CS_SPINS: u32 = 20;
-
-/// A lock around a `u64`, as the benchmarks use it.
-trait Counter {
-    /// One critical section: lock, run `f` on the value, unlock.
-    fn with(&self, f: impl FnOnce(&mut u64));
-
-    /// Lock, add 1, unlock.
-    #[inline]
-    fn increment(&self) {
-        self.with(|v| *v += 1);
-    }
-
-    /// The count so far (takes the lock; not timed).
-    fn count(&self) -> u64 {
-        let mut count = 0;
-        self.with(|v| count = *v);
-        count
-    }
-}
-
-/// turnstile's exclusive locks, through `turnstile::Lock`, the trait that names what they share.
-macro_rules! turnstile_counters {
-    ($($lock:ty),*) => {$(
-        impl Counter for $lock {
-            #[inline]
-            fn with(&self, f: impl FnOnce(&mut u64)) {
-                f(&mut turnstile::Lock::lock(self));
-            }
-        }
-    )*};
-}
-
-turnstile_counters!(turnstile::SpinLock<u64>, turnstile::Mutex<u64>);
-
-impl Counter for std::sync::Mutex<u64> {
-    #[inline]
-    fn with(&self, f: impl FnOnce(&mut u64)) {
-        f(&mut self.lock().unwrap());
-    }
-}
-
-impl Counter for parking_lot::Mutex<u64> {
-    #[inline]
-    fn with(&self, f: impl FnOnce(&mut u64)) {
-        f(&mut self.lock());
-    }
-}
+/// How long the `with_poller` poller waits in each `try_lock_for`: short enough that it times out
+/// over and over while the lockers keep the lock busy.
+const POLL_TIMEOUT: Duration = Duration::from_micros(1);
 
 /// The floor: no lock type, just the two atomic operations a lock cannot do without.
 /// `Cell` keeps it single-threaded (it is `!Sync`), so it takes part in `uncontended` only.
@@ -110,13 +81,62 @@ impl Counter for Floor {
     }
 }
 
+/// A [`Counter`] whose lock can be waited for with a timeout.
+trait TimedCounter: Counter {
+    /// Waits at most `timeout` for the lock; if it got it, runs `f` on the value and unlocks.
+    /// Returns whether it got the lock.
+    fn try_with_for(&self, timeout: Duration, f: impl FnOnce(&mut u64)) -> bool;
+}
+
+impl TimedCounter for turnstile::Mutex<u64> {
+    #[inline]
+    fn try_with_for(&self, timeout: Duration, f: impl FnOnce(&mut u64)) -> bool {
+        self.try_lock_for(timeout).map(|mut guard| f(&mut guard)).is_some()
+    }
+}
+
+impl TimedCounter for parking_lot::Mutex<u64> {
+    #[inline]
+    fn try_with_for(&self, timeout: Duration, f: impl FnOnce(&mut u64)) -> bool {
+        self.try_lock_for(timeout).map(|mut guard| f(&mut guard)).is_some()
+    }
+}
+
+/// One contended thread's way into the lock: a shared reference to a `Sync` lock, or for
+/// Peterson, the thread's own handle (which locks through `&mut`). This is what lets one loop
+/// and one runner serve every peer.
+trait Handle: Send {
+    /// One critical section: lock, run `f` on the value, unlock.
+    fn with(&mut self, f: impl FnOnce(&mut u64));
+
+    /// The count so far (takes the lock; not timed).
+    fn count(&mut self) -> u64 {
+        let mut count = 0;
+        self.with(|v| count = *v);
+        count
+    }
+}
+
+impl<C: Counter + Sync> Handle for &C {
+    #[inline]
+    fn with(&mut self, f: impl FnOnce(&mut u64)) {
+        Counter::with(*self, f);
+    }
+}
+
+impl Handle for PetersonHandle<u64> {
+    #[inline]
+    fn with(&mut self, f: impl FnOnce(&mut u64)) {
+        f(&mut self.lock());
+    }
+}
+
 fn uncontended_one<C: Counter>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, counter: C) {
     group.bench_function(name, |b| b.iter(|| black_box(&counter).increment()));
 }
 
 fn uncontended(c: &mut Criterion) {
     let mut group = c.benchmark_group("uncontended");
-    group.sample_size(SAMPLES).warm_up_time(WARM_UP).measurement_time(MEASUREMENT);
     group.throughput(Throughput::Elements(1));
 
     uncontended_one(&mut group, "floor", Floor { flag: AtomicU32::new(0), value: Cell::new(0) });
@@ -132,116 +152,173 @@ fn uncontended(c: &mut Criterion) {
     group.finish();
 }
 
-/// Wall time for `threads` threads to do `total` increments of `counter` between them.
+/// The loop of every locking thread in every contended family: `ops` operations of `work`.
+/// `seed` starts the thread's own word for the arithmetic outside work.
+fn lock_loop(handle: &mut impl Handle, ops: u64, work: Work, seed: u64) {
+    let mut state = seed;
+    for _ in 0..ops {
+        handle.with(|v| work.critical(v));
+        work.outside(&mut state);
+    }
+    black_box(state);
+}
+
+/// The `with_poller` poller: `try_lock_for(POLL_TIMEOUT)` over and over, incrementing whenever it
+/// gets the lock, until `done`. Returns how many times it got it.
+fn poll<C: TimedCounter>(counter: &C, done: &AtomicBool) -> u64 {
+    let mut got = 0;
+    while !done.load(Relaxed) {
+        if counter.try_with_for(POLL_TIMEOUT, |v| *v += 1) {
+            got += 1;
+        }
+    }
+    got
+}
+
+/// What `run_threads` takes when there is no poller (the type `None` needs).
+const NO_POLLER: Option<fn(&AtomicBool) -> u64> = None;
+
+/// Wall time for one thread per handle to do `total` operations of `work` between them, with
+/// `poller` (if any) running on one more thread until they are done.
 ///
-/// Threads are spawned per sample and meet at a barrier; the clock starts when the barrier
-/// releases them and stops when the last one is joined. Spawning is outside the timed span.
-fn run_contended<C: Counter + Sync>(counter: &C, threads: usize, total: u64, inside: u32) -> Duration {
-    let before = counter.count();
-    let start = Barrier::new(threads + 1);
-    let elapsed = std::thread::scope(|s| {
-        for i in 0..threads {
-            let ops = share(total, threads, i);
-            let start = &start;
+/// Threads are spawned per sample and meet at a barrier. The lockers read the clock themselves:
+/// the time is from the first of them to leave the barrier to the last to finish. Read by the
+/// spawning thread instead, it would also include that thread's own wait to be scheduled again
+/// after the barrier: with as many busy threads as cores, that can be a whole time slice, during
+/// which the lockers work unclocked (2-thread Peterson, which never sleeps, measured 3.6 ns/op
+/// that way, less than its outside work alone). Spawning and stopping the poller are not timed.
+/// Then the lock's count must have grown by exactly the lockers' operations plus the poller's
+/// successful acquisitions.
+fn run_threads<H: Handle>(
+    handles: &mut [H],
+    total: u64,
+    work: Work,
+    poller: Option<impl Fn(&AtomicBool) -> u64 + Sync>,
+) -> Duration {
+    let before = handles[0].count();
+    let threads = handles.len();
+    let start = Barrier::new(threads + 1 + usize::from(poller.is_some()));
+    let done = AtomicBool::new(false);
+    let (spans, polled) = std::thread::scope(|s| {
+        let (start, done) = (&start, &done);
+        let lockers: Vec<_> = handles
+            .iter_mut()
+            .enumerate()
+            .map(|(i, handle)| {
+                let ops = share(total, threads, i);
+                s.spawn(move || {
+                    start.wait();
+                    let began = Instant::now();
+                    lock_loop(handle, ops, work, i as u64 + 1);
+                    (began, Instant::now())
+                })
+            })
+            .collect();
+        let poller = poller.as_ref().map(|poll| {
             s.spawn(move || {
                 start.wait();
-                for _ in 0..ops {
-                    counter.with(|v| {
-                        pause(inside);
-                        *v += 1;
-                    });
-                    pause(OUTSIDE_SPINS);
-                }
-            });
-        }
+                poll(done)
+            })
+        });
         start.wait();
-        let t0 = Instant::now();
-        // The scope joins every thread before it returns; `t0.elapsed()` is read after that.
-        t0
-    })
-    .elapsed();
-    assert_eq!(counter.count() - before, total, "lost updates: the lock let two threads in");
-    elapsed
+        let spans: Vec<_> = lockers.into_iter().map(|locker| locker.join().unwrap()).collect();
+        done.store(true, Relaxed);
+        (spans, poller.map_or(0, |poller| poller.join().unwrap()))
+    });
+    assert_eq!(handles[0].count() - before, total + polled, "lost updates: the lock let two threads in");
+    let first = spans.iter().map(|span| span.0).min().unwrap();
+    let last = spans.iter().map(|span| span.1).max().unwrap();
+    last - first
 }
 
-/// As `run_contended`, for Peterson's two handles, one per thread.
-fn run_peterson(handles: &mut [PetersonHandle<u64>; 2], total: u64, inside: u32) -> Duration {
-    let before = *handles[0].lock();
-    let start = Barrier::new(3);
-    let elapsed = std::thread::scope(|s| {
-        for (i, handle) in handles.iter_mut().enumerate() {
-            let ops = share(total, 2, i);
-            let start = &start;
-            s.spawn(move || {
-                start.wait();
-                for _ in 0..ops {
-                    let mut guard = handle.lock();
-                    pause(inside);
-                    *guard += 1;
-                    drop(guard);
-                    pause(OUTSIDE_SPINS);
-                }
-            });
-        }
-        start.wait();
-        Instant::now()
-    })
-    .elapsed();
-    assert_eq!(*handles[0].lock() - before, total, "lost updates: the lock let two threads in");
-    elapsed
+/// One peer of a contended family at `threads` threads, on `counter` (a fresh lock per call, so
+/// that the control runs on its own lock), with `poller` on one more thread if given.
+fn bench_peer<C: Counter + Sync>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    threads: usize,
+    work: Work,
+    counter: C,
+    poller: Option<fn(&C, &AtomicBool) -> u64>,
+) {
+    let counter = &counter;
+    group.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &t| {
+        b.iter_custom(|iters| {
+            let poller = poller.map(|poll| move |done: &AtomicBool| poll(counter, done));
+            run_threads(&mut vec![counter; t], iters, work, poller)
+        })
+    });
 }
 
-/// One contended family: every peer at 2, 4 and 8 threads, `inside` pauses in each critical section.
-fn contended_family(c: &mut Criterion, name: &str, inside: u32) {
+/// A criterion group for one contended family. One element = one lock/increment/unlock by a
+/// locking thread; `iters` is the total over them.
+fn contended_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     let mut group = c.benchmark_group(name);
-    group.sample_size(SAMPLES).warm_up_time(WARM_UP).measurement_time(MEASUREMENT);
-    // One element = one lock/increment/unlock by any thread; `iters` is the total over threads.
     group.throughput(Throughput::Elements(1));
+    group
+}
 
+/// One contended family: every peer at each of `THREADS`, each operation doing `work`.
+fn contended_family(c: &mut Criterion, name: &str, work: Work) {
+    let mut group = contended_group(c, name);
     for threads in THREADS {
-        let spin = turnstile::SpinLock::new(0u64);
-        group.bench_with_input(BenchmarkId::new("turnstile_spinlock", threads), &threads, |b, &t| {
-            b.iter_custom(|iters| run_contended(&spin, t, iters, inside))
-        });
-        let mutex = turnstile::Mutex::new(0u64);
-        group.bench_with_input(BenchmarkId::new("turnstile_mutex", threads), &threads, |b, &t| {
-            b.iter_custom(|iters| run_contended(&mutex, t, iters, inside))
-        });
-        let std_mutex = std::sync::Mutex::new(0u64);
-        group.bench_with_input(BenchmarkId::new("std_mutex", threads), &threads, |b, &t| {
-            b.iter_custom(|iters| run_contended(&std_mutex, t, iters, inside))
-        });
-        let pl = parking_lot::Mutex::new(0u64);
-        group.bench_with_input(BenchmarkId::new("parking_lot", threads), &threads, |b, &t| {
-            b.iter_custom(|iters| run_contended(&pl, t, iters, inside))
-        });
+        bench_peer(&mut group, "turnstile_spinlock", threads, work, turnstile::SpinLock::new(0u64), None);
+        bench_peer(&mut group, "turnstile_mutex", threads, work, turnstile::Mutex::new(0u64), None);
+        bench_peer(&mut group, "std_mutex", threads, work, std::sync::Mutex::new(0u64), None);
+        bench_peer(&mut group, "parking_lot", threads, work, parking_lot::Mutex::new(0u64), None);
         // CONTROL: exactly the `parking_lot` benchmark again, on a fresh lock.
-        let pl_again = parking_lot::Mutex::new(0u64);
-        group.bench_with_input(BenchmarkId::new("parking_lot_again", threads), &threads, |b, &t| {
-            b.iter_custom(|iters| run_contended(&pl_again, t, iters, inside))
-        });
+        bench_peer(&mut group, "parking_lot_again", threads, work, parking_lot::Mutex::new(0u64), None);
         if threads == 2 {
             let (a, b) = Peterson::pair(0u64);
             let mut handles = [a, b];
             group.bench_with_input(BenchmarkId::new("turnstile_peterson", threads), &threads, |b, _| {
-                b.iter_custom(|iters| run_peterson(&mut handles, iters, inside))
+                b.iter_custom(|iters| run_threads(&mut handles, iters, work, NO_POLLER))
             });
         }
     }
-
     group.finish();
 }
 
 /// A critical section of one increment: mostly the lock's own handoff cost.
 fn contended(c: &mut Criterion) {
-    contended_family(c, "contended", 0);
+    contended_family(c, "contended", CONTENDED);
 }
 
 /// A critical section of `LONG_CS_SPINS` pauses: long enough that waiters run out of spinning
 /// and sleep, so the spin-then-sleep policy is what is measured.
 fn contended_long(c: &mut Criterion) {
-    contended_family(c, "contended_long_cs", LONG_CS_SPINS);
+    contended_family(c, "contended_long_cs", LONG_CS);
 }
 
-criterion_group!(benches, uncontended, contended, contended_long);
+/// One increment inside, ~10 ns outside: the releaser is back for the lock almost at once.
+fn short_outside(c: &mut Criterion) {
+    contended_family(c, "short_outside", SHORT_OUTSIDE);
+}
+
+/// `short_outside` lockers plus one thread polling with `try_lock_for`: what timed-out waiters
+/// cost the lock's later unlocks.
+fn with_poller(c: &mut Criterion) {
+    let mut group = contended_group(c, "with_poller");
+    let work = SHORT_OUTSIDE;
+    for threads in POLLER_THREADS {
+        bench_peer(&mut group, "turnstile_mutex", threads, work, turnstile::Mutex::new(0u64), Some(poll));
+        bench_peer(&mut group, "parking_lot", threads, work, parking_lot::Mutex::new(0u64), Some(poll));
+        // CONTROL: exactly the `parking_lot` benchmark again, on a fresh lock.
+        bench_peer(&mut group, "parking_lot_again", threads, work, parking_lot::Mutex::new(0u64), Some(poll));
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    // No HTML plots: with the plotters backend they took ~3.5 s per benchmark here, more than the
+    // measurement itself, and would more than double the run. The figures are in the console output and `target/criterion/*/new/estimates.json`;
+    // `cargo bench --bench mutex -- --plotting-backend plotters` brings the plots back.
+    config = Criterion::default()
+        .sample_size(SAMPLES)
+        .warm_up_time(WARM_UP)
+        .measurement_time(MEASUREMENT)
+        .without_plots();
+    targets = uncontended, contended, contended_long, short_outside, with_poller
+}
 criterion_main!(benches);
