@@ -5,10 +5,14 @@ use std::time::Duration;
 
 use loom::thread;
 use std::sync::Arc;
-use turnstile::backend::{Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease, SwallowedWake};
-use turnstile::Mutex;
+use turnstile::backend::{Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease};
+use turnstile::{Mutex, MutexGuard};
 
-use crate::{check, check_fails, DEADLOCK, RACE};
+use crate::{check, check_bounded, check_fails, check_fails_bounded, DEADLOCK, RACE};
+
+/// The preemption bound of the three-thread models: 5 would take minutes (the counted sleeper's
+/// compare-exchange loops multiply the interleavings), 4 explores about 300,000.
+const THREE: usize = 4;
 
 /// Three threads increment under the lock: no overlap, no lost increment. With three, one of
 /// them usually has to sleep, so this also needs every sleeper to be woken.
@@ -51,22 +55,22 @@ fn timeout_leaves_the_lock_consistent<B: Backend>() -> bool {
 
 #[test]
 fn mutex_excludes_three_lockers() {
-    check(three_lockers_exclude_each_other::<Loom>);
+    check_bounded(THREE, three_lockers_exclude_each_other::<Loom>);
 }
 
 #[test]
 fn mutex_unlock_without_release_does_not_publish() {
-    check_fails(RACE, three_lockers_exclude_each_other::<Loom<NoRelease>>);
+    check_fails_bounded(THREE, RACE, three_lockers_exclude_each_other::<Loom<NoRelease>>);
 }
 
 #[test]
 fn check_then_set_mutex_admits_two_holders() {
-    check_fails(RACE, three_lockers_exclude_each_other::<Loom<CheckThenSet>>);
+    check_fails_bounded(THREE, RACE, three_lockers_exclude_each_other::<Loom<CheckThenSet>>);
 }
 
 #[test]
 fn mutex_unlock_that_forgets_to_wake_loses_a_sleeper() {
-    check_fails(DEADLOCK, three_lockers_exclude_each_other::<Loom<ForgetfulWake>>);
+    check_fails_bounded(THREE, DEADLOCK, three_lockers_exclude_each_other::<Loom<ForgetfulWake>>);
 }
 
 #[test]
@@ -74,7 +78,7 @@ fn mutex_timeout_leaves_the_lock_consistent() {
     // [gave up, got in]: which outcomes of the timed thread the search reached.
     let seen = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
     let record = Arc::clone(&seen);
-    check(move || {
+    check_bounded(THREE, move || {
         let got_in = timeout_leaves_the_lock_consistent::<Loom>();
         record[usize::from(got_in)].store(true, Ordering::Relaxed);
     });
@@ -84,15 +88,161 @@ fn mutex_timeout_leaves_the_lock_consistent() {
 
 #[test]
 fn mutex_timeout_model_sees_a_lost_wakeup() {
-    check_fails(DEADLOCK, || {
+    check_fails_bounded(THREE, DEADLOCK, || {
         timeout_leaves_the_lock_consistent::<Loom<ForgetfulWake>>();
     });
 }
 
-/// A wait layer whose timed-out waiter swallows the wake meant for the sleeper behind it.
+// No `SwallowedWake` twin here: the mutex is immune to that fault. A timed-out sleeper looks at
+// the word before it leaves, and takes the lock if the unlock that woke it left it free (or
+// handed it over), so a wake it swallows is not lost. The fault still breaks the semaphore's
+// timed wait (`loom-tests/semaphore.rs`), which is what shows the model kernel applies it.
+
+/// Records which of a model's outcomes the search reached, so a test can insist on each.
+#[derive(Clone, Default)]
+struct Outcomes(Arc<[AtomicBool; 2]>);
+
+impl Outcomes {
+    fn record(&self, which: bool) {
+        self.0[usize::from(which)].store(true, Ordering::Relaxed);
+    }
+    fn assert_both(&self, what: &str) {
+        for which in [false, true] {
+            assert!(
+                self.0[usize::from(which)].load(Ordering::Relaxed),
+                "no interleaving had {what} = {which}"
+            );
+        }
+    }
+}
+
+/// The holder unlocks fairly with a sleeper counted: the sleeper owns the lock the moment it
+/// looks, so the holder's own `try_lock` right after cannot barge in ahead of it. Returns
+/// whether the sleeper was counted when the holder let go (the case the hand-off is for).
+fn fair_unlock_hands_the_lock_over<B: Backend>() -> bool {
+    let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
+    let mut guard = lock.lock();
+    let sleeper = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || *lock.lock() += 1)
+    };
+    *guard = 10;
+    // Once counted, the sleeper stays counted until it has the lock, which we hold.
+    let counted = lock.sleepers().0 > 0;
+    MutexGuard::unlock_fair(guard);
+    if let Some(value) = lock.try_lock() {
+        assert!(!counted || *value == 11, "a newcomer barged in past a hand-off");
+    }
+    sleeper.join().unwrap();
+    assert_eq!(*lock.lock(), 11);
+    assert!(lock.is_idle(), "the word kept state after everyone left");
+    counted
+}
+
+/// The holder takes the lock twice; a sleeper that wakes to find it re-taken has been overtaken
+/// (under loom, past the fairness bound at once) and counts itself starved. While it is, the
+/// holder's plain unlock hands the lock over, and the holder's `try_lock` right after must not
+/// barge. Returns whether the holder saw the sleeper starved.
+fn starved_sleeper_is_handed_the_lock<B: Backend>() -> bool {
+    let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
+    let sleeper = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || *lock.lock() += 1)
+    };
+    *lock.lock() += 1;
+    let mut guard = lock.lock();
+    *guard += 1;
+    let starved = lock.sleepers().1 > 0;
+    drop(guard);
+    if let Some(value) = lock.try_lock() {
+        assert!(!starved || *value == 3, "a newcomer barged in past a starved sleeper");
+    }
+    sleeper.join().unwrap();
+    assert_eq!(*lock.lock(), 3);
+    assert!(lock.is_idle(), "the word kept state after everyone left");
+    starved
+}
+
+/// A timed waiter is handed the lock as its deadline passes: it must take it (nobody else
+/// can), and the holder, coming back for the lock, must be woken by its unlock. Returns whether
+/// the timed waiter got in.
+fn timed_waiter_handed_the_lock<B: Backend>() -> bool {
+    let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
+    let guard = lock.lock();
+    let timed = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || lock.try_lock_for(Duration::from_millis(1)).map(|mut g| *g += 1).is_some())
+    };
+    MutexGuard::unlock_fair(guard);
+    *lock.lock() += 1;
+    let got_in = timed.join().unwrap();
+    assert_eq!(*lock.lock(), 1 + u32::from(got_in));
+    assert!(lock.is_idle(), "the word kept state after everyone left");
+    got_in
+}
+
 #[test]
-fn mutex_timeout_model_sees_a_swallowed_wake() {
+fn mutex_fair_unlock_hands_the_lock_over() {
+    let counted = Outcomes::default();
+    let record = counted.clone();
+    check(move || record.record(fair_unlock_hands_the_lock_over::<Loom>()));
+    counted.assert_both("the sleeper counted at the fair unlock");
+}
+
+#[test]
+fn mutex_hand_off_without_release_does_not_publish() {
+    check_fails(RACE, || {
+        fair_unlock_hands_the_lock_over::<Loom<NoRelease>>();
+    });
+}
+
+#[test]
+fn mutex_hand_off_that_forgets_to_wake_loses_the_sleeper() {
     check_fails(DEADLOCK, || {
-        timeout_leaves_the_lock_consistent::<Loom<SwallowedWake>>();
+        fair_unlock_hands_the_lock_over::<Loom<ForgetfulWake>>();
+    });
+}
+
+#[test]
+fn mutex_starved_sleeper_is_handed_the_lock() {
+    let starved = Outcomes::default();
+    let record = starved.clone();
+    check(move || record.record(starved_sleeper_is_handed_the_lock::<Loom>()));
+    starved.assert_both("the sleeper starved at the holder's second unlock");
+}
+
+#[test]
+fn mutex_starvation_hand_off_that_forgets_to_wake_deadlocks() {
+    check_fails(DEADLOCK, || {
+        starved_sleeper_is_handed_the_lock::<Loom<ForgetfulWake>>();
+    });
+}
+
+#[test]
+fn check_then_set_starvation_hand_off_admits_two_holders() {
+    check_fails(RACE, || {
+        starved_sleeper_is_handed_the_lock::<Loom<CheckThenSet>>();
+    });
+}
+
+#[test]
+fn mutex_timed_waiter_handed_the_lock_takes_it() {
+    let got_in = Outcomes::default();
+    let record = got_in.clone();
+    check(move || record.record(timed_waiter_handed_the_lock::<Loom>()));
+    got_in.assert_both("the timed waiter got in");
+}
+
+#[test]
+fn mutex_timed_hand_off_without_release_does_not_publish() {
+    check_fails(RACE, || {
+        timed_waiter_handed_the_lock::<Loom<NoRelease>>();
+    });
+}
+
+#[test]
+fn mutex_timed_hand_off_that_forgets_to_wake_deadlocks() {
+    check_fails(DEADLOCK, || {
+        timed_waiter_handed_the_lock::<Loom<ForgetfulWake>>();
     });
 }

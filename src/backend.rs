@@ -28,7 +28,7 @@
 //! ```
 
 use core::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[cfg(feature = "loom")]
 pub use crate::loom_backend::{
@@ -164,9 +164,13 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// Held by a guard for as long as it gives out `&T` beside other such guards (a read lock).
     type Shared;
 
-    /// How many pauses a lock that can sleep spins, re-reading its word after each, before it
-    /// sleeps.
-    const SPIN_PAUSES: u32;
+    /// How many rounds of pauses (2, 4, 8, …) a lock that can sleep spins before it yields.
+    const SPIN_ROUNDS: u32;
+    /// How many times a lock that can sleep then yields the CPU before it sleeps.
+    const YIELD_ROUNDS: u32;
+    /// How long a sleeping waiter may be overtaken before unlocks hand the lock straight to a
+    /// sleeper (see [`Mutex`](crate::Mutex)'s eventual fairness). Zero means "at once".
+    const FAIRNESS_BOUND: Duration;
     /// How many doubling rounds of pauses a lock that never sleeps spins before it starts
     /// yielding the CPU.
     const SNOOZE_ROUNDS: u32;
@@ -380,7 +384,10 @@ impl Backend for Real {
 
     // 100 pauses (std's choice too): a few microseconds on current x86, about what a futex
     // sleep and wake cost, so spinning longer would cost more than it could save.
-    const SPIN_PAUSES: u32 = 100;
+    // 2 + 4 + 8 = 14 pauses, then 7 yields (see `backoff.rs` for why).
+    const SPIN_ROUNDS: u32 = 3;
+    const YIELD_ROUNDS: u32 = 7;
+    const FAIRNESS_BOUND: Duration = Duration::from_micros(500);
     // 1 + 2 + ... + 64 = 127 pauses before the first yield.
     const SNOOZE_ROUNDS: u32 = 7;
 

@@ -1,26 +1,41 @@
-//! The one spin policy every lock in the crate uses.
+//! The contention policy: how every lock in the crate waits, written once.
 //!
-//! Spinning pays off only when the wait is shorter than what sleeping costs (two futex syscalls
-//! and a context switch, a few microseconds). Two shapes of waiting need two shapes of spinning:
+//! A waiter that finds the lock held can spin (burn its CPU re-reading the word), yield (give its
+//! CPU to another runnable thread, then re-read), or sleep on the futex (two system calls and a
+//! context switch, a few microseconds, and a `FUTEX_WAKE` the holder must pay for). Which pays
+//! depends on how long the wait will be and on whether the holder is running:
 //!
-//! * [`spin`](Backoff::spin), for a lock that will go to sleep: one pause, then the caller
-//!   re-reads the lock word, up to [`Backend::SPIN_PAUSES`] pauses in all. Re-reading costs
-//!   nothing while the word's cache line is shared, and the sooner a waiter sees the release the
-//!   likelier it takes the lock before sleeping. (Doubling the pauses between reads, which we
-//!   tried first, let waiters miss short releases: it measured slower in `contended_long_cs`.)
+//! * [`spin`](Backoff::spin), for a lock that will go to sleep: [`Backend::SPIN_ROUNDS`] rounds
+//!   of 2, 4, 8 pauses, re-reading the word between rounds, then [`Backend::YIELD_ROUNDS`]
+//!   yields, then the caller sleeps. This is parking_lot_core's `SpinWait` shape, chosen by
+//!   measurement (`benches/mutex.rs`, README "Benchmarks"):
+//!   - *Threads ≤ cores.* The holder is running, a critical section is usually shorter than the
+//!     14 pauses, and the waiter that catches the release takes the lock with no system call.
+//!   - *Threads > cores.* The holder may be descheduled, and spinning only burns the time slice
+//!     it needs. A yield hands the CPU over, often to the holder, which finishes and releases; the
+//!     yielder then finds the lock free without having slept. Sleeping first instead (our earlier
+//!     policy: 100 pauses, then sleep, as std does) made nearly every hand-over a `FUTEX_WAKE`
+//!     plus a context switch, and measured three to four times slower than parking_lot at 4 and
+//!     8 threads on 2 cores.
+//!   - Seven yields bound what a waiter spends before sleeping to a few microseconds when
+//!     nothing else is runnable (a yield with an empty run queue returns at once).
 //! * [`snooze`](Backoff::snooze), for a lock that never sleeps (the spinlock, Peterson): rounds
 //!   of 1, 2, 4, … pauses between reads, so that many spinners do not all pounce on the line the
 //!   moment it changes, and after [`Backend::SNOOZE_ROUNDS`] rounds a yield of the CPU on every
 //!   call, so that on a machine with fewer cores than spinners the holder gets to run.
+//! * [`Patience`], for a sleeper: when it has waited past [`Backend::FAIRNESS_BOUND`] it is owed
+//!   the lock, and a lock that supports hand-off stops letting newcomers barge ahead of it.
 //!
 //! Under loom every pause is a `yield_now`, which tells loom's scheduler to run someone else;
-//! that is what lets a model explore a spin loop at all, and why the loom backend's budgets are 1.
+//! the loom backend does not spin at all before sleeping (its budgets are 0), because a model
+//! that spins on a lock word multiplies the values each load may see.
 
 use core::marker::PhantomData;
+use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
 
-/// Counts the pauses or rounds spent waiting (see the module docs).
+/// Counts the rounds spent waiting (see the module docs).
 pub(crate) struct Backoff<B: Backend> {
     step: u32,
     _backend: PhantomData<B>,
@@ -32,14 +47,20 @@ impl<B: Backend> Backoff<B> {
         Backoff { step: 0, _backend: PhantomData }
     }
 
-    /// Pauses once, for a caller that re-reads the lock word after each pause. Returns `false`,
-    /// without pausing, once the budget is spent: the caller should sleep instead.
+    /// Waits a little, for a caller that re-reads the lock word after each call: a round of
+    /// pauses, or, once those are spent, a yield. Returns `false`, without waiting, once the
+    /// yields are spent too: the caller should sleep instead.
     #[inline]
     pub(crate) fn spin(&mut self) -> bool {
-        if self.step >= B::SPIN_PAUSES {
+        if self.step < B::SPIN_ROUNDS {
+            for _ in 0..2u32 << self.step {
+                B::spin_hint();
+            }
+        } else if self.step < B::SPIN_ROUNDS + B::YIELD_ROUNDS {
+            B::yield_now();
+        } else {
             return false;
         }
-        B::spin_hint();
         self.step += 1;
         true
     }
@@ -56,5 +77,33 @@ impl<B: Backend> Backoff<B> {
         } else {
             B::yield_now();
         }
+    }
+}
+
+/// How long a sleeper has been waiting, against the fairness bound.
+///
+/// Started when a thread first sleeps (not on the fast path: reading the clock costs about
+/// 20 ns), and asked each time the thread wakes to find the lock taken by someone else.
+pub(crate) struct Patience<B: Backend> {
+    /// When the bound runs out; `None` when the bound is zero (loom: always overdue).
+    until: Option<Instant>,
+    _backend: PhantomData<B>,
+}
+
+impl<B: Backend> Patience<B> {
+    #[inline]
+    pub(crate) fn start() -> Self {
+        let until = if B::FAIRNESS_BOUND == Duration::ZERO {
+            None
+        } else {
+            Instant::now().checked_add(B::FAIRNESS_BOUND)
+        };
+        Patience { until, _backend: PhantomData }
+    }
+
+    /// Whether the thread has waited past the bound.
+    #[inline]
+    pub(crate) fn exhausted(&self) -> bool {
+        self.until.map_or(true, |until| Instant::now() >= until)
     }
 }

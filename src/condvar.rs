@@ -26,11 +26,11 @@
 //! **Notifying.** `notify_one` covers one more registered waiter with a token (if every waiter
 //! is covered already, it returns `false` and makes no system call), bumps `seq` and wakes one
 //! sleeper. `notify_all` covers them all and sets `REQUEUE`, bumps `seq` and wakes one. That one
-//! takes the mutex back and, still holding it, marks the mutex contended and moves every other
+//! takes the mutex back and, still holding it, marks the mutex as having requeued sleepers and moves every other
 //! sleeper onto the mutex's word (`FUTEX_CMP_REQUEUE`): the mutex then wakes them one at a time,
 //! as each unlock hands it on, instead of all of them waking to fight over it. Doing the requeue
 //! while holding the mutex is what makes it safe: the mutex is alive (the waiter borrows it), it is
-//! the right mutex, nobody can register meanwhile, and its contended mark cannot be lost.
+//! the right mutex, nobody can register meanwhile, and its mark cannot be lost.
 //!
 //! **The invariant:** `tokens <= waiters`, and every registered waiter that a notify covered
 //! either sees `seq` move or is on a word whose next unlock or wake reaches it.
@@ -56,7 +56,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Real, Word};
 use crate::guard::LockGuard;
-use crate::mutex::{Mutex, MutexGuard};
+use crate::mutex::{Mutex, MutexGuard, REQUEUED_MASK};
 
 /// `counts`: registered waiters, bits 0..15.
 const WAITERS: u32 = 0x7fff;
@@ -487,7 +487,9 @@ impl<B: Backend> Condvar<B> {
             if self.seq.load(Relaxed) != seen {
                 return Woke::SeqMoved;
             }
-            if !B::wait(&self.seq, seen, deadline) {
+            // Under the mask a mutex reserves for requeued threads: once moved onto its word, only its
+            // unlocks' wakes for them reach us, never a wake meant for its counted sleepers.
+            if !B::wait_masked(&self.seq, seen, REQUEUED_MASK, deadline) {
                 return Woke::Deadline;
             }
             if self.seq.load(Relaxed) != seen {
@@ -554,7 +556,7 @@ impl<B: Backend> Condvar<B> {
     #[cold]
     fn requeue_onto<T: ?Sized>(&self, mutex: &Mutex<T, B>) {
         // The requeued threads sleep on the mutex's word: its unlock must wake them.
-        mutex.mark_contended();
+        mutex.mark_requeued();
         // Bump `seq` first: a covered waiter not yet asleep then finds the futex value changed
         // and leaves instead of sleeping on `seq`, where no wake would come; those already
         // asleep are all moved. Nobody can start sleeping on the new value meanwhile: that takes

@@ -1,7 +1,8 @@
 //! `lock_api` interop (the `lock_api` feature): the crate's raw locks behind lock_api's traits.
 //!
 //! [`RawMutex`] is a [`Mutex<()>`](crate::Mutex) and implements `lock_api::RawMutex` and
-//! `lock_api::RawMutexTimed`; [`RawSpinLock`] is a [`SpinLock<()>`](crate::SpinLock) and
+//! `lock_api::RawMutexTimed` and `lock_api::RawMutexFair` (so `MutexGuard::unlock_fair` and
+//! `bump` work); [`RawSpinLock`] is a [`SpinLock<()>`](crate::SpinLock) and
 //! implements `lock_api::RawMutex`. So `lock_api::Mutex<turnstile::RawMutex, T>` is a mutex with
 //! this crate's algorithm and lock_api's guard API, and any crate written against lock_api can
 //! take turnstile's locks. The native types stay the main API: they keep the loom backend
@@ -94,5 +95,15 @@ unsafe impl lock_api::RawMutexTimed for RawMutex {
     #[inline]
     fn try_lock_until(&self, deadline: Instant) -> bool {
         self.0.try_lock_until(deadline).map(core::mem::forget).is_some()
+    }
+}
+
+// SAFETY: as for `lock_api::RawMutex` above; a fair unlock releases the lock exactly as a plain
+// one does, handing it to a sleeper (with the same Release) instead of leaving it free.
+unsafe impl lock_api::RawMutexFair for RawMutex {
+    #[inline]
+    unsafe fn unlock_fair(&self) {
+        // SAFETY: lock_api calls this only while this thread holds the lock, once.
+        unsafe { self.0.unlock_with(true) }
     }
 }

@@ -36,7 +36,7 @@
 use core::marker::PhantomData;
 use core::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use loom::sync::{Mutex, Notify};
 
@@ -321,7 +321,13 @@ impl<F: Fault> Backend for Loom<F> {
     // progress until another does, and so hides the interleavings where a waiter goes to sleep
     // before the other thread acts (the ones where wakeups get lost). What spinning does, re-try
     // the same compare-exchange, the models still cover on the way to sleep.
-    const SPIN_PAUSES: u32 = 0;
+    // No spinning: a model that spins on a lock word multiplies the values loom lets each load
+    // see, and the sleeping path is the one worth checking.
+    const SPIN_ROUNDS: u32 = 0;
+    const YIELD_ROUNDS: u32 = 0;
+    // Loom has no clock: every sleeper that has been overtaken once counts as starved, so the
+    // models reach the hand-off as soon as they can.
+    const FAIRNESS_BOUND: Duration = Duration::ZERO;
     const SNOOZE_ROUNDS: u32 = 1;
 
     fn tracker() -> Tracker {

@@ -1,41 +1,97 @@
-//! A futex mutex: one word, three states, no syscall unless somebody sleeps.
+//! A futex mutex: one word, no system call unless somebody sleeps, and a bound on barging.
 //!
-//! The algorithm is the third mutex of Ulrich Drepper's "Futexes Are Tricky" (2011), the one
-//! Rust's std uses on Linux. The lock is a single `u32`:
+//! The lock is a single `u32`:
 //!
-//! | state       | meaning                                              |
-//! |-------------|------------------------------------------------------|
-//! | `UNLOCKED`  | free                                                 |
-//! | `LOCKED`    | held, and nobody sleeps on it                        |
-//! | `CONTENDED` | held, and somebody may sleep on it: unlock must wake |
+//! | bits  | name        | meaning                                                              |
+//! |-------|-------------|----------------------------------------------------------------------|
+//! | 0     | `LOCKED`    | held                                                                 |
+//! | 1     | `WOKEN`     | an unlock has woken a sleeper that has not yet looked at the word    |
+//! | 2     | `HANDOFF`   | the holder handed the lock to the sleepers: the first to look owns it |
+//! | 3     | `REQUEUED`  | a condition variable moved its waiters onto this word: unlock wakes one |
+//! | 4..10 | starved     | sleepers that have waited past the fairness bound: unlocks hand off  |
+//! | 10..32| sleepers    | how many threads are counted as asleep on the word                  |
 //!
-//! * `lock` is one compare-exchange `UNLOCKED → LOCKED`. If that fails, the thread spins a
-//!   little (a short critical section may end before sleeping would pay off), then swaps in
-//!   `CONTENDED` and sleeps on the word while it stays `CONTENDED`. The swap both claims the lock
-//!   if it had become free and tells the holder that a sleeper exists.
-//! * `unlock` swaps in `UNLOCKED` and wakes one sleeper only if the old state was `CONTENDED`.
+//! * **Lock.** One compare-exchange `0 → LOCKED`. If that fails, the thread waits by the crate's
+//!   contention policy (`backoff.rs`): spin a little, yield a few times, and only
+//!   then count itself among the sleepers and sleep on the word.
+//! * **Unlock.** One compare-exchange `LOCKED → 0`; anything else in the word takes the slow
+//!   path, which wakes one sleeper only if sleepers are counted and no earlier wake is still on
+//!   its way (`WOKEN`). Spinning and yielding waiters are not counted, so an unlock they wait
+//!   for makes no system call, and a woken sleeper that finds the lock taken again costs no
+//!   second wake while it is still on its way.
+//! * **Leaving.** A sleeper un-counts itself when it takes the lock or gives up (a timed wait):
+//!   a poller with short timeouts leaves nothing behind that makes later unlocks pay a wake.
 //!
-//! **The invariant:** whenever a thread sleeps on the word, the word is `CONTENDED` (it slept only
-//! after seeing that), so the holder's unlock will wake someone. A thread that wakes and takes the
-//! lock takes it as `CONTENDED`, not `LOCKED`, because it cannot know whether others still sleep;
-//! the cost is at most one needless wake.
+//! **The invariant:** a counted sleeper sleeps only while the lock is held by someone whose
+//! unlock will see it counted, or while a wake is on its way to a counted sleeper (`WOKEN`, or
+//! `HANDOFF`). Each sleeper keeps it by how it goes to sleep: with a compare-exchange on a word
+//! that shows the lock held, or with the futex's atomic check of the word it last saw; a counted
+//! sleeper that comes back from the futex for any reason (woken, spurious, timed out) clears
+//! `WOKEN`, because it is the thread that wake was for or it now stands in for it.
 //!
-//! Policy: not fair. A running thread can take the lock ahead of a woken sleeper (barging),
-//! which is what keeps throughput high; a thread can in principle be overtaken forever.
+//! **Eventual fairness.** The lock barges: a running thread may take it ahead of a woken
+//! sleeper, which is what keeps throughput high. A sleeper that is overtaken after it has waited
+//! longer than the fairness bound ([`FAIRNESS_BOUND`]: 0.5 ms, as parking_lot; Go's
+//! `sync.Mutex` uses 1 ms) counts itself as starved. While any sleeper is starved an unlock does
+//! not release the lock: it sets `HANDOFF` and wakes a sleeper, which owns the lock the moment it
+//! looks; newcomers neither barge nor spin, they count themselves and sleep behind it. The kernel
+//! wakes a futex's sleepers in the order they went to sleep, so each hand-off serves the longest
+//! asleep, and a starved thread is served after at most as many hand-offs as there were sleepers
+//! ahead of it; when it has the lock it un-counts itself, and once no sleeper is starved the lock
+//! barges again. [`MutexGuard::unlock_fair`](LockGuard::unlock_fair) hands off at once.
+//!
+//! **Condition variables.** [`Condvar`](crate::Condvar) moves its waiters onto this word with
+//! `FUTEX_CMP_REQUEUE` while they sleep, so they cannot count themselves. It sets `REQUEUED`
+//! instead, and they sleep under their own futex mask ([`REQUEUED_MASK`]): an unlock that finds
+//! `REQUEUED` clears it and wakes one of them, and that thread takes the lock with `REQUEUED`
+//! set again, so the mark travels down the line (as "contended" does in Drepper's mutex). When
+//! nobody requeued is left, one wake finds nobody and the mark is gone.
+//!
 //! This answers the seeds' mutual-exclusion problem without busy-waiting.
 
 use core::sync::atomic::{AtomicU32, Ordering::*};
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Real, Word};
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, Patience};
 use crate::guard::{self, raw::RawLock, ArcLockGuard, LockData, LockGuard, MappedLockGuard};
 
+/// Free, nobody counted.
 const UNLOCKED: u32 = 0;
-/// Held, nobody sleeping.
-const LOCKED: u32 = 1;
-/// Held, and a thread may be sleeping on the word.
-const CONTENDED: u32 = 2;
+const LOCKED: u32 = 1 << 0;
+/// A wake is on its way to a counted sleeper: unlocks need not wake another.
+const WOKEN: u32 = 1 << 1;
+/// The lock (still `LOCKED`) belongs to whichever counted sleeper looks first.
+const HANDOFF: u32 = 1 << 2;
+/// Threads requeued by a condition variable may sleep on the word, uncounted.
+const REQUEUED: u32 = 1 << 3;
+/// One starved sleeper: while any are counted, unlocks hand off instead of releasing.
+const STARVED: u32 = 1 << 4;
+/// The most starved sleepers the 6-bit field counts; more starve uncounted until one leaves.
+const MAX_STARVED: u32 = 63;
+/// One counted sleeper. The 22-bit field cannot overflow: Linux has at most 2^22 thread ids.
+const SLEEPER: u32 = 1 << 10;
+
+/// The futex mask counted sleepers sleep under, and that their wakes name.
+const SLEEPER_MASK: u32 = 1 << 0;
+/// The futex mask a [`Condvar`](crate::Condvar)'s waiters sleep under, so that when they are
+/// requeued onto a mutex only the mutex's `REQUEUED` wakes reach them.
+pub(crate) const REQUEUED_MASK: u32 = 1 << 1;
+
+/// How long a sleeper may be overtaken before unlocks hand the lock to the sleepers: 0.5 ms.
+/// See the [module docs](crate::mutex).
+pub const FAIRNESS_BOUND: Duration = <Real as Backend>::FAIRNESS_BOUND;
+
+// The starved field sits between the flags and the sleepers, and reaches neither.
+const _: () = assert!(REQUEUED < STARVED && STARVED * (MAX_STARVED + 1) == SLEEPER);
+
+fn sleepers(state: u32) -> u32 {
+    state / SLEEPER
+}
+
+fn starved(state: u32) -> u32 {
+    (state / STARVED) & MAX_STARVED
+}
 
 /// A mutual-exclusion lock that sleeps on a futex when it has to wait.
 ///
@@ -176,7 +232,7 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     #[inline]
     pub fn is_locked(&self) -> bool {
         // Relaxed: a snapshot, nothing is read on the strength of it.
-        self.state.load(Relaxed) != UNLOCKED
+        self.state.load(Relaxed) & LOCKED != 0
     }
 
     fn lock_before(&self, deadline: Option<Instant>) -> Option<MutexGuard<'_, T, B>> {
@@ -189,54 +245,147 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
 
     #[inline]
     fn try_acquire(&self) -> bool {
-        // Acquire: pairs with the Release swap in `unlock`, so the previous holder's writes to
-        // the data happen before ours. Relaxed on failure: we read nothing then.
-        self.state.compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed).is_ok()
+        // Acquire: pairs with the Release of the unlock that freed the lock, so the previous
+        // holder's writes to the data happen before ours. Relaxed on failure: we read nothing.
+        self.state.compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed).is_ok() || self.try_acquire_slow()
     }
 
-    /// Spins, then sleeps until the lock is ours; `false` if `deadline` passed first.
+    /// `try_acquire` when the word holds more than "free": the lock may still be free, with
+    /// sleepers counted or a wake on its way.
     #[cold]
-    fn lock_contended(&self, deadline: Option<Instant>) -> bool {
-        self.lock_slow(deadline, false)
-    }
-
-    /// The slow path. With `mark`, the lock is taken as `CONTENDED` even when it looks free,
-    /// because threads may sleep on the word that never marked it (a condition variable's
-    /// requeued waiters).
-    fn lock_slow(&self, deadline: Option<Instant>, mark: bool) -> bool {
-        let mut state = self.spin();
-        if state == UNLOCKED && !mark {
+    fn try_acquire_slow(&self) -> bool {
+        // Relaxed: the compare-exchange below is what acquires.
+        let mut state = self.state.load(Relaxed);
+        while state & LOCKED == 0 {
             // Acquire: as in `try_acquire`.
-            match self.state.compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed) {
+            match self.state.compare_exchange(state, state | LOCKED, Acquire, Relaxed) {
                 Ok(_) => return true,
                 Err(now) => state = now,
             }
         }
+        false
+    }
+
+    /// Spins, yields, then sleeps until the lock is ours; `false` if `deadline` passed first.
+    #[cold]
+    fn lock_contended(&self, deadline: Option<Instant>) -> bool {
+        self.lock_slow(deadline, LOCKED)
+    }
+
+    /// The slow path of every acquire. `take` is what the acquirer sets: `LOCKED`, or
+    /// `LOCKED | REQUEUED` for a condition variable's waiter, behind which others requeued with
+    /// it may sleep uncounted.
+    fn lock_slow(&self, deadline: Option<Instant>, take: u32) -> bool {
+        let mut backoff = Backoff::<B>::new();
+        // Relaxed, here and below: a hint; only the compare-exchange that sets LOCKED acquires.
+        let mut state = self.state.load(Relaxed);
         loop {
-            // Mark the lock contended before sleeping, so the holder's unlock will wake us. If it
-            // was free, the swap took it (as CONTENDED: others may still sleep).
-            // Acquire: pairs with the Release swap in `unlock`, as in `try_acquire`.
-            if state != CONTENDED && self.state.swap(CONTENDED, Acquire) == UNLOCKED {
-                return true;
+            if state & LOCKED == 0 {
+                // Acquire: pairs with the Release of the unlock that freed the lock.
+                match self.state.compare_exchange(state, state | take, Acquire, Relaxed) {
+                    Ok(_) => return true,
+                    Err(now) => state = now,
+                }
+                continue;
             }
-            if !B::wait(&self.state, CONTENDED, deadline) {
-                return false;
+            // Spin and yield, unless a starved sleeper is owed the lock: then queue behind it.
+            if starved(state) == 0 && backoff.spin() {
+                state = self.state.load(Relaxed);
+                continue;
             }
-            state = self.spin();
+            // Count ourselves, on a word that shows the lock held: its unlock will see us.
+            // Relaxed: counting only; nothing is published or acquired by it.
+            match self.state.compare_exchange(state, state + SLEEPER, Relaxed, Relaxed) {
+                Ok(_) => return self.sleep(state + SLEEPER, deadline, take),
+                Err(now) => state = now,
+            }
         }
     }
 
-    /// Spins while the lock is held and nobody sleeps; returns the last state seen.
-    fn spin(&self) -> u32 {
-        let mut backoff = Backoff::<B>::new();
+    /// Sleeps as a counted sleeper (the caller counted itself, leaving the word at `seen`) until
+    /// the lock is ours; `false`, un-counted, if `deadline` passed first.
+    #[cold]
+    fn sleep(&self, mut seen: u32, deadline: Option<Instant>, take: u32) -> bool {
+        let patience = Patience::<B>::start();
+        // Whether this thread counts itself in the starved field.
+        let mut starving = false;
+        let mut timed_out = false;
         loop {
-            // Relaxed: only a hint; the compare-exchange or swap that follows is what acquires.
-            let state = self.state.load(Relaxed);
-            // Spinning while others sleep would only make us overtake them; go to sleep too.
-            if state != LOCKED || !backoff.spin() {
-                return state;
+            // The futex checks that the word still holds `seen` as it puts us to sleep: an
+            // unlock or a hand-off after we looked makes it return at once.
+            timed_out = timed_out || !B::wait_masked(&self.state, seen, SLEEPER_MASK, deadline);
+            // Back for whatever reason: look at the word afresh. Relaxed: as in `lock_slow`.
+            let mut state = self.state.load(Relaxed);
+            loop {
+                // Whatever we do next, we have looked since the last wake: clear WOKEN, so the
+                // next unlock wakes a sleeper again (ours or the one it was meant for).
+                let mut new = state & !WOKEN;
+                let mut starve = false;
+                // Some(true): the lock is ours; Some(false): we give up; None: sleep again.
+                let outcome = if state & HANDOFF != 0 {
+                    // Handed to us: LOCKED stays set, and clearing the mark makes it ours. A
+                    // timed waiter whose deadline passed meanwhile takes it too: handing it back
+                    // would need a second hand-off.
+                    new = (new & !HANDOFF) | take;
+                    Some(true)
+                } else if state & LOCKED == 0 {
+                    new |= take;
+                    Some(true)
+                } else if timed_out {
+                    Some(false)
+                } else {
+                    // Overtaken: once past the bound, count ourselves starved, and from then on
+                    // unlocks hand off.
+                    starve = !starving && starved(state) < MAX_STARVED && patience.exhausted();
+                    if starve {
+                        new += STARVED;
+                    }
+                    None
+                };
+                if outcome.is_some() {
+                    new -= SLEEPER;
+                    if starving {
+                        new -= STARVED;
+                    }
+                } else if new == state {
+                    break; // Nothing to change: sleep again on what we saw.
+                }
+                // Acquire when this takes the lock: pairs with the Release of the unlock or
+                // hand-off that freed it for us. Relaxed otherwise: counting only.
+                let order = if outcome == Some(true) { Acquire } else { Relaxed };
+                match self.state.compare_exchange(state, new, order, Relaxed) {
+                    Ok(_) => match outcome {
+                        Some(got) => return got,
+                        None => {
+                            starving |= starve;
+                            state = new;
+                            break;
+                        }
+                    },
+                    Err(now) => state = now,
+                }
             }
+            seen = state;
         }
+    }
+
+    /// How many threads the word counts as asleep, and how many of those as starved. For loom
+    /// models that need a sleeper to be counted before they act; not part of the API.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn sleepers(&self) -> (u32, u32) {
+        // Relaxed: a snapshot for a model's bookkeeping.
+        let state = self.state.load(Relaxed);
+        (sleepers(state), starved(state))
+    }
+
+    /// Whether the word is back to "free, nobody counted, no mark": what every model ends
+    /// with once all its threads are done. Not part of the API.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn is_idle(&self) -> bool {
+        // Relaxed: as in `sleepers`.
+        self.state.load(Relaxed) == UNLOCKED
     }
 
     /// The word threads sleep on while they wait for this lock (a condvar requeues onto it).
@@ -245,26 +394,111 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
         &self.state
     }
 
-    /// Marks the lock, which the caller holds, as having sleepers, so that its unlock wakes one.
+    /// Marks the lock, which the caller holds, as having requeued sleepers, so that its unlock
+    /// wakes one of them.
     #[inline]
-    pub(crate) fn mark_contended(&self) {
-        // Relaxed: the unlock that reads the mark is this thread's own. A swap, not a store:
-        // waiters swap the same value in meanwhile, and with every write an RMW the word has one
-        // order of writes that loom models exactly (it models a plain store racing another
-        // thread's RMW loosely enough to invent a lost wakeup).
-        self.state.swap(CONTENDED, Relaxed);
+    pub(crate) fn mark_requeued(&self) {
+        // Relaxed: the unlock that reads the mark is this thread's own.
+        self.state.fetch_or(REQUEUED, Relaxed);
     }
 
+    /// Releases the lock, which the caller holds; with `fair`, hands it to a sleeper if there is
+    /// one, as it does anyway while a sleeper is starved.
     #[cold]
-    fn wake_one_sleeper(&self) {
-        // One is enough: the woken thread takes the lock as CONTENDED, so its own unlock wakes
-        // the next sleeper.
-        B::wake_one(&self.state);
+    fn unlock_slow(&self, fair: bool) {
+        // Relaxed: the compare-exchange below works on the latest value.
+        let mut state = self.state.load(Relaxed);
+        let wake = loop {
+            let (new, wake) = if sleepers(state) > 0 && (fair || starved(state) > 0) {
+                (state | HANDOFF, SLEEPER_MASK)
+            } else if state & REQUEUED != 0 {
+                // Requeued threads first: the one woken takes the lock with REQUEUED set again.
+                (state & !(LOCKED | REQUEUED), REQUEUED_MASK)
+            } else if sleepers(state) > 0 && state & WOKEN == 0 {
+                (state & !LOCKED | WOKEN, SLEEPER_MASK)
+            } else {
+                // Nobody counted, or a wake already on its way to them.
+                (state & !LOCKED, 0)
+            };
+            // Release: publishes the critical section to the next acquirer's Acquire (the
+            // compare-exchange that sets LOCKED, or the one that claims the hand-off).
+            match self.state.compare_exchange(state, new, Release, Relaxed) {
+                Ok(_) => break wake,
+                Err(now) => state = now,
+            }
+        };
+        match wake {
+            0 => {}
+            REQUEUED_MASK => {
+                if B::wake_masked(&self.state, REQUEUED_MASK, 1) == 0 {
+                    // Nobody requeued was left, and counted sleepers were passed over for them.
+                    self.wake_counted();
+                }
+            }
+            mask => {
+                B::wake_masked(&self.state, mask, 1);
+            }
+        }
+    }
+
+    /// Wakes a counted sleeper if the lock is free, some are counted, and no wake is on its way.
+    fn wake_counted(&self) {
+        // Relaxed: counting only; the woken thread acquires through the word itself.
+        let mut state = self.state.load(Relaxed);
+        while state & (LOCKED | WOKEN) == 0 && sleepers(state) > 0 {
+            match self.state.compare_exchange(state, state | WOKEN, Relaxed, Relaxed) {
+                Ok(_) => {
+                    B::wake_masked(&self.state, SLEEPER_MASK, 1);
+                    return;
+                }
+                Err(now) => state = now,
+            }
+        }
     }
 }
 
-// SAFETY: only a compare-exchange or swap that finds UNLOCKED acquires, so one thread holds the
-// lock at a time; `unlock` is a Release swap that the next holder's Acquire reads.
+impl<'a, T: ?Sized, B: Backend> LockGuard<'a, Mutex<T, B>> {
+    /// Unlocks and, if a thread sleeps waiting for the lock, hands the lock straight to it, so
+    /// that no running thread can take it first. Slower than dropping the guard (the next holder
+    /// must be scheduled before anyone can go on), but it lets a thread that re-takes the lock in
+    /// a loop give way to those waiting. Without sleepers it is a plain unlock.
+    ///
+    /// ```
+    /// use turnstile::{Mutex, MutexGuard};
+    ///
+    /// let lock = Mutex::new(0);
+    /// let mut guard = lock.lock();
+    /// *guard += 1;
+    /// MutexGuard::unlock_fair(guard);
+    /// assert_eq!(*lock.lock(), 1);
+    /// ```
+    pub fn unlock_fair(this: Self) {
+        let (lock, access) = LockGuard::into_parts(this);
+        // The exclusive access must end before the next holder's begins.
+        drop(core::mem::ManuallyDrop::into_inner(access));
+        // SAFETY: `into_parts` handed us the guard's lock, which we release exactly once.
+        unsafe { lock.unlock_with(true) };
+    }
+}
+
+impl<T: ?Sized, B: Backend> Mutex<T, B> {
+    /// Releases the lock; see [`LockGuard::unlock_fair`] for `fair`.
+    ///
+    /// # Safety
+    /// The caller holds the lock.
+    #[inline]
+    pub(crate) unsafe fn unlock_with(&self, fair: bool) {
+        // Release: publishes the critical section to the next acquirer's Acquire.
+        if fair || self.state.compare_exchange(LOCKED, UNLOCKED, Release, Relaxed).is_err() {
+            self.unlock_slow(fair);
+        }
+    }
+}
+
+// SAFETY: only a compare-exchange that finds LOCKED clear sets it, or one that finds HANDOFF set
+// clears that (with LOCKED left set, and HANDOFF set only by the holder as it gives the lock up),
+// so one thread holds the lock at a time; every release is a Release compare-exchange that the
+// next holder's Acquire reads.
 unsafe impl<T: ?Sized, B: Backend> RawLock for Mutex<T, B> {
     type Target = T;
     type Backend = B;
@@ -275,18 +509,15 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for Mutex<T, B> {
     }
     #[inline]
     unsafe fn unlock(&self) {
-        // Release: publishes the critical section to the next Acquire in `try_acquire` /
-        // `lock_contended`.
-        if self.state.swap(UNLOCKED, Release) == CONTENDED {
-            self.wake_one_sleeper();
-        }
+        // SAFETY: the caller holds the lock (the `RawLock` contract).
+        unsafe { self.unlock_with(false) }
     }
     #[inline]
     fn relock(&self) {
         // Marked: after a condvar wait, threads requeued onto this word may be asleep on it, and
         // they must be woken one by one as the lock is handed on. The cost, when none are, is at
         // most one wake that finds nobody.
-        self.lock_slow(None, true);
+        self.lock_slow(None, LOCKED | REQUEUED);
     }
 }
 
@@ -320,15 +551,34 @@ mod tests {
     }
 
     #[test]
-    fn a_sleeper_marks_the_lock_contended_and_unlock_clears_it() {
+    fn a_timed_out_waiter_leaves_nothing_behind() {
         let lock = Mutex::new(());
         let guard = lock.lock();
         assert_eq!(lock.state.load(Relaxed), LOCKED);
-        // A timed-out waiter leaves the mark behind: harmless, one extra wake at most.
+        // It counted itself as a sleeper, then un-counted itself as it gave up: the unlock finds
+        // the word as if nobody had waited, and takes the fast path.
         assert!(lock.try_lock_for(Duration::from_micros(1)).is_none());
-        assert_eq!(lock.state.load(Relaxed), CONTENDED);
+        assert_eq!(lock.state.load(Relaxed), LOCKED);
         drop(guard);
         assert_eq!(lock.state.load(Relaxed), UNLOCKED);
+    }
+
+    #[test]
+    fn try_lock_takes_a_free_lock_while_sleepers_are_counted() {
+        let lock = Mutex::new(());
+        // A wake on its way to a counted sleeper: the lock is free, and try_lock may take it.
+        lock.state.store(SLEEPER | WOKEN, Relaxed);
+        let guard = lock.try_lock().expect("the lock is free");
+        assert_eq!(lock.state.load(Relaxed), SLEEPER | WOKEN | LOCKED);
+        core::mem::forget(guard);
+        lock.state.store(UNLOCKED, Relaxed);
+    }
+
+    #[test]
+    fn field_limits_hold() {
+        assert_eq!(sleepers(u32::MAX), (1 << 22) - 1);
+        assert_eq!(starved(u32::MAX), MAX_STARVED);
+        assert_eq!(starved(SLEEPER - 1) * STARVED + (STARVED - 1), SLEEPER - 1);
     }
 
     #[test]

@@ -260,3 +260,31 @@ fn timed_and_untimed_lockers_count_every_increment() {
     });
     assert_eq!(counter.into_inner(), (THREADS * n) as u64);
 }
+
+#[test]
+fn fair_unlocks_and_bumps_count_every_increment() {
+    // `RawMutexFair`: lock_api's `unlock_fair` and `bump` hand the lock to a sleeper when there
+    // is one; every increment still lands exactly once.
+    let n = iters(1_000);
+    let counter = Mutex::new(0u64);
+    thread::scope(|s| {
+        for t in 0..THREADS {
+            let counter = &counter;
+            s.spawn(move || {
+                for i in 0..n {
+                    let mut guard = counter.lock();
+                    bump(&mut guard);
+                    if t % 2 == 0 {
+                        lock_api::MutexGuard::bump(&mut guard);
+                        bump(&mut guard);
+                    }
+                    if i % 2 == 0 {
+                        lock_api::MutexGuard::unlock_fair(guard);
+                    }
+                }
+            });
+        }
+    });
+    let bumps = THREADS.div_ceil(2);
+    assert_eq!(counter.into_inner(), (THREADS * n + bumps * n) as u64);
+}

@@ -14,7 +14,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use turnstile::Mutex;
+use turnstile::{Mutex, MutexGuard};
 
 #[macro_use]
 mod common;
@@ -101,8 +101,9 @@ fn timed_and_untimed_waiters_mixed_count_every_increment() {
 
 #[test]
 fn sleepers_queued_behind_a_holder_all_get_the_lock_after_one_unlock() {
-    // Unlock wakes one sleeper, which takes the lock marked contended so that its own unlock
-    // wakes the next: a chain of wakes. A broken link leaves a sleeper asleep forever.
+    // Unlock wakes one counted sleeper; it un-counts itself as it takes the lock, and its own
+    // unlock wakes the next while any are counted: a chain of wakes. A broken link leaves a
+    // sleeper asleep forever.
     let lock = Mutex::new(0u64);
     let (probe_tx, probe_rx) = mpsc::channel();
     thread::scope(|s| {
@@ -282,6 +283,79 @@ fn an_arc_of_an_unsized_mutex_is_shared_across_threads() {
     }
     let total: u64 = slots.lock().iter().sum();
     assert_eq!(total, 4 * n as u64);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)] // needs the sleeper really asleep (`SleepProbe` reads /proc)
+fn unlock_fair_hands_the_lock_to_the_sleeper() {
+    let lock = Mutex::new(0u32);
+    thread::scope(|s| {
+        let guard = lock.lock();
+        let (probe_tx, probe_rx) = mpsc::channel();
+        let lock = &lock;
+        s.spawn(move || {
+            probe_tx.send(SleepProbe::current()).unwrap();
+            *lock.lock() += 1;
+        });
+        probe_rx.recv().unwrap().wait_until_asleep();
+        MutexGuard::unlock_fair(guard);
+        // The lock went to the sleeper, not back to "free": right away it is either still
+        // taken, or the sleeper has already had it. A plain unlock would let this thread in
+        // first (the sleeper has yet to be scheduled) and find 0.
+        if let Some(value) = lock.try_lock() {
+            assert_eq!(*value, 1, "took the lock ahead of the sleeper it was handed to");
+        }
+    });
+    assert_eq!(lock.into_inner(), 1);
+}
+
+#[test]
+fn a_thread_that_keeps_retaking_the_lock_lets_a_waiter_in() {
+    // The hog re-takes the lock as soon as it lets go, for as long as the waiter has not been
+    // in. Barging alone could keep the waiter out indefinitely; the fairness bound hands it the
+    // lock once it has slept past it. A hang is the failure.
+    let lock = Mutex::new(false);
+    let rounds = thread::scope(|s| {
+        let hog = s.spawn(|| {
+            let mut rounds = 0u64;
+            loop {
+                let waiter_was_in = lock.lock();
+                if *waiter_was_in {
+                    return rounds;
+                }
+                rounds += 1;
+            }
+        });
+        while !lock.is_locked() {
+            thread::yield_now();
+        }
+        *lock.lock() = true;
+        hog.join().unwrap()
+    });
+    assert!(lock.into_inner());
+    assert!(rounds > 0, "the hog never held the lock: nothing was tested");
+}
+
+#[test]
+fn a_poller_with_short_timeouts_leaves_the_lock_as_it_found_it() {
+    let lock = Mutex::new(0u32);
+    thread::scope(|s| {
+        let guard = lock.lock();
+        let poller = s.spawn(|| {
+            let mut gave_up = 0;
+            while gave_up < 100 {
+                match lock.try_lock_for(Duration::from_micros(1)) {
+                    Some(mut value) => *value += 1,
+                    None => gave_up += 1,
+                }
+            }
+        });
+        poller.join().unwrap();
+        drop(guard);
+    });
+    // Every timed-out waiter un-counted itself: the lock is free and takes the fast path.
+    assert!(!lock.is_locked());
+    assert_eq!(*lock.try_lock().expect("free, with nothing left behind"), 0);
 }
 
 exclusive_lock_tests!(Mutex);
