@@ -382,9 +382,8 @@ impl Backend for Real {
     type Exclusive = ();
     type Shared = ();
 
-    // 100 pauses (std's choice too): a few microseconds on current x86, about what a futex
-    // sleep and wake cost, so spinning longer would cost more than it could save.
-    // 2 + 4 + 8 = 14 pauses, then 7 yields (see `backoff.rs` for why).
+    // 2 + 4 + 8 = 14 pauses, then 7 yields, then sleep (see `backoff.rs` for why); a sleeper
+    // overtaken after 0.5 ms is owed the lock, parking_lot's bound.
     const SPIN_ROUNDS: u32 = 3;
     const YIELD_ROUNDS: u32 = 7;
     const FAIRNESS_BOUND: Duration = Duration::from_micros(500);
