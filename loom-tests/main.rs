@@ -7,7 +7,7 @@
 //! are not ordered, a deadlock when a wakeup is lost, or the model's own assertion.
 //!
 //! `LOOM_MAX_PREEMPTIONS` bounds the search (default 5 here); models of three threads cap it at 3
-//! (`check_bounded`), which keeps the suite to a few minutes on 2 cores. Models use
+//! or 4 (`check_bounded`), which keeps the suite to a few minutes on 2 cores. Models use
 //! `std::sync::Arc`, not loom's: a failing model unwinds, and loom's `Arc` cannot be dropped then.
 
 mod condvar;

@@ -42,6 +42,9 @@ pub(crate) struct Backoff<B: Backend> {
 }
 
 impl<B: Backend> Backoff<B> {
+    /// Whether [`spin`](Self::spin) waits at all on this backend (not under loom).
+    pub(crate) const SPINS: bool = B::SPIN_ROUNDS + B::YIELD_ROUNDS > 0;
+
     #[inline]
     pub(crate) fn new() -> Self {
         Backoff { step: 0, _backend: PhantomData }

@@ -16,15 +16,23 @@
 //! * **Unlock.** One compare-exchange `LOCKED → 0`; anything else in the word takes the slow
 //!   path, which wakes one sleeper if any are counted. Spinning and yielding waiters are not
 //!   counted, so an unlock they wait for makes no system call. A woken sleeper that finds the
-//!   lock taken again spins and yields once more before it sleeps: the holder it lost to will
-//!   likely let go within a few pauses.
+//!   lock taken again un-counts itself and spins and yields once more before it sleeps, as a
+//!   newcomer does: the holder it lost to will likely let go within a few pauses, and while it
+//!   spins, unlocks pay no wake for it.
 //!
 //!   An unlock wakes a sleeper even while an earlier one is still on its way. Holding back (a
 //!   "woken" bit, as Go's `sync.Mutex` has) measured about 8% faster with a long critical
 //!   section, but left the other sleepers asleep while two threads passed the lock between them:
 //!   at 8 and 16 threads on 2 cores the least served thread got 4–28% of the acquisitions of the
 //!   most served, against parking_lot's 64–84% (`benches/mutex_fairness.rs`). Waking one per
-//!   unlock keeps the sleepers moving, and measured level with parking_lot.
+//!   unlock keeps the sleepers moving.
+//!
+//!   The count is of threads between counting themselves and leaving, not only of those the
+//!   kernel holds asleep: a sleeper whose futex call finds the word changed returns at once, and
+//!   an unlock in that window makes a `FUTEX_WAKE` that finds nobody. parking_lot keeps an
+//!   exact queue under a lock and makes far fewer futex calls (`perf stat -e
+//!   'syscalls:sys_enter_futex'` over the fairness harness: tens of thousands per second here
+//!   against its hundreds); that, not the waiting policy, is the gap that remains.
 //! * **Leaving.** A sleeper un-counts itself when it takes the lock or gives up (a timed wait):
 //!   a poller with short timeouts leaves nothing behind that makes later unlocks pay a wake.
 //!
@@ -89,6 +97,14 @@ pub const FAIRNESS_BOUND: Duration = <Real as Backend>::FAIRNESS_BOUND;
 
 // The starved field sits between the flags and the sleepers, and reaches neither.
 const _: () = assert!(REQUEUED < STARVED && STARVED * (MAX_STARVED + 1) == SLEEPER);
+
+/// How a counted sleeper stopped sleeping (see `Mutex::sleep`).
+enum Slept {
+    Acquired,
+    TimedOut,
+    /// Woken to find the lock taken, and un-counted to spin: the word as it left it.
+    Awake(u32),
+}
 
 fn sleepers(state: u32) -> u32 {
     state / SLEEPER
@@ -284,6 +300,9 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     /// it may sleep uncounted.
     fn lock_slow(&self, deadline: Option<Instant>, take: u32) -> bool {
         let mut backoff = Backoff::<B>::new();
+        // Started when we first sleep, and kept across sleeps: the fairness bound counts from
+        // then.
+        let mut patience = None;
         // Relaxed, here and below: a hint; only the compare-exchange that sets LOCKED acquires.
         let mut state = self.state.load(Relaxed);
         loop {
@@ -303,17 +322,35 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
             // Count ourselves, on a word that shows the lock held: its unlock will see us.
             // Relaxed: counting only; nothing is published or acquired by it.
             match self.state.compare_exchange(state, state + SLEEPER, Relaxed, Relaxed) {
-                Ok(_) => return self.sleep(state + SLEEPER, deadline, take),
+                Ok(_) => {
+                    let patience = patience.get_or_insert_with(Patience::<B>::start);
+                    match self.sleep(state + SLEEPER, deadline, take, patience) {
+                        Slept::Acquired => return true,
+                        Slept::TimedOut => return false,
+                        Slept::Awake(now) => {
+                            // Woken and overtaken: wait as a newcomer does, from the top.
+                            state = now;
+                            backoff = Backoff::new();
+                        }
+                    }
+                }
                 Err(now) => state = now,
             }
         }
     }
 
     /// Sleeps as a counted sleeper (the caller counted itself, leaving the word at `seen`) until
-    /// the lock is ours; `false`, un-counted, if `deadline` passed first.
+    /// the lock is ours, the deadline passes, or (on a machine where waiters spin) it wakes to
+    /// find the lock taken by someone else and is not yet owed it: then it un-counts itself and
+    /// returns `Awake`, to spin and yield as a newcomer does before it sleeps again.
+    ///
+    /// Un-counting matters: a thread that spins while counted makes every unlock meanwhile pay a
+    /// `FUTEX_WAKE` that finds nobody asleep. (Counted spinning measured about one futex call per
+    /// operation with a long critical section at 8 threads; parking_lot made one per 27.) The
+    /// loom backend does not spin, so its sleepers stay counted; leaving is the same
+    /// compare-exchange as a timed-out sleeper's, which the models check.
     #[cold]
-    fn sleep(&self, mut seen: u32, deadline: Option<Instant>, take: u32) -> bool {
-        let patience = Patience::<B>::start();
+    fn sleep(&self, mut seen: u32, deadline: Option<Instant>, take: u32, patience: &Patience<B>) -> Slept {
         // Whether this thread counts itself in the starved field.
         let mut starving = false;
         let mut timed_out = false;
@@ -323,35 +360,32 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
             timed_out = timed_out || !B::wait_masked(&self.state, seen, SLEEPER_MASK, deadline);
             // Back for whatever reason: look at the word afresh. Relaxed: as in `lock_slow`.
             let mut state = self.state.load(Relaxed);
-            let mut backoff = Backoff::<B>::new();
             loop {
                 let mut new = state;
                 let mut starve = false;
-                // Some(true): the lock is ours; Some(false): we give up; None: sleep again.
+                // Some(outcome): we stop sleeping, un-counted; None: sleep again, counted.
                 let outcome = if state & HANDOFF != 0 {
                     // Handed to us: LOCKED stays set, and clearing the mark makes it ours. A
                     // timed waiter whose deadline passed meanwhile takes it too: handing it back
                     // would need a second hand-off.
                     new = (new & !HANDOFF) | take;
-                    Some(true)
+                    Some(Slept::Acquired)
                 } else if state & LOCKED == 0 {
                     new |= take;
-                    Some(true)
+                    Some(Slept::Acquired)
                 } else if timed_out {
-                    Some(false)
-                } else if starved(state) == 0 && backoff.spin() {
-                    // Overtaken, but awake: the holder is likely to let go within a few pauses,
-                    // so spin and yield before sleeping again, as a newcomer would (counted
-                    // meanwhile: un-counting and re-counting would cost two more atomics).
-                    state = self.state.load(Relaxed);
-                    continue;
-                } else {
-                    // Overtaken: once past the bound, count ourselves starved, and from then on
-                    // unlocks hand off.
-                    starve = !starving && starved(state) < MAX_STARVED && patience.exhausted();
+                    Some(Slept::TimedOut)
+                } else if patience.exhausted() {
+                    // Overtaken past the bound: count ourselves starved (once), and from then on
+                    // unlocks hand off. A starved thread sleeps on, counted, until served.
+                    starve = !starving && starved(state) < MAX_STARVED;
                     if starve {
                         new += STARVED;
                     }
+                    None
+                } else if !starving && starved(state) == 0 && Backoff::<B>::SPINS {
+                    Some(Slept::Awake(new - SLEEPER))
+                } else {
                     None
                 };
                 if outcome.is_some() {
@@ -364,10 +398,10 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
                 }
                 // Acquire when this takes the lock: pairs with the Release of the unlock or
                 // hand-off that freed it for us. Relaxed otherwise: counting only.
-                let order = if outcome == Some(true) { Acquire } else { Relaxed };
+                let order = if matches!(outcome, Some(Slept::Acquired)) { Acquire } else { Relaxed };
                 match self.state.compare_exchange(state, new, order, Relaxed) {
                     Ok(_) => match outcome {
-                        Some(got) => return got,
+                        Some(outcome) => return outcome,
                         None => {
                             starving |= starve;
                             state = new;
