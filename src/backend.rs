@@ -164,9 +164,12 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// Held by a guard for as long as it gives out `&T` beside other such guards (a read lock).
     type Shared;
 
-    /// How many rounds of pauses (2, 4, 8, …) a lock that can sleep spins before it yields.
+    /// How many pauses the semaphore and the readers-writer locks spin, re-reading their word
+    /// after each, before they sleep.
+    const SPIN_PAUSES: u32;
+    /// How many rounds of pauses (2, 4, 8, …) the mutex spins before it yields.
     const SPIN_ROUNDS: u32;
-    /// How many times a lock that can sleep then yields the CPU before it sleeps.
+    /// How many times the mutex then yields the CPU before it sleeps.
     const YIELD_ROUNDS: u32;
     /// How long a sleeping waiter may be overtaken before unlocks hand the lock straight to a
     /// sleeper (see [`Mutex`](crate::Mutex)'s eventual fairness). Zero means "at once".
@@ -382,8 +385,11 @@ impl Backend for Real {
     type Exclusive = ();
     type Shared = ();
 
-    // 2 + 4 + 8 = 14 pauses, then 7 yields, then sleep (see `backoff.rs` for why); a sleeper
-    // overtaken after 0.5 ms is owed the lock, parking_lot's bound.
+    // 100 pauses (std's choice too): a few microseconds on current x86, about what a futex
+    // sleep and wake cost.
+    const SPIN_PAUSES: u32 = 100;
+    // The mutex: 2 + 4 + 8 = 14 pauses, then 7 yields, then sleep (see `backoff.rs` for why); a
+    // sleeper overtaken after 0.5 ms is owed the lock, parking_lot's bound.
     const SPIN_ROUNDS: u32 = 3;
     const YIELD_ROUNDS: u32 = 7;
     const FAIRNESS_BOUND: Duration = Duration::from_micros(500);

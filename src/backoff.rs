@@ -5,20 +5,29 @@
 //! context switch, a few microseconds, and a `FUTEX_WAKE` the holder must pay for). Which pays
 //! depends on how long the wait will be and on whether the holder is running:
 //!
-//! * [`spin`](Backoff::spin), for a lock that will go to sleep: [`Backend::SPIN_ROUNDS`] rounds
-//!   of 2, 4, 8 pauses, re-reading the word between rounds, then [`Backend::YIELD_ROUNDS`]
-//!   yields, then the caller sleeps. This is parking_lot_core's `SpinWait` shape, chosen by
-//!   measurement (`benches/mutex.rs`, README "Benchmarks"):
+//! * [`spin_then_yield`](Backoff::spin_then_yield), the mutex's: [`Backend::SPIN_ROUNDS`]
+//!   rounds of 2, 4, 8 pauses, re-reading the word between rounds, then
+//!   [`Backend::YIELD_ROUNDS`] yields, then the caller sleeps. This is parking_lot_core's
+//!   `SpinWait` shape, chosen by measurement (`benches/mutex.rs`, README "Benchmarks"):
 //!   - *Threads ≤ cores.* The holder is running, a critical section is usually shorter than the
 //!     14 pauses, and the waiter that catches the release takes the lock with no system call.
 //!   - *Threads > cores.* The holder may be descheduled, and spinning only burns the time slice
 //!     it needs. A yield hands the CPU over, often to the holder, which finishes and releases; the
-//!     yielder then finds the lock free without having slept. Sleeping first instead (our earlier
-//!     policy: 100 pauses, then sleep, as std does) made nearly every hand-over a `FUTEX_WAKE`
-//!     plus a context switch, and measured three to four times slower than parking_lot at 4 and
-//!     8 threads on 2 cores.
+//!     yielder then finds the lock free without having slept. Sleeping first instead (the
+//!     mutex's earlier policy: 100 pauses, then sleep, as std does) made nearly every hand-over
+//!     a `FUTEX_WAKE` plus a context switch, three to four times slower than parking_lot at 4
+//!     and 8 threads on 2 cores.
 //!   - Seven yields bound what a waiter spends before sleeping to a few microseconds when
 //!     nothing else is runnable (a yield with an empty run queue returns at once).
+//! * [`spin`](Backoff::spin), the semaphore's and the readers-writer locks': one pause, then the
+//!   caller re-reads the word, up to [`Backend::SPIN_PAUSES`] pauses, then it sleeps. The
+//!   mutex's shape was measured on them too (one run of `benches/rwlock.rs` and
+//!   `benches/semaphore.rs` against the README's medians), and lost. The readers-writer locks
+//!   got slower: the fair lock 1.4–8 times at 4 and 8 threads (yielding gives the CPU away just
+//!   as a queued thread's turn comes), the preference locks up to 2 times in `mixed`. The
+//!   semaphore got faster, but its min/max share fell from 0.76 / 0.66 to 0.42 / 0.28 at 4 / 8
+//!   threads: it has no fairness bound to stop a yielder being overtaken. They keep this shape until they get a hand-off of
+//!   their own.
 //! * [`snooze`](Backoff::snooze), for a lock that never sleeps (the spinlock, Peterson): rounds
 //!   of 1, 2, 4, … pauses between reads, so that many spinners do not all pounce on the line the
 //!   moment it changes, and after [`Backend::SNOOZE_ROUNDS`] rounds a yield of the CPU on every
@@ -42,7 +51,8 @@ pub(crate) struct Backoff<B: Backend> {
 }
 
 impl<B: Backend> Backoff<B> {
-    /// Whether [`spin`](Self::spin) waits at all on this backend (not under loom).
+    /// Whether [`spin_then_yield`](Self::spin_then_yield) waits at all on this backend (not
+    /// under loom).
     pub(crate) const SPINS: bool = B::SPIN_ROUNDS + B::YIELD_ROUNDS > 0;
 
     #[inline]
@@ -50,11 +60,23 @@ impl<B: Backend> Backoff<B> {
         Backoff { step: 0, _backend: PhantomData }
     }
 
+    /// Pauses once, for a caller that re-reads the lock word after each pause. Returns `false`,
+    /// without pausing, once the budget is spent: the caller should sleep instead.
+    #[inline]
+    pub(crate) fn spin(&mut self) -> bool {
+        if self.step >= B::SPIN_PAUSES {
+            return false;
+        }
+        B::spin_hint();
+        self.step += 1;
+        true
+    }
+
     /// Waits a little, for a caller that re-reads the lock word after each call: a round of
     /// pauses, or, once those are spent, a yield. Returns `false`, without waiting, once the
     /// yields are spent too: the caller should sleep instead.
     #[inline]
-    pub(crate) fn spin(&mut self) -> bool {
+    pub(crate) fn spin_then_yield(&mut self) -> bool {
         if self.step < B::SPIN_ROUNDS {
             for _ in 0..2u32 << self.step {
                 B::spin_hint();

@@ -10,11 +10,11 @@
 //! | [`SpinLock`] | test-and-test-and-set, exponential backoff | spins, then yields | unfair |
 //! | [`Peterson`] | Peterson 1981, two parties | spins, then yields | fair between its two parties |
 //! | [`Mutex`] | futex mutex counting its sleepers (after Drepper) | short spin, yields, then sleeps | barging; a sleeper overtaken after 0.5 ms is handed the lock |
-//! | [`Semaphore`] | counting semaphore (Dijkstra's P and V) over a futex | short spin, yields, then sleeps | unfair (barging) |
+//! | [`Semaphore`] | counting semaphore (Dijkstra's P and V) over a futex | short spin, then sleeps | unfair (barging) |
 //! | [`Condvar`] | notify counter + waiter/token counts, `notify_all` requeues onto the mutex | sleeps | Mesa; one `notify_one` wakes at least one waiter |
-//! | [`ReaderPrefRwLock`] | readers count + waiting-writer count in one word, writers sleep apart | short spin, yields, then sleeps | readers first (writers can starve) |
-//! | [`WriterPrefRwLock`] | the same state machine, the other preference | short spin, yields, then sleeps | a waiting writer before later readers (readers can starve) |
-//! | [`FairRwLock`] | ticket readers-writer lock (Mellor-Crummey & Scott) with masked futex wakes | short spin, yields, then sleeps | FIFO, consecutive readers together |
+//! | [`ReaderPrefRwLock`] | readers count + waiting-writer count in one word, writers sleep apart | short spin, then sleeps | readers first (writers can starve) |
+//! | [`WriterPrefRwLock`] | the same state machine, the other preference | short spin, then sleeps | a waiting writer before later readers (readers can starve) |
+//! | [`FairRwLock`] | ticket readers-writer lock (Mellor-Crummey & Scott) with masked futex wakes | short spin, then sleeps | FIFO, consecutive readers together |
 //! | [`Monitor`] | state + [`Mutex`] + named [`Condvar`]s (Hoare/Brinch Hansen, Mesa signals) | sleeps | as `Mutex` and `Condvar` |
 //!
 //! Locks do not poison: a panic inside a critical section releases the lock on unwind and

@@ -323,6 +323,7 @@ impl<F: Fault> Backend for Loom<F> {
     // the same compare-exchange, the models still cover on the way to sleep.
     // No spinning: a model that spins on a lock word multiplies the values loom lets each load
     // see, and the sleeping path is the one worth checking.
+    const SPIN_PAUSES: u32 = 0;
     const SPIN_ROUNDS: u32 = 0;
     const YIELD_ROUNDS: u32 = 0;
     // Loom has no clock: every sleeper that has been overtaken once counts as starved, so the

@@ -333,7 +333,7 @@ impl<B: Backend> Semaphore<B> {
         None
     }
 
-    /// Spins and yields, then sleeps until `n` permits are ours (returns the count left); `None` if
+    /// Spins, then sleeps until `n` permits are ours (returns the count left); `None` if
     /// `deadline` passed first.
     #[cold]
     fn acquire_slow(&self, n: u32, deadline: Option<Instant>) -> Option<u32> {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use lock_api::RawMutex as _;
 
 mod common;
-use common::{bump, iters, SleepProbe};
+use common::{bump, iters, on_threads, SleepProbe};
 
 const THREADS: usize = 8;
 
@@ -239,23 +239,18 @@ fn the_raw_locks_init_is_unlocked() {
 fn timed_and_untimed_lockers_count_every_increment() {
     let n = iters(1_000);
     let counter = Mutex::new(0u64);
-    thread::scope(|s| {
-        for t in 0..THREADS {
-            let counter = &counter;
-            s.spawn(move || {
-                for _ in 0..n {
-                    let mut guard = if t % 2 == 0 {
-                        counter.lock()
-                    } else {
-                        loop {
-                            if let Some(guard) = counter.try_lock_for(Duration::from_micros(20)) {
-                                break guard;
-                            }
-                        }
-                    };
-                    bump(&mut guard);
+    on_threads(THREADS, |t| {
+        for _ in 0..n {
+            let mut guard = if t % 2 == 0 {
+                counter.lock()
+            } else {
+                loop {
+                    if let Some(guard) = counter.try_lock_for(Duration::from_micros(20)) {
+                        break guard;
+                    }
                 }
-            });
+            };
+            bump(&mut guard);
         }
     });
     assert_eq!(counter.into_inner(), (THREADS * n) as u64);
@@ -267,22 +262,17 @@ fn fair_unlocks_and_bumps_count_every_increment() {
     // is one; every increment still lands exactly once.
     let n = iters(1_000);
     let counter = Mutex::new(0u64);
-    thread::scope(|s| {
-        for t in 0..THREADS {
-            let counter = &counter;
-            s.spawn(move || {
-                for i in 0..n {
-                    let mut guard = counter.lock();
-                    bump(&mut guard);
-                    if t % 2 == 0 {
-                        lock_api::MutexGuard::bump(&mut guard);
-                        bump(&mut guard);
-                    }
-                    if i % 2 == 0 {
-                        lock_api::MutexGuard::unlock_fair(guard);
-                    }
-                }
-            });
+    on_threads(THREADS, |t| {
+        for i in 0..n {
+            let mut guard = counter.lock();
+            bump(&mut guard);
+            if t % 2 == 0 {
+                lock_api::MutexGuard::bump(&mut guard);
+                bump(&mut guard);
+            }
+            if i % 2 == 0 {
+                lock_api::MutexGuard::unlock_fair(guard);
+            }
         }
     });
     let bumps = THREADS.div_ceil(2);

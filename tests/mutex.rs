@@ -71,8 +71,8 @@ fn waiters_put_to_sleep_by_a_slow_critical_section_are_all_woken() {
 
 #[test]
 fn timed_and_untimed_waiters_mixed_count_every_increment() {
-    // Timed-out waiters leave the lock marked contended and walk away; the untimed sleepers
-    // must still be woken, and the timed ones must still get in eventually.
+    // Timed-out waiters un-count themselves and walk away; the untimed sleepers must still be
+    // woken, and the timed ones must still get in eventually.
     let n = iters(1_000);
     let counter = Mutex::new(0u64);
     thread::scope(|s| {

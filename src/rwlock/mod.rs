@@ -12,7 +12,7 @@
 //!
 //! Uncontended, `read` and `write` are one read-modify-write each and so is their release; a
 //! release makes a system call only when somebody sleeps. Every lock is at most 16 bytes plus
-//! `T` and never allocates. Waiters spin briefly, yield a few times, then sleep on a futex.
+//! `T` and never allocates. Waiters spin briefly, then sleep on a futex.
 //!
 //! The write guard is the crate's [`LockGuard`] (`RwLockWriteGuard`); it can
 //! [`downgrade`](LockGuard::downgrade) to a read guard without letting a writer in between, on

@@ -11,6 +11,17 @@ pub const fn iters(native: usize) -> usize {
     }
 }
 
+/// Runs `body(t)` on `threads` threads at once (`t` in `0..threads`) and waits for them all.
+#[allow(dead_code)] // not every test file spawns this way
+pub fn on_threads(threads: usize, body: impl Fn(usize) + Sync) {
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let body = &body;
+            s.spawn(move || body(t));
+        }
+    });
+}
+
 /// A read-modify-write split in two on purpose, so that two threads overlapping inside the
 /// critical section lose an update and the final count comes out short.
 #[allow(dead_code)] // `tests/semaphore.rs` shares this module but counts with atomics
