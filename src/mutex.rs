@@ -528,10 +528,9 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     }
 }
 
-// SAFETY: only a compare-exchange that finds LOCKED clear sets it, or one that finds HANDOFF set
-// clears that (with LOCKED left set, and HANDOFF set only by the holder as it gives the lock up),
-// so one thread holds the lock at a time; every release is a Release compare-exchange that the
-// next holder's Acquire reads.
+// SAFETY: LOCKED is set only by a compare-exchange that finds it clear, or kept by the holder's
+// hand-off, which one sleeper claims by clearing HANDOFF: one holder at a time. Each release is
+// a Release compare-exchange that the next holder's Acquire reads.
 unsafe impl<T: ?Sized, B: Backend> RawLock for Mutex<T, B> {
     type Target = T;
     type Backend = B;

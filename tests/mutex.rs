@@ -18,7 +18,7 @@ use turnstile::{Mutex, MutexGuard};
 
 #[macro_use]
 mod common;
-use common::{bump, iters, SleepProbe};
+use common::{bump, iters, on_threads, SleepProbe};
 
 const THREADS: usize = 8;
 
@@ -75,25 +75,20 @@ fn timed_and_untimed_waiters_mixed_count_every_increment() {
     // woken, and the timed ones must still get in eventually.
     let n = iters(1_000);
     let counter = Mutex::new(0u64);
-    thread::scope(|s| {
-        for t in 0..THREADS {
-            let counter = &counter;
-            s.spawn(move || {
-                for _ in 0..n {
-                    let mut guard = if t % 2 == 0 {
-                        counter.lock()
-                    } else {
-                        loop {
-                            if let Some(guard) = counter.try_lock_for(Duration::from_micros(20)) {
-                                break guard;
-                            }
-                        }
-                    };
-                    let seen = *guard;
-                    thread::yield_now();
-                    *guard = seen + 1;
+    on_threads(THREADS, |t| {
+        for _ in 0..n {
+            let mut guard = if t % 2 == 0 {
+                counter.lock()
+            } else {
+                loop {
+                    if let Some(guard) = counter.try_lock_for(Duration::from_micros(20)) {
+                        break guard;
+                    }
                 }
-            });
+            };
+            let seen = *guard;
+            thread::yield_now();
+            *guard = seen + 1;
         }
     });
     assert_eq!(counter.into_inner(), (THREADS * n) as u64);
