@@ -27,7 +27,7 @@
 //! assert_eq!(b.into_inner(), 1);
 //! ```
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "loom")]
@@ -41,7 +41,7 @@ pub use crate::loom_backend::{
 /// Implemented by `std`'s [`AtomicU32`] and, with the `loom` feature, by the loom backend's word.
 ///
 /// ```
-/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// use turnstile::backend::Word;
 ///
 /// let w = <AtomicU32 as Word>::new(1);
@@ -379,58 +379,100 @@ pub struct NoTracker;
 impl sealed::Sealed for Real {}
 impl sealed::Sealed for AtomicU32 {}
 
-impl Backend for Real {
-    type Word = AtomicU32;
-    type Tracker = NoTracker;
-    type Exclusive = ();
-    type Shared = ();
+/// The backend impl of the operating system's futex, for [`Real`] and [`ProcessShared`]: the
+/// same constants and atomics, and the wait layer's functions of the given scope.
+macro_rules! os_backend {
+    ($backend:ty, $($futex:ident)::+) => {
+        impl Backend for $backend {
+            type Word = AtomicU32;
+            type Tracker = NoTracker;
+            type Exclusive = ();
+            type Shared = ();
 
-    // 100 pauses (std's choice too): a few microseconds on current x86, about what a futex
-    // sleep and wake cost.
-    const SPIN_PAUSES: u32 = 100;
-    // The mutex: 2 + 4 + 8 = 14 pauses, then 7 yields, then sleep (see `backoff.rs` for why); a
-    // sleeper overtaken after 0.5 ms is owed the lock, parking_lot's bound.
-    const SPIN_ROUNDS: u32 = 3;
-    const YIELD_ROUNDS: u32 = 7;
-    const FAIRNESS_BOUND: Duration = Duration::from_micros(500);
-    // 1 + 2 + ... + 64 = 127 pauses before the first yield.
-    const SNOOZE_ROUNDS: u32 = 7;
+            // 100 pauses (std's choice too): a few microseconds on current x86, about what a
+            // futex sleep and wake cost.
+            const SPIN_PAUSES: u32 = 100;
+            // The mutex: 2 + 4 + 8 = 14 pauses, then 7 yields, then sleep (see `backoff.rs` for
+            // why); a sleeper overtaken after 0.5 ms is owed the lock, parking_lot's bound.
+            const SPIN_ROUNDS: u32 = 3;
+            const YIELD_ROUNDS: u32 = 7;
+            const FAIRNESS_BOUND: Duration = Duration::from_micros(500);
+            // 1 + 2 + ... + 64 = 127 pauses before the first yield.
+            const SNOOZE_ROUNDS: u32 = 7;
 
-    #[inline]
-    fn tracker() -> NoTracker {
-        NoTracker
-    }
-    #[inline]
-    fn exclusive(_: &NoTracker) {}
-    #[inline]
-    fn shared(_: &NoTracker) {}
-    #[inline]
-    fn wait_masked(word: &AtomicU32, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
-        crate::wait::wait(word, expected, mask, deadline)
-    }
-    #[inline]
-    fn wake_masked(word: &AtomicU32, mask: u32, count: usize) -> usize {
-        crate::wait::wake(word, mask, count)
-    }
-    #[inline]
-    fn requeue(from: &AtomicU32, expected: u32, to: &AtomicU32) -> Option<usize> {
-        crate::wait::requeue(from, expected, to)
-    }
-    #[inline]
-    fn store_load_fence() {}
-    #[inline]
-    fn model_failed() -> bool {
-        false
-    }
-    #[inline]
-    fn spin_hint() {
-        core::hint::spin_loop();
-    }
-    #[inline]
-    fn yield_now() {
-        std::thread::yield_now();
-    }
+            #[inline]
+            fn tracker() -> NoTracker {
+                NoTracker
+            }
+            #[inline]
+            fn exclusive(_: &NoTracker) {}
+            #[inline]
+            fn shared(_: &NoTracker) {}
+            #[inline]
+            fn wait_masked(word: &AtomicU32, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
+                $($futex)::+::wait(word, expected, mask, deadline)
+            }
+            #[inline]
+            fn wake_masked(word: &AtomicU32, mask: u32, count: usize) -> usize {
+                $($futex)::+::wake(word, mask, count)
+            }
+            #[inline]
+            fn requeue(from: &AtomicU32, expected: u32, to: &AtomicU32) -> Option<usize> {
+                $($futex)::+::requeue(from, expected, to)
+            }
+            #[inline]
+            fn store_load_fence() {}
+            #[inline]
+            fn model_failed() -> bool {
+                false
+            }
+            #[inline]
+            fn spin_hint() {
+                core::hint::spin_loop();
+            }
+            #[inline]
+            fn yield_now() {
+                std::thread::yield_now();
+            }
+        }
+    };
 }
+
+os_backend!(Real, crate::wait);
+
+/// The real machine, for locks that live in memory shared between processes (Linux only).
+///
+/// The same algorithms, atomics and constants as [`Real`]; only the futex operations differ:
+/// they leave out `FUTEX_PRIVATE_FLAG`, so the kernel keys sleepers by the physical page rather
+/// than by this process's address space, and a sleeper in one process is woken by an unlock in
+/// another that maps the same page (at whatever address). That lookup costs the kernel a little
+/// more on every futex call; the uncontended paths make none.
+///
+/// Use it for locks placed in a [`Region`](crate::shm::Region): `Mutex<T, ProcessShared>`,
+/// `SpinLock<T, ProcessShared>`, `Semaphore<ProcessShared>` and
+/// [`RobustMutex`](crate::shm::RobustMutex), which the [`shm`](crate::shm) module names
+/// `shm::Mutex<T>` and so on. It exists only on Linux: elsewhere the crate sleeps through
+/// `parking_lot_core`, whose queues live in one process, and a program that names this type
+/// does not compile there rather than getting a lock that silently fails to wake the other
+/// process.
+///
+/// ```
+/// use turnstile::{backend::ProcessShared, Mutex};
+///
+/// // Works within one process too; its point is a shared mapping (see `turnstile::shm`).
+/// let lock = Mutex::<u32, ProcessShared>::with_backend(1);
+/// *lock.lock() += 1;
+/// assert_eq!(lock.into_inner(), 2);
+/// ```
+#[cfg(target_os = "linux")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessShared;
+
+#[cfg(target_os = "linux")]
+impl sealed::Sealed for ProcessShared {}
+
+#[cfg(target_os = "linux")]
+os_backend!(ProcessShared, crate::wait::shared);
 
 impl Word for AtomicU32 {
     #[inline]
@@ -474,6 +516,88 @@ impl Word for AtomicU32 {
     #[inline]
     fn fetch_and(&self, value: u32, order: Ordering) -> u32 {
         AtomicU32::fetch_and(self, value, order)
+    }
+}
+
+/// A 64-bit atomic word: the owner of a [`RobustMutex`](crate::shm::RobustMutex), a process's
+/// identity in one compare-exchange. The operations of std's `AtomicU64` that it uses.
+///
+/// ```
+/// use core::sync::atomic::{AtomicU64, Ordering::*};
+/// use turnstile::backend::Word64;
+///
+/// let w = <AtomicU64 as Word64>::new(1 << 40);
+/// assert_eq!(Word64::compare_exchange(&w, 1 << 40, 7, AcqRel, Relaxed), Ok(1 << 40));
+/// assert_eq!(Word64::fetch_and(&w, 3, AcqRel), 7);
+/// assert_eq!(Word64::load(&w, Relaxed), 3);
+/// ```
+pub trait Word64: Send + Sync + sealed::Sealed {
+    /// A new word holding `value`.
+    fn new(value: u64) -> Self;
+    /// Reads the value.
+    fn load(&self, order: Ordering) -> u64;
+    /// Writes `new` if the value is `current`; `Ok(old)` if it did, `Err(actual)` if not.
+    fn compare_exchange(&self, current: u64, new: u64, success: Ordering, failure: Ordering) -> Result<u64, u64>;
+    /// Keeps only the bits of `value`, returning the old value.
+    fn fetch_and(&self, value: u64, order: Ordering) -> u64;
+}
+
+impl sealed::Sealed for AtomicU64 {}
+
+impl Word64 for AtomicU64 {
+    #[inline]
+    fn new(value: u64) -> Self {
+        AtomicU64::new(value)
+    }
+    #[inline]
+    fn load(&self, order: Ordering) -> u64 {
+        AtomicU64::load(self, order)
+    }
+    #[inline]
+    fn compare_exchange(&self, current: u64, new: u64, success: Ordering, failure: Ordering) -> Result<u64, u64> {
+        AtomicU64::compare_exchange(self, current, new, success, failure)
+    }
+    #[inline]
+    fn fetch_and(&self, value: u64, order: Ordering) -> u64 {
+        AtomicU64::fetch_and(self, value, order)
+    }
+}
+
+/// What an owner-aware lock needs from the machine beyond a [`Backend`]: who this process is,
+/// whether the process that holds a lock still runs, and a 64-bit word to record the holder in.
+/// Implemented by [`ProcessShared`] (Linux: the pid and start time from `/proc`) and by the loom
+/// backend (a modelled process table). Sealed.
+///
+/// ```
+/// use turnstile::backend::{ProcessShared, Processes};
+///
+/// let me = ProcessShared::current_process();
+/// assert_ne!(me, 0);
+/// assert!(ProcessShared::process_alive(me));
+/// ```
+pub trait Processes: Backend {
+    /// The word a lock records its holder's identity in.
+    type Owner: Word64;
+    /// How long a waiter sleeps before it checks again whether the holder still runs.
+    const PROBE_INTERVAL: Duration;
+    /// This process's identity: nonzero, below `1 << 63`, and never the identity of another
+    /// process, past or future, while the system runs.
+    fn current_process() -> u64;
+    /// Whether the process `id` (from [`current_process`](Self::current_process)) is still
+    /// running. `false` is final: a process reported gone never comes back.
+    fn process_alive(id: u64) -> bool;
+}
+
+#[cfg(target_os = "linux")]
+impl Processes for ProcessShared {
+    type Owner = AtomicU64;
+    const PROBE_INTERVAL: Duration = Duration::from_millis(10);
+    #[inline]
+    fn current_process() -> u64 {
+        crate::shm::process::current()
+    }
+    fn process_alive(id: u64) -> bool {
+        crate::shm::process::alive(id)
     }
 }
 

@@ -54,6 +54,7 @@ pub(crate) mod raw {
 }
 
 /// The data a lock protects, and the backend's tracker of accesses to it.
+#[repr(C)]
 pub struct LockData<T: ?Sized, B: Backend> {
     tracker: B::Tracker,
     value: UnsafeCell<T>,

@@ -70,6 +70,8 @@ pub mod mutex;
 pub mod peterson;
 pub mod rwlock;
 pub mod semaphore;
+#[cfg(target_os = "linux")]
+pub mod shm;
 pub mod spin;
 mod wait;
 

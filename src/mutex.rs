@@ -140,6 +140,7 @@ fn starved(state: u32) -> u32 {
 /// }
 /// assert_eq!(*counter.lock(), 4);
 /// ```
+#[repr(C)]
 pub struct Mutex<T: ?Sized, B: Backend = Real> {
     state: B::Word,
     data: LockData<T, B>,

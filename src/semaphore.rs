@@ -76,6 +76,7 @@ const COUNT_MASK: u32 = 0xffff;
 /// producer.join().unwrap();
 /// assert_eq!(full.available_permits(), 0);
 /// ```
+#[repr(C)]
 pub struct Semaphore<B: Backend = Real> {
     permits: B::Word,
     sleepers: B::Word,

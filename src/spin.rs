@@ -53,6 +53,7 @@ const LOCKED: u32 = 1;
 /// });
 /// assert_eq!(*HITS.lock(), 2);
 /// ```
+#[repr(C)]
 pub struct SpinLock<T: ?Sized, B: Backend = Real> {
     locked: B::Word,
     data: LockData<T, B>,

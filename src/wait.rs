@@ -7,9 +7,12 @@
 //! check and its sleep: that window is what makes hand-rolled "check a flag, then sleep" code
 //! lose wakeups.
 //!
-//! * On Linux this is `futex(2)` itself (private operations, so the kernel skips the
-//!   cross-process lookup), with an absolute `CLOCK_MONOTONIC` deadline so that a wait
-//!   interrupted by a signal resumes with the same deadline, not a fresh timeout.
+//! * On Linux this is `futex(2)` itself, with an absolute `CLOCK_MONOTONIC` deadline so that a
+//!   wait interrupted by a signal resumes with the same deadline, not a fresh timeout. The
+//!   default backend uses the private operations (`FUTEX_PRIVATE_FLAG`: the kernel keys sleepers
+//!   by this process's address space and skips the page lookup); the
+//!   [`ProcessShared`](crate::backend::ProcessShared) backend uses the shared ones, keyed by the
+//!   physical page, so that sleepers in processes that map the same page meet.
 //! * Elsewhere it is `parking_lot_core`'s `park`/`unpark` keyed by the word's address; `park`
 //!   re-checks the word under the queue's lock, which gives the same atomicity.
 //!
@@ -25,9 +28,11 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 #[cfg(target_os = "linux")]
-pub(crate) use futex::{requeue, wait, wake};
+pub(crate) use futex::private::{requeue, wait, wake};
 #[cfg(not(target_os = "linux"))]
 pub(crate) use parked::{requeue, wait, wake};
+#[cfg(target_os = "linux")]
+pub(crate) use futex::shared;
 
 /// The mask that matches every other: a wait or wake that does not single anyone out.
 pub(crate) const ALL: u32 = u32::MAX;
@@ -41,9 +46,47 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 mod futex {
     use super::*;
 
+    /// Which sleepers a futex operation meets: the one `FUTEX_PRIVATE_FLAG` or none, passed as a
+    /// constant by the two modules below, so each compiles to its own flag.
+    type Scope = i32;
+    const PRIVATE: Scope = libc::FUTEX_PRIVATE_FLAG;
+    const SHARED: Scope = 0;
+
+    macro_rules! scoped {
+        ($(#[$doc:meta])* $name:ident => $scope:expr) => {
+            $(#[$doc])*
+            pub(crate) mod $name {
+                use super::*;
+
+                #[inline]
+                pub(crate) fn wait(word: &AtomicU32, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
+                    super::wait(word, expected, mask, deadline, $scope)
+                }
+                #[inline]
+                pub(crate) fn wake(word: &AtomicU32, mask: u32, count: usize) -> usize {
+                    super::wake(word, mask, count, $scope)
+                }
+                #[inline]
+                pub(crate) fn requeue(from: &AtomicU32, expected: u32, to: &AtomicU32) -> Option<usize> {
+                    super::requeue(from, expected, to, $scope)
+                }
+            }
+        };
+    }
+
+    scoped! {
+        /// Sleepers of this process only: the default backend.
+        private => PRIVATE
+    }
+    scoped! {
+        /// Sleepers of every process that maps the word's page: the `ProcessShared` backend.
+        shared => SHARED
+    }
+
     /// Sleeps while `*word == expected`, wakeable by wakes whose mask meets `mask` (nonzero);
     /// `false` only if `deadline` passed.
-    pub(crate) fn wait(word: &AtomicU32, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
+    #[inline]
+    fn wait(word: &AtomicU32, expected: u32, mask: u32, deadline: Option<Instant>, scope: Scope) -> bool {
         debug_assert_ne!(mask, 0, "a sleeper nobody could wake");
         // None means "no deadline"; Some(None) means the deadline is already behind us.
         let timeout = deadline.map(absolute_monotonic);
@@ -65,7 +108,7 @@ mod futex {
                 libc::syscall(
                     libc::SYS_futex,
                     word.as_ptr(),
-                    libc::FUTEX_WAIT_BITSET | libc::FUTEX_PRIVATE_FLAG,
+                    libc::FUTEX_WAIT_BITSET | scope,
                     expected,
                     timespec_ptr,
                     core::ptr::null::<u32>(),
@@ -87,14 +130,15 @@ mod futex {
     /// Miri has no `FUTEX_CMP_REQUEUE`: there the sleepers are woken instead of moved, which a
     /// caller must tolerate anyway (every woken thread re-checks its own word).
     #[cfg(miri)]
-    pub(crate) fn requeue(from: &AtomicU32, expected: u32, _to: &AtomicU32) -> Option<usize> {
+    fn requeue(from: &AtomicU32, expected: u32, _to: &AtomicU32, scope: Scope) -> Option<usize> {
         // Relaxed: as in `wait`, a syscall-saving look; the woken threads re-read their words.
-        (from.load(Ordering::Relaxed) == expected).then(|| wake(from, ALL, usize::MAX))
+        (from.load(Ordering::Relaxed) == expected).then(|| wake(from, ALL, usize::MAX, scope))
     }
 
     /// `FUTEX_CMP_REQUEUE`: wakes none, moves every sleeper of `from` to `to` if `*from == expected`.
     #[cfg(not(miri))]
-    pub(crate) fn requeue(from: &AtomicU32, expected: u32, to: &AtomicU32) -> Option<usize> {
+    #[inline]
+    fn requeue(from: &AtomicU32, expected: u32, to: &AtomicU32, scope: Scope) -> Option<usize> {
         // The fourth argument is the requeue limit, passed where a timeout would go.
         let all = i32::MAX as usize as *const libc::timespec;
         // SAFETY: the kernel reads `*from` (a live AtomicU32) for the comparison and uses both
@@ -103,7 +147,7 @@ mod futex {
             libc::syscall(
                 libc::SYS_futex,
                 from.as_ptr(),
-                libc::FUTEX_CMP_REQUEUE | libc::FUTEX_PRIVATE_FLAG,
+                libc::FUTEX_CMP_REQUEUE | scope,
                 0,
                 all,
                 to.as_ptr(),
@@ -114,7 +158,8 @@ mod futex {
     }
 
     /// Wakes up to `count` sleepers on `word` whose mask meets `mask`; returns how many.
-    pub(crate) fn wake(word: &AtomicU32, mask: u32, count: usize) -> usize {
+    #[inline]
+    fn wake(word: &AtomicU32, mask: u32, count: usize, scope: Scope) -> usize {
         let count = i32::try_from(count).unwrap_or(i32::MAX);
         // SAFETY: FUTEX_WAKE_BITSET only uses the address as a key to find sleepers; it neither
         // reads nor writes memory through it, and `word` is a live reference anyway.
@@ -122,7 +167,7 @@ mod futex {
             libc::syscall(
                 libc::SYS_futex,
                 word.as_ptr(),
-                libc::FUTEX_WAKE_BITSET | libc::FUTEX_PRIVATE_FLAG,
+                libc::FUTEX_WAKE_BITSET | scope,
                 count,
                 core::ptr::null::<libc::timespec>(),
                 core::ptr::null::<u32>(),
@@ -230,13 +275,13 @@ mod tests {
     use std::sync::Arc;
 
     macro_rules! contract_tests {
-        ($imp:ident) => {
-            mod $imp {
-                use super::super::$imp::{requeue, wake};
+        ($name:ident: $($imp:ident)::+) => {
+            mod $name {
+                use $($imp)::+::{requeue, wake};
                 use super::*;
 
                 fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> bool {
-                    super::super::$imp::wait(word, expected, ALL, deadline)
+                    $($imp)::+::wait(word, expected, ALL, deadline)
                 }
                 fn wake_one(word: &AtomicU32) -> usize {
                     wake(word, ALL, 1)
@@ -345,7 +390,7 @@ mod tests {
                         let word = Arc::clone(&word);
                         std::thread::spawn(move || {
                             while word.load(Ordering::Acquire) == 0 {
-                                super::super::$imp::wait(&word, 0, 0b01, None);
+                                $($imp)::+::wait(&word, 0, 0b01, None);
                             }
                         })
                     };
@@ -383,8 +428,10 @@ mod tests {
     }
 
     #[cfg(target_os = "linux")]
-    contract_tests!(futex);
-    contract_tests!(parked);
+    contract_tests!(futex: crate::wait::futex::private);
+    #[cfg(target_os = "linux")]
+    contract_tests!(futex_shared: crate::wait::futex::shared);
+    contract_tests!(parked: crate::wait::parked);
 
     #[test]
     fn an_unrepresentable_deadline_is_none() {

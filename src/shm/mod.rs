@@ -1,0 +1,118 @@
+//! Locks and semaphores in memory shared between processes (Linux).
+//!
+//! The seeds call shared memory the fastest way for processes to talk, "usually used together
+//! with semaphores": one process maps a region, others map the same region, and semaphores in it
+//! order their work. This module is that, made safe:
+//!
+//! * **The same algorithms, shared.** `Mutex`, `SpinLock` and `Semaphore` over the
+//!   [`ProcessShared`] backend (named [`Mutex`], [`SpinLock`] and [`Semaphore`] here) run the
+//!   crate's model-checked code; only their futex calls leave out `FUTEX_PRIVATE_FLAG`, so the
+//!   kernel finds sleepers by the physical page and a wake in one process reaches a sleeper in
+//!   another.
+//! * **What may be shared.** A [`Region`] holds only [`ShmSafe`] types: plain data with a fixed
+//!   layout and no pointers into one process's memory, and the locks above around such data.
+//!   `Region<shm::Mutex<Vec<u8>>>` does not compile.
+//! * **A region with a header.** [`Region::create`] makes a named POSIX shared-memory object
+//!   holding an initialised value; [`Region::open`] maps it in another process as `&T`, after
+//!   waiting for the creator to finish, and refuses a region of another type or layout version
+//!   with a [`RegionError`].
+//! * **A holder that dies.** [`RobustMutex`] records which process holds it. A waiter that has
+//!   waited [`PROBE_INTERVAL`] checks whether the holder still runs; if not it takes the lock and
+//!   is told so, `Err(OwnerDied(guard))`, so it can repair the data.
+//!
+//! ```
+//! use std::time::Duration;
+//! use turnstile::shm::{self, Region, ShmSafe};
+//!
+//! #[repr(C)]
+//! struct Mailbox {
+//!     full: shm::Semaphore,
+//!     letter: shm::Mutex<[u8; 16]>,
+//! }
+//! // SAFETY: `#[repr(C)]`, and every field is `ShmSafe`.
+//! unsafe impl ShmSafe for Mailbox {}
+//!
+//! let name = format!("turnstile-doc-mailbox-{}", std::process::id());
+//! let mine = Region::create(
+//!     &name,
+//!     Mailbox { full: shm::Semaphore::with_backend(0), letter: shm::Mutex::with_backend([0; 16]) },
+//! )
+//! .unwrap();
+//!
+//! // In another process (started with the name), the same calls:
+//! let theirs = Region::<Mailbox>::open(&name, Duration::from_secs(1)).unwrap();
+//! theirs.letter.lock()[..5].copy_from_slice(b"hello");
+//! theirs.full.add_permits(1); // V(full)
+//!
+//! mine.full.acquire().forget(); // P(full)
+//! assert_eq!(&mine.letter.lock()[..5], b"hello");
+//! # drop((mine, theirs));
+//! Region::<Mailbox>::unlink(&name).unwrap();
+//! ```
+//!
+//! # Layout
+//!
+//! Every type that may be shared is `#[repr(C)]`, so that two builds lay it out alike:
+//!
+//! | type | bytes | layout |
+//! |------|-------|--------|
+//! | [`Mutex<T>`](Mutex) | 4 + `T` | `u32` lock word at 0 (see [`crate::mutex`]), `T` at 4 rounded up to its alignment |
+//! | [`SpinLock<T>`](SpinLock) | 4 + `T` | `u32` lock word at 0, then `T` as above |
+//! | [`Semaphore`] | 8 | `u32` permits at 0, `u32` sleepers at 4 |
+//! | [`RobustMutex<T>`](RobustMutex) | 16 + `T` | `u64` owner at 0, `u32` wake sequence at 8, `u32` sleepers at 12, `T` at 16 rounded up |
+//! | [`Region`] header | 48 | see [`LAYOUT_VERSION`]'s type, `Region`; the value follows |
+//!
+//! # What is not here
+//!
+//! * **[`Condvar`](crate::Condvar)** keeps the address of the mutex its waiters use, to catch
+//!   two mutexes used with one condition variable. Two processes map the same mutex at different
+//!   addresses, so that check (and the requeue that relies on it being one mutex) would be wrong
+//!   across processes. Use semaphores to say "the state changed", as the seeds do: a bounded
+//!   buffer's `empty` and `full` (see `examples/shared_memory_ipc.rs`).
+//! * **Readers-writer locks** are not offered shared yet (their words would work, but they are
+//!   not `#[repr(C)]` and are untested across processes).
+//! * **Other systems.** Elsewhere the crate sleeps through `parking_lot_core`, whose queues live
+//!   in one process; [`ProcessShared`] and this module exist only on Linux, so code that uses
+//!   them does not compile elsewhere.
+
+mod plain;
+pub(crate) mod process;
+mod region;
+mod robust;
+
+use crate::backend::ProcessShared;
+
+pub use plain::ShmSafe;
+pub use region::{Region, RegionError, LAYOUT_VERSION};
+pub use robust::{OwnerDied, RobustMutex, RobustMutexGuard, PROBE_INTERVAL};
+
+/// A [`Mutex`](crate::Mutex) whose sleepers may be in other processes: `Mutex<T, ProcessShared>`.
+///
+/// ```
+/// use turnstile::shm;
+///
+/// let lock = shm::Mutex::with_backend(5u32);
+/// assert_eq!(*lock.lock(), 5);
+/// ```
+pub type Mutex<T> = crate::Mutex<T, ProcessShared>;
+
+/// A [`SpinLock`](crate::SpinLock) to place in shared memory: `SpinLock<T, ProcessShared>`.
+///
+/// ```
+/// use turnstile::shm;
+///
+/// let lock = shm::SpinLock::with_backend(5u32);
+/// assert_eq!(*lock.lock(), 5);
+/// ```
+pub type SpinLock<T> = crate::SpinLock<T, ProcessShared>;
+
+/// A [`Semaphore`](crate::Semaphore) whose sleepers may be in other processes:
+/// `Semaphore<ProcessShared>`.
+///
+/// ```
+/// use turnstile::shm;
+///
+/// let sem = shm::Semaphore::with_backend(1);
+/// drop(sem.acquire());
+/// ```
+pub type Semaphore = crate::Semaphore<ProcessShared>;

@@ -1,0 +1,509 @@
+//! An owner-aware mutex for shared memory: a process killed while holding it does not hang the
+//! others, and the next holder is told.
+//!
+//! **State.** A 64-bit `owner` word and two 32-bit words, `#[repr(C)]`, then the data:
+//!
+//! | field      | meaning |
+//! |------------|---------|
+//! | `owner`    | 0: free. Else the holder's identity (pid and start time, bits 0..63) and, in bit 63, `INCONSISTENT`: a holder died and nobody has marked the data consistent since |
+//! | `wakes`    | the futex word waiters sleep on: bumped by every unlock that finds sleepers |
+//! | `sleepers` | how many waiters are counted as asleep on `wakes` |
+//!
+//! A process's identity is its pid paired with its start time (`/proc/<pid>/stat`): a pid may be
+//! reused once its process is gone, a (pid, start time) pair never is while the system runs.
+//!
+//! * **Lock.** One compare-exchange `0 → me`. A free lock with `INCONSISTENT` set is taken with
+//!   the bit kept, and the taker is told [`OwnerDied`].
+//! * **Unlock.** One `fetch_and` that clears the identity and keeps `INCONSISTENT`; if any
+//!   sleeper is counted, bump `wakes` and wake one. Uncontended: no system call.
+//! * **Wait.** Spin briefly, then count yourself a sleeper, read `wakes`, look at `owner` once
+//!   more, and sleep on `wakes` if it still holds what you read. The count and the owner word are
+//!   the two sides of a store→load handshake (each side writes one and reads the other, `SeqCst`):
+//!   an unlock either sees the sleeper counted, and then bumps `wakes` after it freed the lock,
+//!   or the sleeper sees the lock free. A sleeper can therefore only sleep on a `wakes` value
+//!   that the next unlock will change.
+//! * **Probe.** A sleeper sleeps at most [`PROBE_INTERVAL`] at a time. When that much has passed
+//!   without a wake, it checks whether the holder it saw still runs. If not, it takes the lock
+//!   from the dead with a compare-exchange from exactly the identity it probed (so of several
+//!   probers one wins, and a holder that let go meanwhile is never mistaken for the dead one),
+//!   sets `INCONSISTENT`, and returns `Err(OwnerDied(guard))`.
+//! * **Recovery.** The new holder repairs the data and calls
+//!   [`mark_consistent`](RobustMutexGuard::mark_consistent). Until somebody does, every holder is
+//!   told `OwnerDied` again: a holder that could not repair it leaves the warning for the next.
+//!
+//! **The guarantee.** If the holder's process dies (killed by any signal, or exits) without
+//! unlocking, a thread waiting in [`lock`](RobustMutex::lock) takes the lock within
+//! [`PROBE_INTERVAL`] (10 ms) of the later of the death and the start of its wait, plus the time
+//! to be scheduled and read `/proc`, and gets `Err(OwnerDied)`. A holder whose pid was
+//! reused by a new process in the meantime is still found dead (the start time differs).
+//!
+//! **What is not detected.**
+//! * A thread that exits, or leaks its guard with `mem::forget`, while its process lives on: the
+//!   owner is a process, and a live process is a live owner. (A panic unwinds the guard, which
+//!   releases the lock.)
+//! * A holder that is alive but stuck (stopped by `SIGSTOP`, deadlocked, looping): it is alive.
+//! * Processes in different pid namespaces, or without `/proc` mounted: identities cannot be
+//!   compared there. Where `/proc` hides another user's processes (`hidepid`), `kill(pid, 0)`
+//!   tells whether the pid exists, but a reused pid then counts as alive.
+//! * Taking it again on the thread that holds it deadlocks, as a [`Mutex`](crate::Mutex) does;
+//!   another thread of the same process waits for it like any other waiter.
+//!
+//! **Costs.** Uncontended lock and unlock are one atomic read-modify-write each (the unlock also
+//! reads `sleepers`). A waiter reads `/proc/<pid>/stat` once per [`PROBE_INTERVAL`] while it
+//! waits. A process killed *while waiting* leaves the sleeper count one too high: later unlocks
+//! then make a futex wake call each, which finds nobody for it (slower, never wrong). Waking is
+//! one sleeper per unlock and barging, as the plain mutex without its fairness bound.
+//!
+//! **Why not the kernel's robust futex list.** Linux can do this itself: each thread registers a
+//! list of the robust futexes it holds (`set_robust_list`), and when the thread dies the kernel
+//! marks each word `FUTEX_OWNER_DIED` and wakes a waiter, at once and without polling. But the
+//! kernel keeps one list head per thread, and glibc registers it for every thread it starts, for
+//! its own `PTHREAD_MUTEX_ROBUST` mutexes, in glibc's private layout. A library that registered
+//! its own list would unregister glibc's (breaking robust pthread mutexes in the program);
+//! joining glibc's list would mean writing glibc's private structures. The kernel's protocol is
+//! also per thread (the word holds a thread id) where this lock's owner is a process. So this
+//! lock probes instead, and pays for it with the detection delay above.
+
+use core::fmt;
+use core::sync::atomic::Ordering::*;
+use std::time::{Duration, Instant};
+
+use crate::backend::{ProcessShared, Processes, Word, Word64};
+use crate::backoff::Backoff;
+use crate::guard::{self, raw::RawLock, LockData, LockGuard};
+use crate::shm::ShmSafe;
+
+/// Free, and consistent.
+const FREE: u64 = 0;
+/// A holder died; the data may be half-updated until a holder marks it consistent.
+const INCONSISTENT: u64 = 1 << 63;
+/// The bits that name the holder.
+const HOLDER: u64 = !INCONSISTENT;
+
+/// How long a waiter of a [`RobustMutex`] sleeps before it checks whether the holder still runs
+/// (10 ms): the bound on noticing a dead holder. See the [module docs](self).
+///
+/// ```
+/// assert_eq!(turnstile::shm::PROBE_INTERVAL.as_millis(), 10);
+/// ```
+pub const PROBE_INTERVAL: Duration = <ProcessShared as Processes>::PROBE_INTERVAL;
+
+/// A mutex for shared memory that survives its holder's death: the next holder gets
+/// [`Err(OwnerDied(guard))`](OwnerDied) and can repair the data.
+///
+/// See the [module docs](self) for the protocol, the detection bound ([`PROBE_INTERVAL`]) and
+/// what is and is not detected. Linux only.
+///
+/// ```
+/// use turnstile::shm::RobustMutex;
+///
+/// let lock = RobustMutex::new([0u32; 4]);
+/// match lock.lock() {
+///     Ok(mut data) => data[0] += 1,
+///     Err(died) => {
+///         // A process died holding it: put the data right, then say so.
+///         let mut guard = died.into_inner();
+///         *guard = [0; 4];
+///         guard.mark_consistent();
+///     }
+/// }
+/// assert_eq!(lock.lock().unwrap()[0], 1);
+/// ```
+#[repr(C)]
+pub struct RobustMutex<T: ?Sized, B: Processes = ProcessShared> {
+    owner: B::Owner,
+    wakes: B::Word,
+    sleepers: B::Word,
+    data: LockData<T, B>,
+}
+
+/// The guard of a [`RobustMutex`]: the lock is held until it is dropped.
+pub type RobustMutexGuard<'a, T, B = ProcessShared> = LockGuard<'a, RobustMutex<T, B>>;
+
+/// The lock was taken, but a holder before died holding it (or a later holder did not mark the
+/// data consistent): the data may be half-updated. Holds the guard; like pthread's `EOWNERDEAD`.
+///
+/// ```
+/// use turnstile::shm::{OwnerDied, RobustMutex};
+///
+/// fn total(lock: &RobustMutex<[u64; 2]>) -> u64 {
+///     let guard = lock.lock().unwrap_or_else(|died: OwnerDied<_>| {
+///         let mut guard = died.into_inner();
+///         guard[1] = guard[0]; // this data's invariant: both halves agree
+///         guard.mark_consistent();
+///         guard
+///     });
+///     guard[0] + guard[1]
+/// }
+/// assert_eq!(total(&RobustMutex::new([2, 2])), 4);
+/// ```
+pub struct OwnerDied<G> {
+    guard: G,
+}
+
+impl<G> OwnerDied<G> {
+    /// The guard: the lock is held.
+    ///
+    /// ```
+    /// # use turnstile::shm::OwnerDied;
+    /// # fn f(e: OwnerDied<turnstile::shm::RobustMutexGuard<'_, u8>>) {
+    /// let guard = e.into_inner();
+    /// # }
+    /// ```
+    pub fn into_inner(self) -> G {
+        self.guard
+    }
+
+    /// The guard, borrowed.
+    ///
+    /// ```
+    /// # use turnstile::shm::OwnerDied;
+    /// # fn f(e: OwnerDied<turnstile::shm::RobustMutexGuard<'_, u8>>) {
+    /// let value: u8 = **e.get_ref();
+    /// # }
+    /// ```
+    pub fn get_ref(&self) -> &G {
+        &self.guard
+    }
+
+    /// The guard, mutably borrowed.
+    ///
+    /// ```
+    /// # use turnstile::shm::OwnerDied;
+    /// # fn f(mut e: OwnerDied<turnstile::shm::RobustMutexGuard<'_, u8>>) {
+    /// **e.get_mut() = 0;
+    /// # }
+    /// ```
+    pub fn get_mut(&mut self) -> &mut G {
+        &mut self.guard
+    }
+}
+
+impl<G> fmt::Debug for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnerDied").finish_non_exhaustive()
+    }
+}
+
+impl<G> fmt::Display for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a process died holding the lock; its data may be inconsistent")
+    }
+}
+
+impl<G> std::error::Error for OwnerDied<G> {}
+
+/// What `lock` returns: the guard, or the guard inside [`OwnerDied`].
+pub type LockResult<G> = Result<G, OwnerDied<G>>;
+
+impl<T> RobustMutex<T> {
+    /// A new, unlocked, consistent mutex, for a [`Region`](crate::shm::Region).
+    ///
+    /// ```
+    /// let lock = turnstile::shm::RobustMutex::new(0u64);
+    /// assert!(!lock.is_locked());
+    /// ```
+    pub fn new(value: T) -> Self {
+        Self::with_backend(value)
+    }
+}
+
+impl<T, B: Processes> RobustMutex<T, B> {
+    /// A new mutex over any backend that knows processes; this is how loom models build one.
+    ///
+    /// ```
+    /// use turnstile::{backend::ProcessShared, shm::RobustMutex};
+    /// let lock = RobustMutex::<_, ProcessShared>::with_backend(1);
+    /// assert_eq!(*lock.lock().unwrap(), 1);
+    /// ```
+    pub fn with_backend(value: T) -> Self {
+        RobustMutex {
+            owner: B::Owner::new(FREE),
+            wakes: B::Word::new(0),
+            sleepers: B::Word::new(0),
+            data: LockData::with_backend(value),
+        }
+    }
+
+    /// Consumes the lock and returns the data.
+    ///
+    /// ```
+    /// let lock = turnstile::shm::RobustMutex::new(3);
+    /// assert_eq!(lock.into_inner(), 3);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: ?Sized, B: Processes> RobustMutex<T, B> {
+    /// Takes the lock, sleeping until it is free or its holder is found dead.
+    ///
+    /// `Err(OwnerDied(guard))` means the lock is held all the same, but a holder died holding
+    /// it (and nobody has marked the data consistent since). Taking it again on the thread that
+    /// holds it deadlocks.
+    ///
+    /// ```
+    /// let lock = turnstile::shm::RobustMutex::new(1);
+    /// *lock.lock().unwrap() += 1;
+    /// assert_eq!(*lock.lock().unwrap(), 2);
+    /// ```
+    #[inline]
+    pub fn lock(&self) -> LockResult<RobustMutexGuard<'_, T, B>> {
+        let me = B::current_process();
+        // Acquire: pairs with the Release half of `unlock`'s `fetch_and`: the last holder's
+        // writes to the data happen before ours.
+        let consistent = match self.owner.compare_exchange(FREE, me, Acquire, Relaxed) {
+            Ok(_) => true,
+            Err(_) => self.lock_contended(me, None).expect("no deadline, no timeout"),
+        };
+        self.guard(consistent)
+    }
+
+    /// Takes the lock if it is free right now; never waits (and so never checks on a holder).
+    ///
+    /// ```
+    /// let lock = turnstile::shm::RobustMutex::new(());
+    /// let held = lock.try_lock().unwrap().unwrap();
+    /// assert!(lock.try_lock().is_none());
+    /// ```
+    #[inline]
+    pub fn try_lock(&self) -> Option<LockResult<RobustMutexGuard<'_, T, B>>> {
+        let consistent = self.try_take(B::current_process()).ok()?;
+        Some(self.guard(consistent))
+    }
+
+    /// As [`lock`](Self::lock), giving up after `timeout`: `None` if it did.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lock = turnstile::shm::RobustMutex::new(());
+    /// let held = lock.lock().unwrap();
+    /// assert!(lock.try_lock_for(Duration::from_millis(1)).is_none());
+    /// ```
+    pub fn try_lock_for(&self, timeout: Duration) -> Option<LockResult<RobustMutexGuard<'_, T, B>>> {
+        match crate::wait::deadline_after(timeout) {
+            Some(deadline) => self.try_lock_until(deadline),
+            None => Some(self.lock()),
+        }
+    }
+
+    /// As [`lock`](Self::lock), giving up at `deadline`: `None` if it did.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let lock = turnstile::shm::RobustMutex::new(());
+    /// assert!(lock.try_lock_until(Instant::now()).is_some()); // free: no wait needed
+    /// ```
+    pub fn try_lock_until(&self, deadline: Instant) -> Option<LockResult<RobustMutexGuard<'_, T, B>>> {
+        let me = B::current_process();
+        let consistent = match self.try_take(me) {
+            Ok(consistent) => consistent,
+            Err(_) => self.lock_contended(me, Some(deadline))?,
+        };
+        Some(self.guard(consistent))
+    }
+
+    /// Whether some thread holds the lock at this instant (stale as soon as it returns).
+    ///
+    /// ```
+    /// let lock = turnstile::shm::RobustMutex::new(());
+    /// let held = lock.lock();
+    /// assert!(lock.is_locked());
+    /// ```
+    pub fn is_locked(&self) -> bool {
+        self.owner.load(Relaxed) & HOLDER != 0
+    }
+
+    /// Whether the data is marked consistent: `false` after a holder died, until a later holder
+    /// calls [`mark_consistent`](RobustMutexGuard::mark_consistent).
+    ///
+    /// ```
+    /// assert!(turnstile::shm::RobustMutex::new(()).is_consistent());
+    /// ```
+    pub fn is_consistent(&self) -> bool {
+        self.owner.load(Relaxed) & INCONSISTENT == 0
+    }
+
+    /// A mutable reference to the data; `&mut self` proves nobody holds the lock.
+    ///
+    /// ```
+    /// let mut lock = turnstile::shm::RobustMutex::new(1);
+    /// *lock.get_mut() += 1;
+    /// assert_eq!(lock.into_inner(), 2);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    fn guard(&self, consistent: bool) -> LockResult<RobustMutexGuard<'_, T, B>> {
+        // SAFETY: every caller has just taken the lock for this thread.
+        let guard = unsafe { LockGuard::new(self) };
+        if consistent {
+            Ok(guard)
+        } else {
+            Err(OwnerDied { guard })
+        }
+    }
+
+    /// Takes the lock if nobody holds it: `Ok(consistent)`, or `Err(owner word)` naming the
+    /// holder.
+    #[inline]
+    fn try_take(&self, me: u64) -> Result<bool, u64> {
+        // SeqCst: in the slow path this load is the "look at the owner" half of the handshake
+        // with `unlock` (see the module docs).
+        let mut owner = self.owner.load(SeqCst);
+        while owner & HOLDER == FREE {
+            // Acquire: pairs with the Release half of `unlock`'s `fetch_and` (SeqCst for the
+            // handshake, as above).
+            match self.owner.compare_exchange(owner, owner | me, SeqCst, SeqCst) {
+                Ok(_) => return Ok(owner & INCONSISTENT == 0),
+                Err(now) => owner = now,
+            }
+        }
+        Err(owner)
+    }
+
+    /// Waits for the lock: `Some(consistent)` once taken, `None` if `deadline` passed.
+    #[cold]
+    fn lock_contended(&self, me: u64, deadline: Option<Instant>) -> Option<bool> {
+        let mut backoff = Backoff::<B>::new();
+        while backoff.spin() {
+            if let Ok(consistent) = self.try_take(me) {
+                return Some(consistent);
+            }
+        }
+        // SeqCst: the "count myself" half of the handshake with `unlock`, which reads the count
+        // after it frees the lock.
+        self.sleepers.fetch_add(1, SeqCst);
+        let taken = loop {
+            B::store_load_fence();
+            // Acquire: pairs with the Release bump in `unlock`, made after it freed the lock:
+            // whoever sees the bump sees the lock free.
+            let seen = self.wakes.load(Acquire);
+            let holder = match self.try_take(me) {
+                Ok(consistent) => break Some(consistent),
+                Err(holder) => holder,
+            };
+            let probe_at = Instant::now().checked_add(B::PROBE_INTERVAL);
+            let (until, probing) = match (deadline, probe_at) {
+                (Some(deadline), Some(probe_at)) if deadline <= probe_at => (deadline, false),
+                (Some(deadline), None) => (deadline, false),
+                (_, probe_at) => (probe_at.unwrap_or_else(Instant::now), true),
+            };
+            if B::wait(&self.wakes, seen, Some(until)) {
+                continue;
+            }
+            if !probing {
+                // The deadline passed: one last look, then give up.
+                break self.try_take(me).ok();
+            }
+            if !B::process_alive(holder & HOLDER) {
+                // The holder is gone: take the lock from exactly the identity found dead, so of
+                // several probers one wins, and a lock let go meanwhile is left alone.
+                // Acquire: the dead holder's writes were made visible by its death, which the
+                // probe observed through the kernel; this orders ours after any later holder's.
+                if self.owner.compare_exchange(holder, me | INCONSISTENT, SeqCst, Relaxed).is_ok() {
+                    break Some(false);
+                }
+            }
+        };
+        // Relaxed: the count is read only for the handshake, which this thread has left.
+        self.sleepers.fetch_sub(1, Relaxed);
+        taken
+    }
+}
+
+impl<T: ?Sized, B: Processes> LockGuard<'_, RobustMutex<T, B>> {
+    /// Declares the data consistent again after a holder died: later holders get `Ok`.
+    ///
+    /// Call it once the data is repaired; a guard dropped without it leaves the lock telling
+    /// the next holder [`OwnerDied`], as pthread's `pthread_mutex_consistent` does.
+    ///
+    /// ```
+    /// use turnstile::shm::RobustMutex;
+    ///
+    /// let lock = RobustMutex::new(0);
+    /// let mut guard = lock.lock().unwrap();
+    /// guard.mark_consistent(); // a no-op when it is already consistent
+    /// assert!(guard.is_consistent());
+    /// ```
+    pub fn mark_consistent(&mut self) {
+        // Relaxed: we hold the lock, so nobody else writes `owner` now; the unlock's Release
+        // publishes the change with the data.
+        LockGuard::raw(self).owner.fetch_and(HOLDER, Relaxed);
+    }
+
+    /// Whether the data is marked consistent (see [`mark_consistent`](Self::mark_consistent)).
+    ///
+    /// ```
+    /// let lock = turnstile::shm::RobustMutex::new(0);
+    /// assert!(lock.lock().unwrap().is_consistent());
+    /// ```
+    pub fn is_consistent(&self) -> bool {
+        LockGuard::raw(self).is_consistent()
+    }
+}
+
+// SAFETY: `owner` names one holder at a time: it is taken by compare-exchange from a free word,
+// or from a dead holder's exact identity (that process runs no more code). `unlock` releases
+// with the Release half of its `fetch_and`, which the next taker's Acquire reads.
+unsafe impl<T: ?Sized, B: Processes> RawLock for RobustMutex<T, B> {
+    type Target = T;
+    type Backend = B;
+
+    fn data(&self) -> &LockData<T, B> {
+        &self.data
+    }
+
+    unsafe fn unlock(&self) {
+        // SeqCst: the "free the lock" half of the handshake with a sleeper counting itself (see
+        // the module docs); its Release half publishes the critical section.
+        self.owner.fetch_and(INCONSISTENT, SeqCst);
+        B::store_load_fence();
+        if self.sleepers.load(SeqCst) != 0 {
+            // Release: pairs with the sleeper's Acquire load of `wakes`.
+            self.wakes.fetch_add(1, Release);
+            B::wake_one(&self.wakes);
+        }
+    }
+
+    fn relock(&self) {
+        // A death while the guard was let go stays flagged in the word: the guard's
+        // `is_consistent` tells.
+        let me = B::current_process();
+        if self.try_take(me).is_err() {
+            self.lock_contended(me, None);
+        }
+    }
+}
+
+// SAFETY: as for `Mutex`: the data is reached only through a guard or `&mut self`.
+unsafe impl<T: ?Sized + Send, B: Processes> Sync for RobustMutex<T, B> {}
+
+// SAFETY: `#[repr(C)]`: a `u64` owner, two `u32` words and the data, which is `ShmSafe`; the
+// owner is a process identity valid in every process, and the `ProcessShared` backend's futex
+// calls meet sleepers in any process.
+unsafe impl<T: ShmSafe + Send> ShmSafe for RobustMutex<T, ProcessShared> {}
+
+impl<T: Default> Default for RobustMutex<T> {
+    /// A lock around `T::default()`.
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T> From<T> for RobustMutex<T> {
+    /// A lock around `value`.
+    fn from(value: T) -> Self {
+        Self::new(value)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug, B: Processes> fmt::Debug for RobustMutex<T, B> {
+    /// Shows the data if the lock is free, `<locked>` otherwise; never blocks.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let guard = self.try_lock().map(|r| r.unwrap_or_else(OwnerDied::into_inner));
+        guard::debug_lock(f, "RobustMutex", guard.as_deref())
+    }
+}
