@@ -16,6 +16,7 @@ mod guard;
 mod monitor;
 mod mutex;
 mod peterson;
+mod robust;
 mod rwlock;
 mod semaphore;
 mod spin;

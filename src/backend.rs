@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 #[cfg(feature = "loom")]
 pub use crate::loom_backend::{
-    BlindWait, CheckThenSet, Fault, ForgetfulWake, Loom, LoomWord, LostRequeue, NoFence, NoRelease, Sound,
-    SwallowedWake, Tracker,
+    BlindWait, CheckThenSet, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Loom, LoomWord, LoomWord64, LostRequeue,
+    NoFence, NoRelease, PidOnly, Sound, SwallowedWake, Tracker,
 };
 
 /// A 32-bit atomic word with the operations the algorithms use: the std `AtomicU32` API.

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use loom::sync::{Mutex, Notify};
 
-use crate::backend::{sealed, Backend, Word};
+use crate::backend::{sealed, Backend, Processes, Word, Word64};
 
 /// A way to break the machine, so that a model can be shown able to fail. See the module docs.
 ///
@@ -76,6 +76,13 @@ pub trait Fault: Send + Sync + 'static {
     const NO_FENCE: bool = false;
     /// `requeue` reports the sleepers moved but leaves them where they were.
     const LOSE_REQUEUE: bool = false;
+    /// A process that exited is still reported alive.
+    const IMMORTAL: bool = false;
+    /// Whether a process is alive is judged by its pid alone, so a reused pid passes for the
+    /// process that had it.
+    const PID_ONLY: bool = false;
+    /// Every process asked about is reported dead, the live too.
+    const HASTY_PROBE: bool = false;
 }
 
 macro_rules! faults {
@@ -109,6 +116,12 @@ faults! {
     NoFence => NO_FENCE;
     /// A requeue that strands the sleepers it claims to have moved.
     LostRequeue => LOSE_REQUEUE;
+    /// The kernel never reports a process gone: a holder that dies is waited for forever.
+    ImmortalOwner => IMMORTAL;
+    /// A probe that checks the pid only: a dead holder whose pid a new process took looks alive.
+    PidOnly => PID_ONLY;
+    /// A probe that calls every holder dead: a live holder's lock is taken from it.
+    HastyProbe => HASTY_PROBE;
 }
 
 /// The loom backend. `Loom` alone is the sound one; `Loom<F>` injects the fault `F`.
@@ -155,12 +168,25 @@ struct Sleeper {
     wakeup: Arc<Notify>,
 }
 
-/// The modelled futex table: every sleeper of the execution, oldest first.
+/// The modelled futex table: every sleeper of the execution, oldest first. And the modelled
+/// process table: every process started in the execution, and whether it still runs.
 #[derive(Default)]
 struct Kernel {
     next_ticket: u64,
     sleepers: Vec<Sleeper>,
+    next_pid: u64,
+    processes: Vec<ModelProcess>,
 }
+
+/// One modelled process: an identity as `Processes::current_process` gives (pid in bits 40..,
+/// a start time below), and whether it runs.
+struct ModelProcess {
+    id: u64,
+    alive: bool,
+}
+
+/// Where a modelled identity's pid starts, as in the real one.
+const PID_SHIFT: u32 = 40;
 
 impl Kernel {
     fn enqueue(&mut self, key: usize, mask: u32, wakeup: Arc<Notify>) -> u64 {
@@ -190,6 +216,23 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// Starts a process, with a new pid or `reusing` the pid of an exited one; its start time
+    /// is later than every other's, as the real clock's would be.
+    fn start_process(&mut self, reusing: Option<u64>) -> u64 {
+        let pid = reusing.map_or_else(
+            || {
+                self.next_pid += 1;
+                self.next_pid
+            },
+            |id| id >> PID_SHIFT,
+        );
+        let id = pid << PID_SHIFT | (self.processes.len() as u64 + 1);
+        self.processes.push(ModelProcess { id, alive: true });
+        id
+    }
+}
+
 loom::lazy_static! {
     /// The kernel of the current loom execution (loom rebuilds it for every execution).
     static ref KERNEL: Mutex<Kernel> = Mutex::new(Kernel::default());
@@ -198,6 +241,9 @@ loom::lazy_static! {
 loom::thread_local! {
     /// What this thread sleeps on. One per thread, so a thread spurs at most once per execution.
     static WAKEUP: Arc<Notify> = Arc::new(Notify::new());
+    /// The modelled process this thread runs in (each thread is its own process); 0 until it
+    /// asks.
+    static PROCESS: core::cell::Cell<u64> = core::cell::Cell::new(0);
 }
 
 fn key<F>(word: &LoomWord<F>) -> usize {
@@ -213,28 +259,34 @@ impl<F: Fault> LoomWord<F> {
     fn current(&self) -> u32 {
         self.value.load(Ordering::Relaxed)
     }
+}
 
-    fn write_order(order: Ordering) -> Ordering {
-        if !F::NO_RELEASE {
-            return order;
-        }
-        match order {
-            Ordering::Release => Ordering::Relaxed,
-            Ordering::AcqRel | Ordering::SeqCst => Ordering::Acquire,
-            other => other,
-        }
+/// The ordering a write gets on a backend with fault `F` (no Release half under `NoRelease`).
+fn write_order<F: Fault>(order: Ordering) -> Ordering {
+    if !F::NO_RELEASE {
+        return order;
     }
-
-    fn store_order(order: Ordering) -> Ordering {
-        match Self::write_order(order) {
-            Ordering::Acquire => Ordering::Relaxed,
-            other => other,
-        }
+    match order {
+        Ordering::Release => Ordering::Relaxed,
+        Ordering::AcqRel | Ordering::SeqCst => Ordering::Acquire,
+        other => other,
     }
+}
 
+fn store_order<F: Fault>(order: Ordering) -> Ordering {
+    match write_order::<F>(order) {
+        Ordering::Acquire => Ordering::Relaxed,
+        other => other,
+    }
+}
+
+/// The read-modify-write of a loom word of fault `F`, for each width.
+macro_rules! loom_rmw {
+    ($Word:ident, $int:ty) => {
+        impl<F: Fault> $Word<F> {
     /// Applies `f` to the value: atomically, or as a load and a store under `CheckThenSet`.
-    fn rmw(&self, order: Ordering, f: impl Fn(u32) -> Option<u32>) -> Result<u32, u32> {
-        let order = Self::write_order(order);
+    fn rmw(&self, order: Ordering, f: impl Fn($int) -> Option<$int>) -> Result<$int, $int> {
+        let order = write_order::<F>(order);
         if F::SPLIT_RMW {
             let load_order = match order {
                 Ordering::AcqRel | Ordering::SeqCst => Ordering::Acquire,
@@ -258,6 +310,48 @@ impl<F: Fault> LoomWord<F> {
             self.value.fetch_update(order, failure, f)
         }
     }
+
+    fn compare_exchange_faulty(
+        &self,
+        current: $int,
+        new: $int,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<$int, $int> {
+        if F::SPLIT_RMW || F::NO_RELEASE {
+            return self.rmw(success, |v| (v == current).then_some(new));
+        }
+        self.value.compare_exchange(current, new, success, failure)
+    }
+        }
+    };
+}
+
+loom_rmw!(LoomWord, u32);
+loom_rmw!(LoomWord64, u64);
+
+/// The 64-bit word of the loom backend (a lock's owner), with the same faults as [`LoomWord`].
+#[derive(Debug)]
+pub struct LoomWord64<F> {
+    value: loom::sync::atomic::AtomicU64,
+    _fault: PhantomData<F>,
+}
+
+impl<F: Fault> sealed::Sealed for LoomWord64<F> {}
+
+impl<F: Fault> Word64 for LoomWord64<F> {
+    fn new(value: u64) -> Self {
+        LoomWord64 { value: loom::sync::atomic::AtomicU64::new(value), _fault: PhantomData }
+    }
+    fn load(&self, order: Ordering) -> u64 {
+        self.value.load(order)
+    }
+    fn compare_exchange(&self, current: u64, new: u64, success: Ordering, failure: Ordering) -> Result<u64, u64> {
+        self.compare_exchange_faulty(current, new, success, failure)
+    }
+    fn fetch_and(&self, value: u64, order: Ordering) -> u64 {
+        self.rmw(order, |v| Some(v & value)).unwrap_or_else(|v| v)
+    }
 }
 
 impl<F: Fault> Word for LoomWord<F> {
@@ -268,7 +362,7 @@ impl<F: Fault> Word for LoomWord<F> {
         self.value.load(order)
     }
     fn store(&self, value: u32, order: Ordering) {
-        self.value.store(value, Self::store_order(order));
+        self.value.store(value, store_order::<F>(order));
     }
     fn swap(&self, value: u32, order: Ordering) -> u32 {
         if F::SPLIT_RMW || F::NO_RELEASE {
@@ -283,10 +377,7 @@ impl<F: Fault> Word for LoomWord<F> {
         success: Ordering,
         failure: Ordering,
     ) -> Result<u32, u32> {
-        if F::SPLIT_RMW || F::NO_RELEASE {
-            return self.rmw(success, |v| (v == current).then_some(new));
-        }
-        self.value.compare_exchange(current, new, success, failure)
+        self.compare_exchange_faulty(current, new, success, failure)
     }
     fn fetch_add(&self, value: u32, order: Ordering) -> u32 {
         self.rmw(order, |v| Some(v.wrapping_add(value))).unwrap_or_else(|v| v)
@@ -308,6 +399,85 @@ impl<F: Fault> Loom<F> {
             return 0;
         }
         KERNEL.lock().unwrap().wake(key(word), mask, count)
+    }
+}
+
+impl<F: Fault> Loom<F> {
+    /// Ends the process of the calling thread, as a `SIGKILL` would: it holds on to whatever it
+    /// held, and [`Processes::process_alive`] reports it gone from now on. The thread must not
+    /// touch a lock again.
+    ///
+    /// ```
+    /// use turnstile::backend::{Loom, Processes};
+    ///
+    /// loom::model(|| {
+    ///     let me = Loom::<turnstile::backend::Sound>::current_process();
+    ///     assert!(Loom::<turnstile::backend::Sound>::process_alive(me));
+    ///     Loom::<turnstile::backend::Sound>::exit_process();
+    ///     assert!(!Loom::<turnstile::backend::Sound>::process_alive(me));
+    /// });
+    /// ```
+    pub fn exit_process() {
+        let me = <Self as Processes>::current_process();
+        let mut kernel = KERNEL.lock().unwrap();
+        kernel.processes.iter_mut().filter(|p| p.id == me).for_each(|p| p.alive = false);
+    }
+
+    /// Makes the calling thread a new process that has the pid of `dead`, an exited process (the
+    /// kernel handing a freed pid to a newcomer); returns its identity.
+    ///
+    /// ```
+    /// use turnstile::backend::{Loom, Processes, Sound};
+    ///
+    /// loom::model(|| {
+    ///     let old = loom::thread::spawn(|| {
+    ///         Loom::<Sound>::exit_process();
+    ///         Loom::<Sound>::current_process()
+    ///     })
+    ///     .join()
+    ///     .unwrap();
+    ///     let new = Loom::<Sound>::start_process_reusing_pid(old);
+    ///     assert_eq!(new >> 40, old >> 40); // the same pid
+    ///     assert!(Loom::<Sound>::process_alive(new) && !Loom::<Sound>::process_alive(old));
+    /// });
+    /// ```
+    pub fn start_process_reusing_pid(dead: u64) -> u64 {
+        let mut kernel = KERNEL.lock().unwrap();
+        let exited = kernel.processes.iter().any(|p| p.id == dead && !p.alive);
+        assert!(exited, "a pid is reused only once its process has exited");
+        let id = kernel.start_process(Some(dead));
+        PROCESS.with(|p| p.set(id));
+        id
+    }
+}
+
+impl<F: Fault> Processes for Loom<F> {
+    type Owner = LoomWord64<F>;
+    // Loom has no clock: a timed sleep may end at any point, and each that ends is a probe.
+    const PROBE_INTERVAL: Duration = Duration::ZERO;
+
+    fn current_process() -> u64 {
+        PROCESS.with(|p| {
+            if p.get() == 0 {
+                p.set(KERNEL.lock().unwrap().start_process(None));
+            }
+            p.get()
+        })
+    }
+
+    /// Reads the process table under the kernel's lock, so a probe that finds a process gone
+    /// is ordered after everything that process did: as on the real machine, where the exit
+    /// and `/proc` go through the kernel's own locks.
+    fn process_alive(id: u64) -> bool {
+        if F::HASTY_PROBE {
+            return false;
+        }
+        if F::IMMORTAL {
+            return true;
+        }
+        let kernel = KERNEL.lock().unwrap();
+        let same = |p: &&ModelProcess| if F::PID_ONLY { p.id >> PID_SHIFT == id >> PID_SHIFT } else { p.id == id };
+        kernel.processes.iter().filter(same).any(|p| p.alive)
     }
 }
 

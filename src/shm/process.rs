@@ -139,7 +139,7 @@ mod tests {
         assert!(alive(id));
         child.kill().unwrap();
         // Not reaped yet: a zombie until `wait`. Wait for the kernel to finish killing it.
-        while stat(pid).map_or(false, |s| s.state != b'Z') {
+        while stat(pid).is_ok_and(|s| s.state != b'Z') {
             std::thread::yield_now();
         }
         assert!(!alive(id));

@@ -364,7 +364,7 @@ impl<T: ShmSafe> Region<T> {
         let deadline = deadline_after(timeout);
         let c_name = c_name(name)?;
         let not_ready = || RegionError::NotReady { name: name.to_owned() };
-        let passed = |deadline: Option<Instant>| deadline.map_or(false, |d| Instant::now() >= d);
+        let passed = |deadline: Option<Instant>| deadline.is_some_and(|d| Instant::now() >= d);
         // Until the creator has made the object and given it its size, look again every POLL.
         let (fd, len) = loop {
             match shm_open(&c_name, 0) {

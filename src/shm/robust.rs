@@ -445,6 +445,29 @@ impl<T: ?Sized, B: Processes> LockGuard<'_, RobustMutex<T, B>> {
     }
 }
 
+#[cfg(feature = "loom")]
+impl<T: ?Sized, F: crate::backend::Fault> LockGuard<'_, RobustMutex<T, crate::backend::Loom<F>>> {
+    /// For loom models: the holder's process dies holding the lock. The guard's access to the
+    /// data ends (a dead process touches nothing more) but the lock stays held, and the thread's
+    /// modelled process is gone (see `Loom::exit_process`).
+    ///
+    /// ```
+    /// use turnstile::backend::Loom;
+    /// use turnstile::shm::RobustMutex;
+    ///
+    /// loom::model(|| {
+    ///     let lock = RobustMutex::<u32, Loom>::with_backend(0);
+    ///     turnstile::LockGuard::exit_process(lock.lock().unwrap());
+    ///     assert!(lock.is_locked());
+    /// });
+    /// ```
+    pub fn exit_process(this: Self) {
+        let (_, access) = LockGuard::into_parts(this);
+        drop(core::mem::ManuallyDrop::into_inner(access));
+        crate::backend::Loom::<F>::exit_process();
+    }
+}
+
 // SAFETY: `owner` names one holder at a time: it is taken by compare-exchange from a free word,
 // or from a dead holder's exact identity (that process runs no more code). `unlock` releases
 // with the Release half of its `fetch_and`, which the next taker's Acquire reads.
