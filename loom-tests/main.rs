@@ -2,7 +2,8 @@
 //!
 //! Each model runs the crate's own code over the loom backend and checks one property. Each has a
 //! broken twin: the *same* model over a faulty backend (`Loom<NoRelease>`, `Loom<CheckThenSet>`,
-//! `Loom<ForgetfulWake>`, `Loom<BlindWait>`, `Loom<NoFence>`, `Loom<LostRequeue>`, ...), asserted
+//! `Loom<ForgetfulWake>`, `Loom<BlindWait>`, `Loom<NoFence>`, `Loom<LostRequeue>`, and for the
+//! owner-aware mutex `Loom<ImmortalOwner>`, `Loom<PidOnly>`, `Loom<HastyProbe>`), asserted
 //! to fail with the report we expect: a causality violation when two critical sections overlap or
 //! are not ordered, a deadlock when a wakeup is lost, or the model's own assertion.
 //!

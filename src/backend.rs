@@ -6,6 +6,8 @@
 //!
 //! * [`Real`] is the default: `std` atomics and the operating system's futex (see the `wait`
 //!   module). Its tracker is a zero-sized type, so it costs nothing.
+//! * [`ProcessShared`] (Linux) is `Real` with futex calls that reach other processes, for locks
+//!   in shared memory (see [`shm`](crate::shm)).
 //! * `Loom` (with the `loom` feature) runs the very same algorithm code over loom's atomics and a
 //!   modelled futex, so that `loom` can explore every interleaving. A wait that nobody wakes is a
 //!   loom deadlock, which is how a lost wakeup shows up in a model.

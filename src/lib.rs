@@ -15,7 +15,12 @@
 //! | [`ReaderPrefRwLock`] | readers count + waiting-writer count in one word, writers sleep apart | short spin, then sleeps | readers first (writers can starve) |
 //! | [`WriterPrefRwLock`] | the same state machine, the other preference | short spin, then sleeps | a waiting writer before later readers (readers can starve) |
 //! | [`FairRwLock`] | ticket readers-writer lock (Mellor-Crummey & Scott) with masked futex wakes | short spin, then sleeps | FIFO, consecutive readers together |
+//! | [`shm::RobustMutex`] (Linux) | owner (pid + start time) in a 64-bit word, waiters sleep on a wake sequence | short spin, then sleeps; probes the holder every 10 ms | barging; a dead holder's lock goes to a waiter, told `OwnerDied` |
 //! | [`Monitor`] | state + [`Mutex`] + named [`Condvar`]s (Hoare/Brinch Hansen, Mesa signals) | sleeps | as `Mutex` and `Condvar` |
+//!
+//! On Linux, [`shm`] puts `Mutex`, `SpinLock` and `Semaphore` (over the
+//! [`ProcessShared`](backend::ProcessShared) backend) and `RobustMutex` in memory shared between
+//! processes, inside a [`shm::Region`] whose header says what it holds.
 //!
 //! Locks do not poison: a panic inside a critical section releases the lock on unwind and
 //! leaves the data as the panicking code left it. That is why, like parking_lot's, the locks

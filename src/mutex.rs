@@ -124,6 +124,10 @@ fn starved(state: u32) -> u32 {
 /// [module docs](crate::mutex)); `Mutex<()>` is 4 bytes. A panic in the critical section releases
 /// the lock (no poisoning).
 ///
+/// `#[repr(C)]`: the `u32` lock word at offset 0, then the data. Over the
+/// [`ProcessShared`](crate::backend::ProcessShared) backend it works between processes, in a
+/// [`shm::Region`](crate::shm::Region) (Linux).
+///
 /// ```
 /// use std::sync::Arc;
 /// use turnstile::Mutex;

@@ -76,6 +76,10 @@ const COUNT_MASK: u32 = 0xffff;
 /// producer.join().unwrap();
 /// assert_eq!(full.available_permits(), 0);
 /// ```
+///
+/// `#[repr(C)]`: the `u32` permit count at offset 0 and the `u32` sleeper count at 4. Over the
+/// `ProcessShared` backend it works between processes, in a
+/// [`shm::Region`](crate::shm::Region) (Linux): the seeds' `empty` and `full`.
 #[repr(C)]
 pub struct Semaphore<B: Backend = Real> {
     permits: B::Word,

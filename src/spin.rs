@@ -40,7 +40,9 @@ const LOCKED: u32 = 1;
 /// A test-and-test-and-set spinlock: waiters spin (then yield) instead of sleeping.
 ///
 /// `lock` is one compare-exchange when the lock is free; `SpinLock<()>` is 4 bytes. Not fair. A panic in the
-/// critical section releases the lock.
+/// critical section releases the lock. `#[repr(C)]`: the `u32` lock word at offset 0, then the
+/// data; over the `ProcessShared` backend it may live in a [`shm::Region`](crate::shm::Region)
+/// (Linux).
 ///
 /// ```
 /// use turnstile::SpinLock;
