@@ -1,68 +1,5 @@
 //! An owner-aware mutex for shared memory: a process killed while holding it does not hang the
 //! others, and the next holder is told.
-//!
-//! **State.** A 64-bit `owner` word and two 32-bit words, `#[repr(C)]`, then the data:
-//!
-//! | field      | meaning |
-//! |------------|---------|
-//! | `owner`    | 0: free. Else the holder's identity (pid and start time, bits 0..63) and, in bit 63, `INCONSISTENT`: a holder died and nobody has marked the data consistent since |
-//! | `wakes`    | the futex word waiters sleep on: bumped by every unlock that finds sleepers |
-//! | `sleepers` | how many waiters are counted as asleep on `wakes` |
-//!
-//! A process's identity is its pid paired with its start time (`/proc/<pid>/stat`): a pid may be
-//! reused once its process is gone, a (pid, start time) pair never is while the system runs.
-//!
-//! * **Lock.** One compare-exchange `0 → me`. A free lock with `INCONSISTENT` set is taken with
-//!   the bit kept, and the taker is told [`OwnerDied`].
-//! * **Unlock.** One `fetch_and` that clears the identity and keeps `INCONSISTENT`; if any
-//!   sleeper is counted, bump `wakes` and wake one. Uncontended: no system call.
-//! * **Wait.** Spin briefly, then count yourself a sleeper, read `wakes`, look at `owner` once
-//!   more, and sleep on `wakes` if it still holds what you read. The count and the owner word are
-//!   the two sides of a store→load handshake (each side writes one and reads the other, `SeqCst`):
-//!   an unlock either sees the sleeper counted, and then bumps `wakes` after it freed the lock,
-//!   or the sleeper sees the lock free. A sleeper can therefore only sleep on a `wakes` value
-//!   that the next unlock will change.
-//! * **Probe.** A sleeper sleeps at most [`PROBE_INTERVAL`] at a time. When that much has passed
-//!   without a wake, it checks whether the holder it saw still runs. If not, it takes the lock
-//!   from the dead with a compare-exchange from exactly the identity it probed (so of several
-//!   probers one wins, and a holder that let go meanwhile is never mistaken for the dead one),
-//!   sets `INCONSISTENT`, and returns `Err(OwnerDied(guard))`.
-//! * **Recovery.** The new holder repairs the data and calls
-//!   [`mark_consistent`](RobustMutexGuard::mark_consistent). Until somebody does, every holder is
-//!   told `OwnerDied` again: a holder that could not repair it leaves the warning for the next.
-//!
-//! **The guarantee.** If the holder's process dies (killed by any signal, or exits) without
-//! unlocking, a thread waiting in [`lock`](RobustMutex::lock) takes the lock within
-//! [`PROBE_INTERVAL`] (10 ms) of the later of the death and the start of its wait, plus the time
-//! to be scheduled and read `/proc`, and gets `Err(OwnerDied)`. A holder whose pid was
-//! reused by a new process in the meantime is still found dead (the start time differs).
-//!
-//! **What is not detected.**
-//! * A thread that exits, or leaks its guard with `mem::forget`, while its process lives on: the
-//!   owner is a process, and a live process is a live owner. (A panic unwinds the guard, which
-//!   releases the lock.)
-//! * A holder that is alive but stuck (stopped by `SIGSTOP`, deadlocked, looping): it is alive.
-//! * Processes in different pid namespaces, or without `/proc` mounted: identities cannot be
-//!   compared there. Where `/proc` hides another user's processes (`hidepid`), `kill(pid, 0)`
-//!   tells whether the pid exists, but a reused pid then counts as alive.
-//! * Taking it again on the thread that holds it deadlocks, as a [`Mutex`](crate::Mutex) does;
-//!   another thread of the same process waits for it like any other waiter.
-//!
-//! **Costs.** Uncontended lock and unlock are one atomic read-modify-write each (the unlock also
-//! reads `sleepers`). A waiter reads `/proc/<pid>/stat` once per [`PROBE_INTERVAL`] while it
-//! waits. A process killed *while waiting* leaves the sleeper count one too high: later unlocks
-//! then make a futex wake call each, which finds nobody for it (slower, never wrong). Waking is
-//! one sleeper per unlock and barging, as the plain mutex without its fairness bound.
-//!
-//! **Why not the kernel's robust futex list.** Linux can do this itself: each thread registers a
-//! list of the robust futexes it holds (`set_robust_list`), and when the thread dies the kernel
-//! marks each word `FUTEX_OWNER_DIED` and wakes a waiter, at once and without polling. But the
-//! kernel keeps one list head per thread, and glibc registers it for every thread it starts, for
-//! its own `PTHREAD_MUTEX_ROBUST` mutexes, in glibc's private layout. A library that registered
-//! its own list would unregister glibc's (breaking robust pthread mutexes in the program);
-//! joining glibc's list would mean writing glibc's private structures. The kernel's protocol is
-//! also per thread (the word holds a thread id) where this lock's owner is a process. So this
-//! lock probes instead, and pays for it with the detection delay above.
 
 use core::fmt;
 use core::sync::atomic::Ordering::*;
@@ -81,7 +18,7 @@ const INCONSISTENT: u64 = 1 << 63;
 const HOLDER: u64 = !INCONSISTENT;
 
 /// How long a waiter of a [`RobustMutex`] sleeps before it checks whether the holder still runs
-/// (10 ms): the bound on noticing a dead holder. See the [module docs](self).
+/// (10 ms): the bound on noticing a dead holder. See [`RobustMutex`].
 ///
 /// ```
 /// assert_eq!(turnstile::shm::PROBE_INTERVAL.as_millis(), 10);
@@ -91,8 +28,70 @@ pub const PROBE_INTERVAL: Duration = <ProcessShared as Processes>::PROBE_INTERVA
 /// A mutex for shared memory that survives its holder's death: the next holder gets
 /// [`Err(OwnerDied(guard))`](OwnerDied) and can repair the data.
 ///
-/// See the [module docs](self) for the protocol, the detection bound ([`PROBE_INTERVAL`]) and
-/// what is and is not detected. Linux only.
+/// Linux only.
+///
+/// **State.** A 64-bit `owner` word and two 32-bit words, `#[repr(C)]`, then the data:
+///
+/// | field      | meaning |
+/// |------------|---------|
+/// | `owner`    | 0: free. Else the holder's identity (pid and start time, bits 0..63) and, in bit 63, `INCONSISTENT`: a holder died and nobody has marked the data consistent since |
+/// | `wakes`    | the futex word waiters sleep on: bumped by every unlock that finds sleepers |
+/// | `sleepers` | how many waiters are counted as asleep on `wakes` |
+///
+/// A process's identity is its pid paired with its start time (`/proc/<pid>/stat`): a pid may be
+/// reused once its process is gone, a (pid, start time) pair never is while the system runs.
+///
+/// * **Lock.** One compare-exchange `0 → me`. A free lock with `INCONSISTENT` set is taken with
+///   the bit kept, and the taker is told [`OwnerDied`].
+/// * **Unlock.** One `fetch_and` that clears the identity and keeps `INCONSISTENT`; if any
+///   sleeper is counted, bump `wakes` and wake one. Uncontended: no system call.
+/// * **Wait.** Spin briefly, then count yourself a sleeper, read `wakes`, look at `owner` once
+///   more, and sleep on `wakes` if it still holds what you read. The count and the owner word are
+///   the two sides of a store→load handshake (each side writes one and reads the other, `SeqCst`):
+///   an unlock either sees the sleeper counted, and then bumps `wakes` after it freed the lock,
+///   or the sleeper sees the lock free. A sleeper can therefore only sleep on a `wakes` value
+///   that the next unlock will change.
+/// * **Probe.** A sleeper sleeps at most [`PROBE_INTERVAL`] at a time. When that much has passed
+///   without a wake, it checks whether the holder it saw still runs. If not, it takes the lock
+///   from the dead with a compare-exchange from exactly the identity it probed (so of several
+///   probers one wins, and a holder that let go meanwhile is never mistaken for the dead one),
+///   sets `INCONSISTENT`, and returns `Err(OwnerDied(guard))`.
+/// * **Recovery.** The new holder repairs the data and calls
+///   [`mark_consistent`](RobustMutexGuard::mark_consistent). Until somebody does, every holder is
+///   told `OwnerDied` again: a holder that could not repair it leaves the warning for the next.
+///
+/// **The guarantee.** If the holder's process dies (killed by any signal, or exits) without
+/// unlocking, a thread waiting in [`lock`](RobustMutex::lock) takes the lock within
+/// [`PROBE_INTERVAL`] (10 ms) of the later of the death and the start of its wait, plus the time
+/// to be scheduled and read `/proc`, and gets `Err(OwnerDied)`. A holder whose pid was
+/// reused by a new process in the meantime is still found dead (the start time differs).
+///
+/// **What is not detected.**
+/// * A thread that exits, or leaks its guard with `mem::forget`, while its process lives on: the
+///   owner is a process, and a live process is a live owner. (A panic unwinds the guard, which
+///   releases the lock.)
+/// * A holder that is alive but stuck (stopped by `SIGSTOP`, deadlocked, looping): it is alive.
+/// * Processes in different pid namespaces, or without `/proc` mounted: identities cannot be
+///   compared there. Where `/proc` hides another user's processes (`hidepid`), `kill(pid, 0)`
+///   tells whether the pid exists, but a reused pid then counts as alive.
+/// * Taking it again on the thread that holds it deadlocks, as a [`Mutex`](crate::Mutex) does;
+///   another thread of the same process waits for it like any other waiter.
+///
+/// **Costs.** Uncontended lock and unlock are one atomic read-modify-write each (the unlock also
+/// reads `sleepers`). A waiter reads `/proc/<pid>/stat` once per [`PROBE_INTERVAL`] while it
+/// waits. A process killed *while waiting* leaves the sleeper count one too high: later unlocks
+/// then make a futex wake call each, which finds nobody for it (slower, never wrong). Waking is
+/// one sleeper per unlock and barging, as the plain mutex without its fairness bound.
+///
+/// **Why not the kernel's robust futex list.** Linux can do this itself: each thread registers a
+/// list of the robust futexes it holds (`set_robust_list`), and when the thread dies the kernel
+/// marks each word `FUTEX_OWNER_DIED` and wakes a waiter, at once and without polling. But the
+/// kernel keeps one list head per thread, and glibc registers it for every thread it starts, for
+/// its own `PTHREAD_MUTEX_ROBUST` mutexes, in glibc's private layout. A library that registered
+/// its own list would unregister glibc's (breaking robust pthread mutexes in the program);
+/// joining glibc's list would mean writing glibc's private structures. The kernel's protocol is
+/// also per thread (the word holds a thread id) where this lock's owner is a process. So this
+/// lock probes instead, and pays for it with the detection delay above.
 ///
 /// ```
 /// use turnstile::shm::RobustMutex;
@@ -351,7 +350,7 @@ impl<T: ?Sized, B: Processes> RobustMutex<T, B> {
     #[inline]
     fn try_take(&self, me: u64) -> Result<bool, u64> {
         // SeqCst: in the slow path this load is the "look at the owner" half of the handshake
-        // with `unlock` (see the module docs).
+        // with `unlock` (see `RobustMutex`'s docs).
         let mut owner = self.owner.load(SeqCst);
         while owner & HOLDER == FREE {
             // Acquire: pairs with the Release half of `unlock`'s `fetch_and` (SeqCst for the
@@ -481,7 +480,7 @@ unsafe impl<T: ?Sized, B: Processes> RawLock for RobustMutex<T, B> {
 
     unsafe fn unlock(&self) {
         // SeqCst: the "free the lock" half of the handshake with a sleeper counting itself (see
-        // the module docs); its Release half publishes the critical section.
+        // `RobustMutex`'s docs); its Release half publishes the critical section.
         self.owner.fetch_and(INCONSISTENT, SeqCst);
         B::store_load_fence();
         if self.sleepers.load(SeqCst) != 0 {
