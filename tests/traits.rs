@@ -375,3 +375,57 @@ fn a_semaphore_is_two_words_and_a_condvar_at_most_sixteen_bytes() {
 fn a_permit_is_at_most_two_words() {
     assert!(size_of::<SemaphorePermit<'static>>() <= 2 * size_of::<usize>());
 }
+
+#[cfg(target_os = "linux")]
+mod shm {
+    use super::*;
+    use turnstile::shm::{self, Region, RobustMutex, ShmSafe};
+
+    fn assert_shm_safe<T: ShmSafe>() {}
+
+    #[test]
+    fn robust_mutex_is_send_and_sync_exactly_when_the_data_is_send() {
+        assert_send::<RobustMutex<u64>>();
+        assert_sync::<RobustMutex<u64>>();
+        assert_sync::<RobustMutex<Cell<u8>>>();
+        assert_sync::<RobustMutex<[u8]>>();
+        assert_not_impl!(RobustMutex<Rc<u8>>: Send);
+        assert_not_impl!(RobustMutex<Rc<u8>>: Sync);
+        assert_not_impl!(turnstile::shm::RobustMutexGuard<'static, u8>: Send);
+        assert_send::<Region<shm::Mutex<u64>>>();
+        assert_sync::<Region<shm::Mutex<u64>>>();
+    }
+
+    #[test]
+    fn only_plain_data_and_process_shared_locks_are_shm_safe() {
+        assert_shm_safe::<shm::Mutex<[u64; 4]>>();
+        assert_shm_safe::<shm::SpinLock<std::sync::atomic::AtomicU32>>();
+        assert_shm_safe::<shm::Semaphore>();
+        assert_shm_safe::<RobustMutex<crossbeam_utils::CachePadded<u8>>>();
+        assert_not_impl!(shm::Mutex<Vec<u8>>: ShmSafe);
+        assert_not_impl!(shm::Mutex<&'static u8>: ShmSafe);
+        assert_not_impl!(Mutex<u64>: ShmSafe); // the default backend's futex calls are private
+        assert_not_impl!(Semaphore: ShmSafe);
+        assert_not_impl!(RobustMutex<Box<u8>>: ShmSafe);
+        assert_not_impl!(Cell<u8>: ShmSafe); // plain, but not Sync
+    }
+
+    #[test]
+    fn robust_mutex_has_default_from_and_a_debug_that_never_blocks() {
+        let lock: RobustMutex<u8> = RobustMutex::default();
+        assert_eq!(format!("{lock:?}"), "RobustMutex { data: 0, .. }");
+        let guard = lock.lock().unwrap();
+        assert_eq!(format!("{lock:?}"), "RobustMutex { data: <locked>, .. }");
+        drop(guard);
+        assert_eq!(RobustMutex::from(7).into_inner(), 7);
+    }
+
+    #[test]
+    fn shared_lock_sizes_are_their_documented_layouts() {
+        assert_eq!(size_of::<shm::Mutex<u32>>(), 8);
+        assert_eq!(size_of::<shm::SpinLock<()>>(), 4);
+        assert_eq!(size_of::<shm::Semaphore>(), 8);
+        assert_eq!(size_of::<RobustMutex<()>>(), 16);
+        assert_eq!(size_of::<RobustMutex<u8>>(), 24);
+    }
+}

@@ -500,9 +500,6 @@ unsafe impl<T: ?Sized, B: Processes> RawLock for RobustMutex<T, B> {
     }
 }
 
-// SAFETY: as for `Mutex`: the data is reached only through a guard or `&mut self`.
-unsafe impl<T: ?Sized + Send, B: Processes> Sync for RobustMutex<T, B> {}
-
 // SAFETY: `#[repr(C)]`: a `u64` owner, two `u32` words and the data, which is `ShmSafe`; the
 // owner is a process identity valid in every process, and the `ProcessShared` backend's futex
 // calls meet sleepers in any process.
