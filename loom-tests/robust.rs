@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use loom::thread;
-use turnstile::backend::{CheckThenSet, Fault, HastyProbe, ImmortalOwner, Loom, NoFence, PidOnly, Processes, Sound};
+use turnstile::backend::{
+    CheckThenSet, Fault, HastyProbe, ImmortalOwner, Loom, NoFence, PidOnly, Processes, Sound,
+};
 use turnstile::shm::{OwnerDied, RobustMutex, RobustMutexGuard};
 use turnstile::LockGuard;
 
@@ -65,7 +67,11 @@ fn a_dead_holders_lock_is_recovered<F: Fault>() -> bool {
     drop(guard);
     holder.join().unwrap();
     let (guard, died_second) = lock_and_repair(&lock);
-    assert!(died_first != died_second, "one death, reported {} times", u8::from(died_first) + u8::from(died_second));
+    assert!(
+        died_first != died_second,
+        "one death, reported {} times",
+        u8::from(died_first) + u8::from(died_second)
+    );
     assert_eq!(guard[0], guard[1]);
     drop(guard);
     assert!(lock.is_consistent() && !lock.is_locked());

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 
 #[cfg(feature = "loom")]
 pub use crate::loom_backend::{
-    BlindWait, CheckThenSet, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Loom, LoomWord, LoomWord64, LostRequeue,
-    NoFence, NoRelease, PidOnly, Sound, SwallowedWake, Tracker,
+    BlindWait, CheckThenSet, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Loom, LoomWord, LoomWord64,
+    LostRequeue, NoFence, NoRelease, PidOnly, Sound, SwallowedWake, Tracker,
 };
 
 /// A 32-bit atomic word with the operations the algorithms use: the std `AtomicU32` API.
@@ -539,7 +539,13 @@ pub trait Word64: Send + Sync + sealed::Sealed {
     /// Reads the value.
     fn load(&self, order: Ordering) -> u64;
     /// Writes `new` if the value is `current`; `Ok(old)` if it did, `Err(actual)` if not.
-    fn compare_exchange(&self, current: u64, new: u64, success: Ordering, failure: Ordering) -> Result<u64, u64>;
+    fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64>;
     /// Keeps only the bits of `value`, returning the old value.
     fn fetch_and(&self, value: u64, order: Ordering) -> u64;
 }
@@ -556,7 +562,13 @@ impl Word64 for AtomicU64 {
         AtomicU64::load(self, order)
     }
     #[inline]
-    fn compare_exchange(&self, current: u64, new: u64, success: Ordering, failure: Ordering) -> Result<u64, u64> {
+    fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64> {
         AtomicU64::compare_exchange(self, current, new, success, failure)
     }
     #[inline]

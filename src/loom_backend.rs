@@ -284,45 +284,45 @@ fn store_order<F: Fault>(order: Ordering) -> Ordering {
 macro_rules! loom_rmw {
     ($Word:ident, $int:ty) => {
         impl<F: Fault> $Word<F> {
-    /// Applies `f` to the value: atomically, or as a load and a store under `CheckThenSet`.
-    fn rmw(&self, order: Ordering, f: impl Fn($int) -> Option<$int>) -> Result<$int, $int> {
-        let order = write_order::<F>(order);
-        if F::SPLIT_RMW {
-            let load_order = match order {
-                Ordering::AcqRel | Ordering::SeqCst => Ordering::Acquire,
-                Ordering::Release => Ordering::Relaxed,
-                other => other,
-            };
-            let old = self.value.load(load_order);
-            let Some(new) = f(old) else { return Err(old) };
-            let store_order = match order {
-                Ordering::AcqRel | Ordering::SeqCst => Ordering::Release,
-                Ordering::Acquire => Ordering::Relaxed,
-                other => other,
-            };
-            self.value.store(new, store_order);
-            Ok(old)
-        } else {
-            let failure = match order {
-                Ordering::AcqRel | Ordering::Acquire | Ordering::SeqCst => Ordering::Acquire,
-                _ => Ordering::Relaxed,
-            };
-            self.value.fetch_update(order, failure, f)
-        }
-    }
+            /// Applies `f` to the value: atomically, or as a load and a store under `CheckThenSet`.
+            fn rmw(&self, order: Ordering, f: impl Fn($int) -> Option<$int>) -> Result<$int, $int> {
+                let order = write_order::<F>(order);
+                if F::SPLIT_RMW {
+                    let load_order = match order {
+                        Ordering::AcqRel | Ordering::SeqCst => Ordering::Acquire,
+                        Ordering::Release => Ordering::Relaxed,
+                        other => other,
+                    };
+                    let old = self.value.load(load_order);
+                    let Some(new) = f(old) else { return Err(old) };
+                    let store_order = match order {
+                        Ordering::AcqRel | Ordering::SeqCst => Ordering::Release,
+                        Ordering::Acquire => Ordering::Relaxed,
+                        other => other,
+                    };
+                    self.value.store(new, store_order);
+                    Ok(old)
+                } else {
+                    let failure = match order {
+                        Ordering::AcqRel | Ordering::Acquire | Ordering::SeqCst => Ordering::Acquire,
+                        _ => Ordering::Relaxed,
+                    };
+                    self.value.fetch_update(order, failure, f)
+                }
+            }
 
-    fn compare_exchange_faulty(
-        &self,
-        current: $int,
-        new: $int,
-        success: Ordering,
-        failure: Ordering,
-    ) -> Result<$int, $int> {
-        if F::SPLIT_RMW || F::NO_RELEASE {
-            return self.rmw(success, |v| (v == current).then_some(new));
-        }
-        self.value.compare_exchange(current, new, success, failure)
-    }
+            fn compare_exchange_faulty(
+                &self,
+                current: $int,
+                new: $int,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$int, $int> {
+                if F::SPLIT_RMW || F::NO_RELEASE {
+                    return self.rmw(success, |v| (v == current).then_some(new));
+                }
+                self.value.compare_exchange(current, new, success, failure)
+            }
         }
     };
 }
@@ -346,7 +346,13 @@ impl<F: Fault> Word64 for LoomWord64<F> {
     fn load(&self, order: Ordering) -> u64 {
         self.value.load(order)
     }
-    fn compare_exchange(&self, current: u64, new: u64, success: Ordering, failure: Ordering) -> Result<u64, u64> {
+    fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64> {
         self.compare_exchange_faulty(current, new, success, failure)
     }
     fn fetch_and(&self, value: u64, order: Ordering) -> u64 {
@@ -476,7 +482,8 @@ impl<F: Fault> Processes for Loom<F> {
             return true;
         }
         let kernel = KERNEL.lock().unwrap();
-        let same = |p: &&ModelProcess| if F::PID_ONLY { p.id >> PID_SHIFT == id >> PID_SHIFT } else { p.id == id };
+        let same =
+            |p: &&ModelProcess| if F::PID_ONLY { p.id >> PID_SHIFT == id >> PID_SHIFT } else { p.id == id };
         kernel.processes.iter().filter(same).any(|p| p.alive)
     }
 }

@@ -29,10 +29,10 @@ use std::time::{Duration, Instant};
 
 #[cfg(target_os = "linux")]
 pub(crate) use futex::private::{requeue, wait, wake};
-#[cfg(not(target_os = "linux"))]
-pub(crate) use parked::{requeue, wait, wake};
 #[cfg(target_os = "linux")]
 pub(crate) use futex::shared;
+#[cfg(not(target_os = "linux"))]
+pub(crate) use parked::{requeue, wait, wake};
 
 /// The mask that matches every other: a wait or wake that does not single anyone out.
 pub(crate) const ALL: u32 = u32::MAX;

@@ -1,6 +1,8 @@
 //! [`ShmSafe`]: the promise that a type means the same thing in every process that maps it.
 
-use core::sync::atomic::{AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicU16, AtomicU32, AtomicU64, AtomicU8};
+use core::sync::atomic::{
+    AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicU16, AtomicU32, AtomicU64, AtomicU8,
+};
 
 use crate::backend::ProcessShared;
 use crate::{Mutex, Semaphore, SpinLock};

@@ -40,8 +40,9 @@ struct Stat {
 /// parentheses itself, so the fields are counted from the last `)`.
 fn stat(pid: u32) -> io::Result<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    parse_stat(&text)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unreadable /proc/{pid}/stat: {text}")))
+    parse_stat(&text).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("unreadable /proc/{pid}/stat: {text}"))
+    })
 }
 
 fn parse_stat(text: &str) -> Option<Stat> {

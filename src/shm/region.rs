@@ -6,7 +6,7 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, Ordering::*};
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, AsRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use super::ShmSafe;
@@ -78,7 +78,10 @@ struct Expected {
 impl Expected {
     fn of<T>() -> Self {
         let align = core::mem::align_of::<T>();
-        assert!(align <= 4096, "shm::Region: a value aligned to more than a page ({align} bytes) cannot be placed");
+        assert!(
+            align <= 4096,
+            "shm::Region: a value aligned to more than a page ({align} bytes) cannot be placed"
+        );
         Expected {
             size: core::mem::size_of::<T>() as u64,
             align: align as u64,
@@ -243,7 +246,8 @@ unsafe impl<T: ShmSafe> Sync for Region<T> {}
 /// Refuses, at compile time, a `T` that needs dropping: a region never drops its value.
 struct NoDropGlue<T>(PhantomData<T>);
 impl<T> NoDropGlue<T> {
-    const CHECK: () = assert!(!core::mem::needs_drop::<T>(), "a shm::Region cannot hold a type with a destructor");
+    const CHECK: () =
+        assert!(!core::mem::needs_drop::<T>(), "a shm::Region cannot hold a type with a destructor");
 }
 
 fn c_name(name: &str) -> io::Result<CString> {
