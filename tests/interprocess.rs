@@ -1,0 +1,934 @@
+//! `turnstile::shm` across real processes: locks and semaphores in a shared-memory [`Region`]
+//! used by this test binary and copies of it, and the [`RobustMutex`] surviving a holder that is
+//! `SIGKILL`ed.
+//!
+//! **Child processes.** A test never forks: it re-executes this test binary with the filter
+//! `child --exact`, so that only [`child`] runs, and names the child's role and the region in the
+//! environment (`TURNSTILE_CHILD`, `TURNSTILE_REGION`). In an ordinary run `child` finds no role
+//! and returns at once. A child that fails an assertion exits non-zero, and its parent fails with
+//! the child's output. Every wait on a child is bounded ([`CHILD_LIMIT`]): a hang becomes a
+//! failure, and a child still running when its test ends (even by a panic) is killed.
+//!
+//! **Ordering.** Nothing here sleeps to order processes or measures time to decide a result:
+//! processes say "ready", "holding" or "your turn" with semaphores in the region. Where a test
+//! needs a thread to be asleep inside a call before it acts, it watches the thread's state in
+//! `/proc`.
+//!
+//! **Names.** Each test's region is named after the test and this process's pid, and a [`Name`]
+//! guard unlinks it when the test ends, passed or failed, so nothing is left in `/dev/shm`.
+#![cfg(all(target_os = "linux", not(miri)))] // Miri cannot spawn processes or map shared memory
+
+mod common;
+
+use std::any::type_name;
+use std::env;
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{self, Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use common::{bump, iters};
+use turnstile::shm::{self, Region, RegionError, RobustMutex, ShmSafe, LAYOUT_VERSION, PROBE_INTERVAL};
+
+/// The role a child process plays; unset in the parent.
+const ROLE_VAR: &str = "TURNSTILE_CHILD";
+/// The name of the region the child opens.
+const REGION_VAR: &str = "TURNSTILE_REGION";
+
+/// The bound on any wait for another process: a child's exit, a child's signal, a child's wait
+/// for its parent. Generous: reaching it means something hangs, not that the machine is slow.
+const CHILD_LIMIT: Duration = Duration::from_secs(60);
+/// How long a robust-lock waiter may take to find a killed holder dead before the test fails.
+/// The documented bound is `PROBE_INTERVAL` (10 ms) plus scheduling.
+const DETECTION_LIMIT: Duration = Duration::from_secs(10);
+/// `SIGKILL`, the signal `Child::kill` sends.
+const SIGKILL: i32 = 9;
+
+// ------------------------------------------------------------------------------------------------
+// Harness: region names, child processes, thread states
+// ------------------------------------------------------------------------------------------------
+
+/// A region name unique to this test and this run, unlinked when dropped (pass or fail).
+struct Name(String);
+
+impl Name {
+    fn new(test: &str) -> Self {
+        let name = format!("turnstile-it-{}-{test}", process::id());
+        // A previous run with the same pid that was killed mid-test may have left it behind.
+        let _ = Region::<u8>::unlink(&name);
+        Name(name)
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Where the kernel keeps the object (POSIX shared memory on Linux is a tmpfs file).
+    fn path(&self) -> PathBuf {
+        Path::new("/dev/shm").join(&self.0)
+    }
+}
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        // The type parameter is irrelevant to unlinking; `Err` means a test never created it.
+        let _ = Region::<u8>::unlink(&self.0);
+    }
+}
+
+/// A child process running this test binary in some role. Dropping it kills and reaps the child
+/// if it still runs, so a failing test leaves no process waiting forever on a region.
+struct Running {
+    role: &'static str,
+    child: Child,
+    readers: Option<[JoinHandle<Vec<u8>>; 2]>,
+}
+
+/// Starts this test binary as a child process that plays `role` on the region `region`.
+fn spawn_child(role: &'static str, region: &str) -> Running {
+    let exe = env::current_exe().expect("the path of this test binary");
+    let mut child = Command::new(exe)
+        .args(["child", "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE_VAR, role)
+        .env(REGION_VAR, region)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start child {role:?}: {e}"));
+    // Drain both pipes on threads, so that a chatty child never blocks on a full pipe; they end
+    // when the child does (exited or killed), as it holds the only write ends.
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let readers = [drain(stdout), drain(stderr)];
+    Running { role, child, readers: Some(readers) }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+impl Running {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `SIGKILL`, and does not reap: until [`wait`](Self::wait) the child is a zombie.
+    fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL the child");
+    }
+
+    /// Whether the child has exited (reaping it if so).
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait on the child")
+    }
+
+    /// What the child wrote to stdout and stderr. Call only once it has exited (or the pipes
+    /// would not have ended).
+    fn output(&mut self) -> String {
+        let Some(readers) = self.readers.take() else { return String::from("<already shown>") };
+        let [out, err] = readers.map(|r| String::from_utf8_lossy(&r.join().unwrap_or_default()).into_owned());
+        format!("--- child {:?} stdout ---\n{out}--- child {:?} stderr ---\n{err}", self.role, self.role)
+    }
+
+    /// Waits for the child to exit, at most [`CHILD_LIMIT`]; past that, kills it and panics.
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + CHILD_LIMIT;
+        loop {
+            if let Some(status) = self.exited() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let output = self.output();
+                panic!("child {:?} still ran after {CHILD_LIMIT:?}: killed it\n{output}", self.role);
+            }
+            // Polling for an exit, bounded; nothing is ordered by this sleep.
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Waits for the child to exit (bounded) and fails the test unless it succeeded. Its output
+    /// goes to this test's captured stderr, shown when the test fails.
+    fn finish(mut self) {
+        let status = self.wait();
+        let output = self.output();
+        assert!(status.success(), "child {:?} failed: {status}\n{output}", self.role);
+        eprintln!("{output}");
+    }
+
+    /// Takes one permit of `sem` (P), which the child gives to say `what`; fails at once if the
+    /// child exits without giving it, and after [`CHILD_LIMIT`] if it never does.
+    fn wait_for(&mut self, sem: &shm::Semaphore, what: &str) {
+        let deadline = Instant::now() + CHILD_LIMIT;
+        loop {
+            if let Some(permit) = sem.acquire_timeout(Duration::from_millis(20)) {
+                permit.forget();
+                return;
+            }
+            if let Some(status) = self.exited() {
+                // It may have signalled just before exiting.
+                if let Some(permit) = sem.try_acquire() {
+                    permit.forget();
+                    return;
+                }
+                let output = self.output();
+                panic!("child {:?} exited ({status}) without signalling {what:?}\n{output}", self.role);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "child {:?} did not signal {what:?} in {CHILD_LIMIT:?}",
+                self.role
+            );
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A no-op for a child already reaped.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `/proc` stat file of the calling thread.
+fn this_thread_stat() -> PathBuf {
+    Path::new("/proc").join(std::fs::read_link("/proc/thread-self").expect("/proc/thread-self")).join("stat")
+}
+
+/// The thread id of the calling thread.
+fn this_thread_id() -> u64 {
+    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+    link.file_name().and_then(|tid| tid.to_str()?.parse().ok()).expect("/proc/thread-self ends in the tid")
+}
+
+/// The state letter of a task (field 3 of its stat file), or `None` if it is gone.
+fn task_state(stat: &Path) -> Option<char> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    // "tid (comm) S ...": the state follows the last ')', as comm may hold anything.
+    text.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next())
+}
+
+/// Runs `f` on a thread of this process and returns its result, or panics if it has not returned
+/// after [`CHILD_LIMIT`]: for a call that cannot be given a timeout (`lock()`), so that a hang in
+/// this process fails the test too. (The hung thread is left behind, blocked.)
+fn bounded<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = mpsc::channel();
+    let worker = thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(CHILD_LIMIT) {
+        Ok(result) => {
+            worker.join().expect("the worker returned its result");
+            result
+        }
+        // `f` panicked: fail with its panic.
+        Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the worker sends before it ends"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what} did not return in {CHILD_LIMIT:?}: it hangs"),
+    }
+}
+
+/// Returns once the task at `stat` is in interruptible sleep (state `S`); panics after
+/// [`CHILD_LIMIT`], or if the task is gone.
+fn wait_until_asleep(stat: &Path, what: &str) {
+    let deadline = Instant::now() + CHILD_LIMIT;
+    loop {
+        match task_state(stat) {
+            Some('S') => return,
+            None => panic!("{what}: the thread ended instead of sleeping"),
+            Some(_) => {}
+        }
+        assert!(Instant::now() < deadline, "{what}: the thread did not go to sleep in {CHILD_LIMIT:?}");
+        thread::yield_now();
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The child side
+// ------------------------------------------------------------------------------------------------
+
+/// The entry point of every child process; returns at once in the parent (no role set).
+#[test]
+fn child() {
+    let Ok(role) = env::var(ROLE_VAR) else { return };
+    let region = env::var(REGION_VAR).expect("a child is given its region's name");
+    match role.as_str() {
+        "count" => child_count(&region),
+        "pong" => child_pong(&region),
+        "hold_and_hang" => child_hold_and_hang(&region),
+        "hold_until_released" => child_hold_until_released(&region),
+        "expect_owner_died" => child_expect_owner_died(&region),
+        "open_as_u32" => child_open_as_u32(&region),
+        "open_early" => child_open_early(&region),
+        other => panic!("unknown child role {other:?}"),
+    }
+}
+
+fn open<T: ShmSafe>(name: &str) -> Region<T> {
+    match Region::<T>::open(name, CHILD_LIMIT) {
+        Ok(region) => region,
+        Err(e) => panic!("child cannot open {name:?} as {}: {e}", type_name::<T>()),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// 1. Exact counts across processes
+// ------------------------------------------------------------------------------------------------
+
+/// Increments per process, at least, of each counter.
+fn counting_rounds() -> u64 {
+    iters(20_000) as u64
+}
+
+/// How many processes count: the parent and two children.
+const PROCESSES: u64 = 3;
+
+/// The phases, one per primitive. Each lock is hammered on its own, so that the other locks'
+/// convoys do not space the processes out and hide a lock that fails to exclude.
+const PHASES: [&str; 4] = ["shm::Mutex", "shm::SpinLock", "RobustMutex", "shm::Semaphore"];
+
+#[repr(C)]
+struct Counters {
+    mutex: shm::Mutex<u64>,
+    spin: shm::SpinLock<u64>,
+    robust: RobustMutex<u64>,
+    /// One permit: a binary semaphore around `guarded`.
+    sem: shm::Semaphore,
+    /// Incremented by a separate load and store: loses updates unless `sem` excludes.
+    guarded: AtomicU64,
+    /// Per phase: how many processes have done their `counting_rounds()`.
+    finished: [AtomicU64; PHASES.len()],
+    /// Per phase: the increments all processes made, each adding its own count at the end.
+    made: [AtomicU64; PHASES.len()],
+    /// Each child adds a permit when it is ready for the next phase (it has finished the last).
+    ready: shm::Semaphore,
+    /// Per phase: the parent adds one permit per child to start it in all three processes.
+    /// One semaphore per phase, so a fast child cannot take a slow one's start.
+    go: [shm::Semaphore; PHASES.len()],
+}
+// SAFETY: `#[repr(C)]`, and every field is `ShmSafe`.
+unsafe impl ShmSafe for Counters {}
+
+/// One increment of the counter of `phase`, under its lock.
+fn count_once(c: &Counters, phase: usize) {
+    match phase {
+        0 => bump(&mut c.mutex.lock()),
+        1 => bump(&mut c.spin.lock()),
+        2 => bump(&mut c.robust.lock().expect("no process died holding the robust lock")),
+        _ => {
+            let permit = c.sem.acquire();
+            // Relaxed on purpose: the semaphore alone must make this read-modify-write
+            // exclusive and ordered; its acquire and release give the ordering.
+            let seen = c.guarded.load(Relaxed);
+            c.guarded.store(std::hint::black_box(seen) + 1, Relaxed);
+            drop(permit);
+        }
+    }
+}
+
+/// This process's share of `phase`: `counting_rounds()` increments, and then more until every
+/// process has done its share. So no process finishes while another is still counting: they
+/// overlap however the scheduler starts them (with exactly N each, the 2 cores of a small machine
+/// often ran the three one after another, and a lock that did not exclude went unnoticed).
+fn count_phase(c: &Counters, phase: usize) {
+    let n = counting_rounds();
+    let deadline = Instant::now() + CHILD_LIMIT;
+    let mut mine = 0;
+    while mine < n || c.finished[phase].load(Relaxed) < PROCESSES {
+        count_once(c, phase);
+        mine += 1;
+        if mine == n {
+            c.finished[phase].fetch_add(1, Relaxed);
+        }
+        if mine % 4096 == 0 {
+            assert!(Instant::now() < deadline, "{}: the other processes did not finish", PHASES[phase]);
+        }
+    }
+    c.made[phase].fetch_add(mine, Relaxed);
+}
+
+fn child_count(name: &str) {
+    let c = open::<Counters>(name);
+    for phase in 0..PHASES.len() {
+        c.ready.add_permits(1);
+        c.go[phase].acquire_timeout(CHILD_LIMIT).expect("the parent said go").forget();
+        count_phase(&c, phase);
+    }
+}
+
+#[test]
+fn three_processes_count_exactly_under_each_shared_lock() {
+    let name = Name::new("count");
+    let c = Arc::new(
+        Region::create(
+            name.as_str(),
+            Counters {
+                mutex: shm::Mutex::with_backend(0),
+                spin: shm::SpinLock::with_backend(0),
+                robust: RobustMutex::new(0),
+                sem: shm::Semaphore::with_backend(1),
+                guarded: AtomicU64::new(0),
+                finished: Default::default(),
+                made: Default::default(),
+                ready: shm::Semaphore::with_backend(0),
+                go: [(); PHASES.len()].map(|()| shm::Semaphore::with_backend(0)),
+            },
+        )
+        .expect("create the region"),
+    );
+    let mut children = [spawn_child("count", name.as_str()), spawn_child("count", name.as_str())];
+    for (phase, lock) in PHASES.into_iter().enumerate() {
+        for child in &mut children {
+            child.wait_for(&c.ready, lock);
+        }
+        c.go[phase].add_permits(children.len());
+        let c = Arc::clone(&c);
+        bounded("this process's share of the counting", move || count_phase(&c, phase));
+    }
+    for child in children {
+        child.finish();
+    }
+    // Every process has exited (or is this one): their counts are all in, and the locks free.
+    let free = "every process has let go";
+    let totals = [
+        *c.mutex.try_lock().expect(free),
+        *c.spin.try_lock().expect(free),
+        *c.robust.try_lock().expect(free).expect("nobody died"),
+        c.guarded.load(Relaxed),
+    ];
+    for (phase, total) in totals.into_iter().enumerate() {
+        let made = c.made[phase].load(Relaxed);
+        assert!(made >= PROCESSES * counting_rounds());
+        assert_eq!(total, made, "{}: increments lost, so two processes were inside at once", PHASES[phase]);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// 2. Semaphores hand turns between processes
+// ------------------------------------------------------------------------------------------------
+
+/// Round trips between parent and child.
+fn turns() -> u64 {
+    iters(10_000) as u64
+}
+
+#[repr(C)]
+struct PingPong {
+    /// The child's turn.
+    ping: shm::Semaphore,
+    /// The parent's turn.
+    pong: shm::Semaphore,
+    /// Odd after the parent's move, even after the child's; ordered by the semaphores alone.
+    count: AtomicU64,
+}
+// SAFETY: `#[repr(C)]`, and every field is `ShmSafe`.
+unsafe impl ShmSafe for PingPong {}
+
+fn child_pong(name: &str) {
+    let p = open::<PingPong>(name);
+    for i in 0..turns() {
+        p.ping.acquire_timeout(CHILD_LIMIT).expect("the parent's ping").forget();
+        assert_eq!(p.count.load(Relaxed), 2 * i + 1, "child's turn {i}: not the parent's last move");
+        p.count.store(2 * i + 2, Relaxed);
+        p.pong.add_permits(1);
+    }
+}
+
+#[test]
+fn semaphores_hand_turns_back_and_forth_between_processes() {
+    let name = Name::new("pingpong");
+    let p = Region::create(
+        name.as_str(),
+        PingPong {
+            ping: shm::Semaphore::with_backend(0),
+            pong: shm::Semaphore::with_backend(0),
+            count: AtomicU64::new(0),
+        },
+    )
+    .expect("create the region");
+    let mut child = spawn_child("pong", name.as_str());
+    for i in 0..turns() {
+        assert_eq!(p.count.load(Relaxed), 2 * i, "parent's turn {i}: not the child's last move");
+        p.count.store(2 * i + 1, Relaxed);
+        p.ping.add_permits(1);
+        child.wait_for(&p.pong, "pong");
+    }
+    child.finish();
+    assert_eq!(p.count.load(Relaxed), 2 * turns());
+    assert_eq!((p.ping.available_permits(), p.pong.available_permits()), (0, 0), "a turn was handed twice");
+}
+
+// ------------------------------------------------------------------------------------------------
+// 3.–6. The robust mutex and a holder in another process
+// ------------------------------------------------------------------------------------------------
+
+#[repr(C)]
+struct Held {
+    /// Invariant: both halves are equal. A holder that dies may leave `[1, 0]`.
+    lock: RobustMutex<[u64; 2]>,
+    /// The child adds a permit once it holds `lock`.
+    holding: shm::Semaphore,
+    /// The parent adds a permit to make a `hold_until_released` child let go.
+    release: shm::Semaphore,
+    /// Nobody ever adds a permit: a `hold_and_hang` child waits here until it is killed.
+    never: shm::Semaphore,
+}
+// SAFETY: `#[repr(C)]`, and every field is `ShmSafe`.
+unsafe impl ShmSafe for Held {}
+
+fn held_region(name: &Name) -> Region<Held> {
+    Region::create(
+        name.as_str(),
+        Held {
+            lock: RobustMutex::new([0, 0]),
+            holding: shm::Semaphore::with_backend(0),
+            release: shm::Semaphore::with_backend(0),
+            never: shm::Semaphore::with_backend(0),
+        },
+    )
+    .expect("create the region")
+}
+
+/// Takes the lock, writes half an update (`[1, 0]`), says "holding", and waits to be killed.
+fn child_hold_and_hang(name: &str) {
+    let h = open::<Held>(name);
+    let mut guard = h.lock.lock().expect("a fresh lock is consistent");
+    guard[0] = 1;
+    h.holding.add_permits(1);
+    // Bounded even if the parent dies without killing us.
+    let _ = h.never.acquire_timeout(2 * CHILD_LIMIT);
+    panic!("the holder was never killed");
+}
+
+/// Takes the lock, says "holding", and lets go only when the parent says so.
+fn child_hold_until_released(name: &str) {
+    let h = open::<Held>(name);
+    let guard = h.lock.lock().expect("a fresh lock is consistent");
+    h.holding.add_permits(1);
+    h.release.acquire_timeout(CHILD_LIMIT).expect("the parent said release").forget();
+    drop(guard);
+}
+
+/// A later holder in another process: must be told `OwnerDied`, and leaves it unmarked.
+fn child_expect_owner_died(name: &str) {
+    let h = open::<Held>(name);
+    match h.lock.try_lock_for(CHILD_LIMIT) {
+        Some(Err(died)) => {
+            let guard = died.into_inner();
+            assert!(!guard.is_consistent());
+            assert_eq!(*guard, [1, 0], "the dead holder's half update");
+            // Dropped without `mark_consistent`.
+        }
+        Some(Ok(guard)) => panic!("an unmarked lock was handed over as consistent: {:?}", *guard),
+        None => panic!("the lock stayed held for {CHILD_LIMIT:?}"),
+    };
+}
+
+/// Starts a `hold_and_hang` child and waits until it holds the lock.
+fn holder_that_hangs(name: &Name, h: &Held) -> Running {
+    let mut child = spawn_child("hold_and_hang", name.as_str());
+    child.wait_for(&h.holding, "holding");
+    assert!(h.lock.is_locked(), "the child said it holds the lock");
+    child
+}
+
+/// Waits for `child` to be reaped and checks it died of `SIGKILL`.
+fn reap_killed(mut child: Running) {
+    let status = child.wait();
+    let output = child.output();
+    assert_eq!(status.signal(), Some(SIGKILL), "the holder did not die of SIGKILL: {status}\n{output}");
+}
+
+#[test]
+fn a_sigkilled_holder_is_detected_and_its_data_recovered() {
+    let name = Name::new("sigkill");
+    let h = Arc::new(held_region(&name));
+    let mut child = holder_that_hangs(&name, &h);
+
+    let killed = Instant::now();
+    child.kill(); // not reaped: a zombie from here until `reap_killed`
+    let died = match h.lock.try_lock_for(DETECTION_LIMIT) {
+        Some(Err(died)) => died,
+        Some(Ok(guard)) => panic!("the dead holder's lock was handed over as consistent: {:?}", *guard),
+        None => panic!("a holder SIGKILLed (a zombie, not reaped) was not found dead in {DETECTION_LIMIT:?}"),
+    };
+    eprintln!(
+        "killed holder detected {:?} after SIGKILL (documented bound: PROBE_INTERVAL = {PROBE_INTERVAL:?} \
+         plus scheduling)",
+        killed.elapsed()
+    );
+    assert_eq!(
+        task_state(&Path::new("/proc").join(child.pid().to_string()).join("stat")),
+        Some('Z'),
+        "the holder should still be an unreaped zombie when found dead"
+    );
+
+    let mut guard = died.into_inner();
+    assert!(!guard.is_consistent());
+    assert_eq!(*guard, [1, 0], "the dead holder's half update is visible");
+    guard[1] = guard[0];
+    guard.mark_consistent();
+    assert!(guard.is_consistent());
+    drop(guard);
+
+    let next = {
+        let h = Arc::clone(&h);
+        bounded("the next lock()", move || h.lock.lock().map(|guard| *guard).map_err(|died| **died.get_ref()))
+    };
+    match next {
+        Ok(data) => assert_eq!(data, [1, 1], "the repair is what the next holder sees"),
+        Err(_) => panic!("the lock was marked consistent, yet the next holder was told OwnerDied"),
+    }
+    assert!(h.lock.is_consistent());
+    reap_killed(child);
+}
+
+#[test]
+fn a_waiter_already_asleep_in_lock_learns_its_holder_was_killed() {
+    let name = Name::new("waiter");
+    let h = Arc::new(held_region(&name));
+    let mut child = holder_that_hangs(&name, &h);
+
+    let (stat_tx, stat_rx) = mpsc::channel();
+    let (result_tx, result_rx) = mpsc::channel();
+    let waiter = {
+        let h = Arc::clone(&h);
+        thread::spawn(move || {
+            stat_tx.send(this_thread_stat()).unwrap();
+            // `Ok(data)` if told OwnerDied (and repaired), `Err(data)` if handed a consistent lock.
+            let outcome = match h.lock.lock() {
+                Err(died) => {
+                    let mut guard = died.into_inner();
+                    let seen = *guard;
+                    guard[1] = guard[0];
+                    guard.mark_consistent();
+                    Ok(seen)
+                }
+                Ok(guard) => Err(*guard),
+            };
+            let _ = result_tx.send(outcome);
+        })
+    };
+    let stat = stat_rx.recv_timeout(CHILD_LIMIT).expect("the waiter started");
+    // Between sending its stat path and `lock` the waiter does nothing that sleeps, so `S` means
+    // it sleeps inside `lock`, on a holder that is alive.
+    wait_until_asleep(&stat, "the waiter in lock()");
+    assert!(result_rx.try_recv().is_err(), "lock() returned while a live process held the lock");
+
+    child.kill();
+    match result_rx.recv_timeout(DETECTION_LIMIT) {
+        Ok(Ok(seen)) => assert_eq!(seen, [1, 0], "the dead holder's half update"),
+        Ok(Err(data)) => panic!("the waiter got a consistent lock from a killed holder: {data:?}"),
+        Err(e) => panic!("the waiter in lock() did not learn of the death in {DETECTION_LIMIT:?}: {e}"),
+    }
+    waiter.join().expect("the waiter thread");
+    match h.lock.try_lock() {
+        Some(Ok(guard)) => assert_eq!(*guard, [1, 1], "the waiter's repair"),
+        Some(Err(_)) => panic!("the waiter marked it consistent, yet the next holder was told OwnerDied"),
+        None => panic!("the waiter has let go"),
+    }
+    reap_killed(child);
+}
+
+#[test]
+fn without_mark_consistent_the_next_holder_is_told_again() {
+    let name = Name::new("unmarked");
+    let h = held_region(&name);
+    let mut child = holder_that_hangs(&name, &h);
+    child.kill();
+    let died = match h.lock.try_lock_for(DETECTION_LIMIT) {
+        Some(Err(died)) => died,
+        Some(Ok(_)) => panic!("the dead holder's lock was handed over as consistent"),
+        None => panic!("the killed holder was not found dead in {DETECTION_LIMIT:?}"),
+    };
+    reap_killed(child);
+    // Not repaired, not marked: the warning must pass on.
+    drop(died.into_inner());
+    assert!(!h.lock.is_locked() && !h.lock.is_consistent());
+
+    // The next holder, in another process, is told too (and leaves it unmarked as well).
+    spawn_child("expect_owner_died", name.as_str()).finish();
+
+    // And so is the one after, here.
+    let mut guard = match h.lock.try_lock() {
+        Some(Err(died)) => died.into_inner(),
+        Some(Ok(_)) => panic!("an unmarked lock was handed over as consistent"),
+        None => panic!("the lock should be free"),
+    };
+    assert_eq!(*guard, [1, 0]);
+    guard[1] = guard[0];
+    guard.mark_consistent();
+    drop(guard);
+    assert!(matches!(h.lock.try_lock(), Some(Ok(_))), "marked consistent: the next holder is told Ok");
+}
+
+#[test]
+fn a_live_holder_in_another_process_is_not_declared_dead() {
+    let name = Name::new("alive");
+    let h = held_region(&name);
+    let mut child = spawn_child("hold_until_released", name.as_str());
+    child.wait_for(&h.holding, "holding");
+
+    // Long enough to probe the holder about twenty times; it runs, so none may take the lock.
+    let waited = PROBE_INTERVAL * 20;
+    if let Some(taken) = h.lock.try_lock_for(waited) {
+        let consistent = taken.is_ok();
+        panic!("took a lock a live process holds, after probing it (told consistent: {consistent})");
+    }
+    assert!(h.lock.is_locked() && h.lock.is_consistent());
+
+    h.release.add_permits(1);
+    match h.lock.try_lock_for(CHILD_LIMIT) {
+        Some(Ok(guard)) => assert_eq!(*guard, [0, 0]),
+        Some(Err(_)) => panic!("a holder that let go was declared dead"),
+        None => panic!("the lock was not let go in {CHILD_LIMIT:?}"),
+    }
+    child.finish();
+}
+
+// ------------------------------------------------------------------------------------------------
+// 7.–8. Regions that are not what the opener expects
+// ------------------------------------------------------------------------------------------------
+
+fn child_open_as_u32(name: &str) {
+    match Region::<u32>::open(name, CHILD_LIMIT) {
+        Err(err @ RegionError::Type { expected, .. }) => {
+            assert_eq!(expected, type_name::<u32>());
+            let text = err.to_string();
+            assert!(text.contains(type_name::<u32>()) && text.contains(name), "unclear message: {text}");
+        }
+        Err(other) => panic!("expected RegionError::Type, got {other:?} ({other})"),
+        Ok(region) => panic!("a region of u64 opened as u32: {region:?}"),
+    }
+}
+
+#[test]
+fn opening_a_region_as_another_type_fails_with_a_type_error() {
+    let name = Name::new("wrongtype");
+    let made = Region::create(name.as_str(), 7u64).expect("create the region");
+    spawn_child("open_as_u32", name.as_str()).finish();
+    assert_eq!(*made, 7, "the refused opener did not touch the value");
+}
+
+/// `Header::ready` once the value is in place, as documented in `src/shm/region.rs`.
+const READY: u32 = 0x5244_5921;
+
+/// FNV-1a, 64-bit, as the header's `type_hash` is documented to be.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The documented 48-byte region header, written by hand (little-endian).
+struct Header {
+    magic: [u8; 8],
+    ready: u32,
+    version: u32,
+    size: u64,
+    align: u64,
+    type_hash: u64,
+    data_offset: u64,
+}
+
+impl Header {
+    /// The header `Region::<T>::create` writes, by the documentation.
+    fn of<T>() -> Self {
+        let align = std::mem::align_of::<T>() as u64;
+        Header {
+            magic: *b"TRNSTILE",
+            ready: READY,
+            version: LAYOUT_VERSION,
+            size: std::mem::size_of::<T>() as u64,
+            align,
+            type_hash: fnv1a(type_name::<T>().as_bytes()),
+            data_offset: (48 + align - 1) / align * align,
+        }
+    }
+
+    /// The whole object: header, padding up to `data_offset`, then `value`.
+    fn with_value(&self, value: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&self.magic);
+        bytes.extend_from_slice(&self.ready.to_le_bytes());
+        bytes.extend_from_slice(&self.version.to_le_bytes());
+        for word in [self.size, self.align, self.type_hash, self.data_offset] {
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+        assert_eq!(bytes.len(), 48);
+        bytes.resize(self.data_offset as usize, 0);
+        bytes.extend_from_slice(value);
+        bytes
+    }
+}
+
+/// Creates the shared-memory object `name` by hand, holding exactly `bytes`.
+fn write_object(name: &Name, bytes: &[u8]) {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(name.path())
+        .unwrap_or_else(|e| panic!("create {}: {e}", name.path().display()));
+    file.write_all(bytes).expect("write the object");
+}
+
+const VALUE: u64 = 0x0123_4567_89ab_cdef;
+
+/// A value placed past the header's end: its offset is 64, not 48.
+#[repr(C, align(64))]
+struct Aligned64(u64);
+// SAFETY: `#[repr(C)]` around a `u64`.
+unsafe impl ShmSafe for Aligned64 {}
+
+/// The control for the tests below: a header written by the documentation opens, so when they
+/// are refused it is for the one field they change.
+#[test]
+fn a_hand_written_header_in_the_documented_layout_opens() {
+    let name = Name::new("handmade");
+    write_object(&name, &Header::of::<u64>().with_value(&VALUE.to_le_bytes()));
+    let region = Region::<u64>::open(name.as_str(), CHILD_LIMIT).expect("a header as documented");
+    assert_eq!(*region, VALUE);
+
+    let name = Name::new("handmade-aligned");
+    let header = Header::of::<Aligned64>();
+    assert_eq!(header.data_offset, 64);
+    let mut value = [0; 64];
+    value[..8].copy_from_slice(&VALUE.to_le_bytes());
+    write_object(&name, &header.with_value(&value));
+    let region = Region::<Aligned64>::open(name.as_str(), CHILD_LIMIT).expect("a header as documented");
+    assert_eq!(region.0, VALUE);
+}
+
+#[test]
+fn a_region_of_another_layout_version_is_refused() {
+    let name = Name::new("version");
+    let header = Header { version: LAYOUT_VERSION + 1, ..Header::of::<u64>() };
+    write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
+    match Region::<u64>::open(name.as_str(), CHILD_LIMIT) {
+        Err(RegionError::Version { found, expected, .. }) => {
+            assert_eq!((found, expected), (LAYOUT_VERSION + 1, LAYOUT_VERSION));
+        }
+        other => panic!("expected RegionError::Version, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_header_for_another_type_is_refused() {
+    let name = Name::new("othertype");
+    // A coherent region of a `u32`, opened as a `u64`: the hash tells them apart.
+    write_object(&name, &Header::of::<u32>().with_value(&7u32.to_le_bytes()));
+    match Region::<u64>::open(name.as_str(), CHILD_LIMIT) {
+        Err(RegionError::Type { expected, .. }) => assert_eq!(expected, type_name::<u64>()),
+        other => panic!("expected RegionError::Type, got {other:?}"),
+    }
+    // The same bytes with the `u64` hash would have been accepted as far as the type goes.
+    let name = Name::new("othertype-hash");
+    let header = Header { type_hash: fnv1a(type_name::<i64>().as_bytes()), ..Header::of::<u64>() };
+    write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
+    assert!(matches!(Region::<u64>::open(name.as_str(), CHILD_LIMIT), Err(RegionError::Type { .. })));
+}
+
+#[test]
+fn garbage_bytes_are_not_a_region() {
+    // The ready word (bytes 8..12) is neither 0 nor READY.
+    let name = Name::new("garbage");
+    write_object(&name, &[0xab; 4096]);
+    match Region::<u64>::open(name.as_str(), CHILD_LIMIT) {
+        Err(RegionError::NotARegion { name: reported }) => assert_eq!(reported, name.as_str()),
+        other => panic!("expected RegionError::NotARegion, got {other:?}"),
+    }
+    // A published ready word but no magic: not a region either.
+    let name = Name::new("garbage-magic");
+    let header = Header { magic: *b"NOTMAGIC", ..Header::of::<u64>() };
+    write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
+    assert!(matches!(Region::<u64>::open(name.as_str(), CHILD_LIMIT), Err(RegionError::NotARegion { .. })));
+}
+
+#[test]
+fn a_region_never_published_is_not_ready_at_the_deadline() {
+    let name = Name::new("unpublished");
+    // A creator that died before storing READY: everything in place but the ready word.
+    let header = Header { ready: 0, ..Header::of::<u64>() };
+    write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
+    match Region::<u64>::open(name.as_str(), Duration::from_millis(20)) {
+        Err(RegionError::NotReady { name: reported }) => assert_eq!(reported, name.as_str()),
+        other => panic!("expected RegionError::NotReady, got {other:?}"),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// 9. An opener that comes first waits for the creator
+// ------------------------------------------------------------------------------------------------
+
+/// Created by the parent after the child has started to open it.
+#[repr(C)]
+struct Late {
+    value: u64,
+    /// The child adds 1 once it has opened the region and seen `value`.
+    opened: AtomicU64,
+}
+// SAFETY: `#[repr(C)]`, and every field is `ShmSafe`.
+unsafe impl ShmSafe for Late {}
+
+/// Lets the parent know when the child is about to open `Late`, and which thread does it.
+#[repr(C)]
+struct Hello {
+    opening: shm::Semaphore,
+    tid: AtomicU64,
+}
+// SAFETY: `#[repr(C)]`, and every field is `ShmSafe`.
+unsafe impl ShmSafe for Hello {}
+
+fn hello_name(name: &str) -> String {
+    format!("{name}-hello")
+}
+
+fn child_open_early(name: &str) {
+    let hello = open::<Hello>(&hello_name(name));
+    assert!(!Path::new("/dev/shm").join(name).exists(), "the parent created the region too early");
+    hello.tid.store(this_thread_id(), Relaxed);
+    hello.opening.add_permits(1);
+    // From here nothing sleeps before `open`, which finds no region and polls for it.
+    let late = open::<Late>(name);
+    assert_eq!(late.value, VALUE, "the value the parent created");
+    late.opened.fetch_add(1, Relaxed);
+}
+
+#[test]
+fn an_opener_that_comes_first_waits_for_the_creator() {
+    let name = Name::new("early");
+    let hello_name = Name::new(&hello_name("early"));
+    let hello = Region::create(
+        hello_name.as_str(),
+        Hello { opening: shm::Semaphore::with_backend(0), tid: AtomicU64::new(0) },
+    )
+    .expect("create the hello region");
+    let mut child = spawn_child("open_early", name.as_str());
+    child.wait_for(&hello.opening, "opening");
+    // The semaphore's release/acquire made the tid visible.
+    let tid = hello.tid.load(Relaxed);
+    let stat =
+        Path::new("/proc").join(child.pid().to_string()).join("task").join(tid.to_string()).join("stat");
+    // Asleep after saying "opening" means asleep in `open`, polling for a name that is not there.
+    wait_until_asleep(&stat, "the child in Region::open");
+    assert!(!name.path().exists());
+
+    let late =
+        Region::create(name.as_str(), Late { value: VALUE, opened: AtomicU64::new(0) }).expect("create");
+    child.finish();
+    assert_eq!(late.opened.load(Relaxed), 1, "the child opened the region and saw the value");
+}
