@@ -27,7 +27,10 @@
 //!   as a queued thread's turn comes), the preference locks up to 2 times in `mixed`. The
 //!   semaphore got faster, but its min/max share fell from 0.76 / 0.66 to 0.42 / 0.28 at 4 / 8
 //!   threads: it has no fairness bound to stop a yielder being overtaken. They keep this shape until they get a hand-off of
-//!   their own.
+//!   their own. The exception is the semaphore between processes (`ProcessShared`), which waits
+//!   with the mutex's shape: there the waiter and the process it waits for often share a core,
+//!   and a round trip through two semaphores took 9.8 µs spinning and 3.6 µs yielding, against
+//!   `sem_t`'s 4.5 µs (`benches/ipc.rs` under `taskset -c 0`).
 //! * [`snooze`](Backoff::snooze), for a lock that never sleeps (the spinlock, Peterson): rounds
 //!   of 1, 2, 4, … pauses between reads, so that many spinners do not all pounce on the line the
 //!   moment it changes, and after [`Backend::SNOOZE_ROUNDS`] rounds a yield of the CPU on every

@@ -507,6 +507,7 @@ impl<F: Fault> Backend for Loom<F> {
     // models reach the hand-off as soon as they can.
     const FAIRNESS_BOUND: Duration = Duration::ZERO;
     const SNOOZE_ROUNDS: u32 = 1;
+    const SEMAPHORE_YIELDS: bool = false;
 
     fn tracker() -> Tracker {
         Tracker(loom::cell::UnsafeCell::new(()))

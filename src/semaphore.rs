@@ -343,7 +343,9 @@ impl<B: Backend> Semaphore<B> {
     #[cold]
     fn acquire_slow(&self, n: u32, deadline: Option<Instant>) -> Option<u32> {
         let mut backoff = Backoff::<B>::new();
-        while backoff.spin() {
+        let mut wait_a_little =
+            || if B::SEMAPHORE_YIELDS { backoff.spin_then_yield() } else { backoff.spin() };
+        while wait_a_little() {
             if let Some(left) = self.try_take(n) {
                 return Some(left);
             }
