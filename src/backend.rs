@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 #[cfg(feature = "loom")]
 pub use crate::loom_backend::{
     BlindWait, CheckThenSet, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Loom, LoomWord, LoomWord64,
-    LostRequeue, NoFence, NoRelease, PidOnly, Sound, SwallowedWake, Tracker,
+    LostRequeue, NoFence, NoRelease, PidOnly, PlainLook, Sound, SwallowedWake, Tracker,
 };
 
 /// A 32-bit atomic word with the operations the algorithms use: the std `AtomicU32` API.
@@ -143,6 +143,25 @@ pub trait Word: Send + Sync + sealed::Sealed {
     /// assert_eq!(Word::load(&w, Relaxed), 0b10);
     /// ```
     fn fetch_and(&self, value: u32, order: Ordering) -> u32;
+    /// Reads the latest value in the word's modification order, as a read-modify-write that
+    /// writes the value back unchanged (`fetch_add(0, order)`).
+    ///
+    /// This is the "look" half of a "publish, then look" handshake, where each of two threads
+    /// writes one word and then reads the other's. A plain load may read an older value, so both
+    /// could miss each other's write (a lost wakeup). An RMW cannot: with `order` `AcqRel`, either
+    /// it comes after the other side's publishing RMW (an `Acquire` one) in the word's order and
+    /// reads it, or the other side's RMW reads ours, synchronizes with our Release half, and so
+    /// sees what we published before it. Loom models exactly this, so a model checks the orderings
+    /// that run; no fence is involved on either machine.
+    ///
+    /// ```
+    /// # use core::sync::atomic::{AtomicU32, Ordering::*};
+    /// # use turnstile::backend::Word;
+    /// let w = <AtomicU32 as Word>::new(5);
+    /// assert_eq!(Word::read_latest(&w, AcqRel), 5);
+    /// assert_eq!(Word::load(&w, Relaxed), 5);
+    /// ```
+    fn read_latest(&self, order: Ordering) -> u32;
 }
 
 /// What an algorithm needs from the machine. Sealed; see the [module docs](self).
@@ -536,6 +555,10 @@ impl Word for AtomicU32 {
     fn fetch_and(&self, value: u32, order: Ordering) -> u32 {
         AtomicU32::fetch_and(self, value, order)
     }
+    #[inline]
+    fn read_latest(&self, order: Ordering) -> u32 {
+        AtomicU32::fetch_add(self, 0, order)
+    }
 }
 
 /// A 64-bit atomic word: the owner of a [`RobustMutex`](crate::shm::RobustMutex), a process's
@@ -565,6 +588,9 @@ pub trait Word64: Send + Sync + sealed::Sealed {
     ) -> Result<u64, u64>;
     /// Keeps only the bits of `value`, returning the old value.
     fn fetch_and(&self, value: u64, order: Ordering) -> u64;
+    /// Reads the latest value, as a read-modify-write that changes nothing; see
+    /// [`Word::read_latest`].
+    fn read_latest(&self, order: Ordering) -> u64;
 }
 
 impl sealed::Sealed for AtomicU64 {}
@@ -591,6 +617,10 @@ impl Word64 for AtomicU64 {
     #[inline]
     fn fetch_and(&self, value: u64, order: Ordering) -> u64 {
         AtomicU64::fetch_and(self, value, order)
+    }
+    #[inline]
+    fn read_latest(&self, order: Ordering) -> u64 {
+        AtomicU64::fetch_add(self, 0, order)
     }
 }
 

@@ -83,6 +83,8 @@ pub trait Fault: Send + Sync + 'static {
     const PID_ONLY: bool = false;
     /// Every process asked about is reported dead, the live too.
     const HASTY_PROBE: bool = false;
+    /// [`Word::read_latest`] is a plain load, which may read an older value.
+    const PLAIN_LOOK: bool = false;
 }
 
 macro_rules! faults {
@@ -122,6 +124,9 @@ faults! {
     PidOnly => PID_ONLY;
     /// A probe that calls every holder dead: a live holder's lock is taken from it.
     HastyProbe => HASTY_PROBE;
+    /// The "look" of a "publish, then look" handshake is a plain load instead of a
+    /// read-modify-write: each side can miss the other's write, and a wakeup is lost.
+    PlainLook => PLAIN_LOOK;
 }
 
 /// The loom backend. `Loom` alone is the sound one; `Loom<F>` injects the fault `F`.
@@ -311,6 +316,19 @@ macro_rules! loom_rmw {
                 }
             }
 
+            /// `read_latest`: an RMW that writes the value back, or a plain load under `PlainLook`.
+            fn read_latest_faulty(&self, order: Ordering) -> $int {
+                if F::PLAIN_LOOK {
+                    let load_order = match order {
+                        Ordering::AcqRel | Ordering::SeqCst => Ordering::Acquire,
+                        Ordering::Release => Ordering::Relaxed,
+                        other => other,
+                    };
+                    return self.value.load(load_order);
+                }
+                self.rmw(order, Some).unwrap_or_else(|v| v)
+            }
+
             fn compare_exchange_faulty(
                 &self,
                 current: $int,
@@ -358,6 +376,9 @@ impl<F: Fault> Word64 for LoomWord64<F> {
     fn fetch_and(&self, value: u64, order: Ordering) -> u64 {
         self.rmw(order, |v| Some(v & value)).unwrap_or_else(|v| v)
     }
+    fn read_latest(&self, order: Ordering) -> u64 {
+        self.read_latest_faulty(order)
+    }
 }
 
 impl<F: Fault> Word for LoomWord<F> {
@@ -396,6 +417,9 @@ impl<F: Fault> Word for LoomWord<F> {
     }
     fn fetch_and(&self, value: u32, order: Ordering) -> u32 {
         self.rmw(order, |v| Some(v & value)).unwrap_or_else(|v| v)
+    }
+    fn read_latest(&self, order: Ordering) -> u32 {
+        self.read_latest_faulty(order)
     }
 }
 
