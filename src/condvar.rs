@@ -563,6 +563,9 @@ impl<B: Backend> Condvar<B> {
         // the mutex, which we hold. Relaxed: see `wake`.
         let mut expected = self.seq.fetch_add(1, Relaxed).wrapping_add(1);
         // A notify between the bump and the syscall changes `seq` again; retry with its value.
+        // `None` means only that: a kernel that refuses the requeue outright gets the sleepers
+        // woken instead of moved (see `wait::requeue`), each of which finds `seq` moved and
+        // takes the mutex itself, so this loop ends as soon as notifies stop racing it.
         while B::requeue(&self.seq, expected, mutex.word()).is_none() {
             expected = self.seq.load(Relaxed);
         }

@@ -18,6 +18,12 @@
 //!
 //! `wait` may return spuriously; every caller loops on its own condition.
 //!
+//! **A kernel that refuses.** A seccomp filter (or an odd kernel) may answer a futex call with
+//! ENOSYS or EPERM, every time. None of that turns into a spin or a hang here: a refused wait
+//! sleeps a short while and returns as a spurious wake would (its caller polls: slow, correct);
+//! a refused requeue wakes the sleepers instead of moving them (a thundering herd, correct);
+//! only EAGAIN, "the word had changed", makes `requeue` report `None` for a retry.
+//!
 //! Each sleeper carries a 32-bit *mask*, and a `wake` names a mask too: it wakes only sleepers
 //! whose mask shares a bit with its own (`FUTEX_WAIT_BITSET`/`FUTEX_WAKE_BITSET`; a park token
 //! and `unpark_filter` elsewhere). A lock whose waiters wait for different things on one word
@@ -122,9 +128,33 @@ mod futex {
                 Some(libc::ETIMEDOUT) => return false,
                 Some(libc::EINTR) => continue,
                 // EAGAIN: the word no longer held `expected` when the kernel looked.
-                _ => return true,
+                Some(libc::EAGAIN) => return true,
+                // Anything else is the kernel refusing to wait at all (a seccomp filter that
+                // answers ENOSYS or EPERM, say), and it will refuse every retry too. Returning at
+                // once would make each caller's loop a busy spin for as long as it waits.
+                _ => return refused_wait(deadline),
             }
         }
+    }
+
+    /// How long a wait the kernel refused sleeps before it returns as if woken.
+    const REFUSED_WAIT_POLL: Duration = Duration::from_micros(500);
+
+    /// Stands in for a wait the kernel refused: sleeps a short while (never past `deadline`)
+    /// and returns as a spurious wake would, so that the caller re-checks its word. Every caller
+    /// loops on its own condition, so this is a correct wait that polls: slow, but no spin,
+    /// and no wake is lost (a wake the kernel refused too would reach nobody anyway).
+    #[cold]
+    fn refused_wait(deadline: Option<Instant>) -> bool {
+        let pause = match deadline {
+            None => REFUSED_WAIT_POLL,
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(REFUSED_WAIT_POLL),
+                _ => return false,
+            },
+        };
+        std::thread::sleep(pause);
+        true
     }
 
     /// Miri has no `FUTEX_CMP_REQUEUE`: there the sleepers are woken instead of moved, which a
@@ -136,6 +166,11 @@ mod futex {
     }
 
     /// `FUTEX_CMP_REQUEUE`: wakes none, moves every sleeper of `from` to `to` if `*from == expected`.
+    ///
+    /// `None` only for EAGAIN, "`*from` was not `expected`", which a retry with the new value
+    /// can fix. Any other error is the kernel refusing the operation (a seccomp filter answering
+    /// ENOSYS or EPERM, a kernel built without it), which every retry would meet again: then the
+    /// sleepers are woken instead of moved, as under Miri, and the count woken is returned.
     #[cfg(not(miri))]
     #[inline]
     fn requeue(from: &AtomicU32, expected: u32, to: &AtomicU32, scope: Scope) -> Option<usize> {
@@ -154,7 +189,22 @@ mod futex {
                 expected,
             )
         };
-        usize::try_from(r).ok()
+        if let Ok(moved) = usize::try_from(r) {
+            return Some(moved);
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EAGAIN) => None,
+            _ => Some(refused_requeue(from, scope)),
+        }
+    }
+
+    /// Stands in for a requeue the kernel refused: wakes every sleeper of `from`. A caller must
+    /// tolerate this anyway (every woken thread re-checks its own word); it costs the thundering
+    /// herd that requeueing avoids, instead of a retry loop that would never end.
+    #[cfg(not(miri))]
+    #[cold]
+    fn refused_requeue(from: &AtomicU32, scope: Scope) -> usize {
+        wake(from, ALL, usize::MAX, scope)
     }
 
     /// Wakes up to `count` sleepers on `word` whose mask meets `mask`; returns how many.
@@ -174,6 +224,8 @@ mod futex {
                 mask,
             )
         };
+        // An error is the kernel refusing the wake; it refuses the waits too then (a filter
+        // that lets threads sleep but never wakes them leaves no correct path), and those poll.
         usize::try_from(woken).unwrap_or(0)
     }
 
