@@ -11,6 +11,7 @@
 //! test fails with its output.
 #![cfg(all(target_os = "linux", not(miri)))] // Miri cannot spawn processes or install filters
 
+#[allow(dead_code)] // only `SleepProbe` is needed here
 mod common;
 
 use std::env;
