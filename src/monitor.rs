@@ -24,15 +24,41 @@
 
 use core::fmt;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use crate::backend::{Backend, Real};
 use crate::condvar::{Condvar, WaitTimeoutResult};
 use crate::mutex::{Mutex, MutexGuard};
 
+/// A monitor's identity: 64 bits wherever the target has 64-bit atomics, so that the counter
+/// cannot run out in practice (a billion monitors a second for 500 years); the pointer width
+/// elsewhere. Either way [`fresh_id`] refuses to wrap: a wrapped counter would hand out 0
+/// ("none yet") and then identities in use, and a condition would pass for another monitor's.
+#[cfg(target_has_atomic = "64")]
+type Id = u64;
+#[cfg(target_has_atomic = "64")]
+type AtomicId = core::sync::atomic::AtomicU64;
+#[cfg(not(target_has_atomic = "64"))]
+type Id = usize;
+#[cfg(not(target_has_atomic = "64"))]
+type AtomicId = core::sync::atomic::AtomicUsize;
+
 /// Hands out monitor identities; 0 means "none yet".
-static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+static NEXT_ID: AtomicId = AtomicId::new(1);
+
+/// The next identity from `next`; panics, changing nothing, once every identity has been given.
+fn fresh_id(next: &AtomicId) -> Id {
+    // Relaxed: an identity, not a publication; the read-modify-write alone keeps them distinct.
+    match next.fetch_update(Relaxed, Relaxed, |id| id.checked_add(1)) {
+        Ok(id) => id,
+        Err(_) => panic!(
+            "turnstile::Monitor: every monitor identity ({} of them) has been given out; \
+             make fewer monitors that make conditions, or reuse them",
+            Id::MAX - 1
+        ),
+    }
+}
 
 /// Shared state that one thread at a time is inside, with conditions to wait on.
 ///
@@ -71,7 +97,7 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 /// ```
 pub struct Monitor<T: ?Sized, B: Backend = Real> {
     /// This monitor's identity, given out on the first `condition()`.
-    id: AtomicUsize,
+    id: AtomicId,
     /// The built-in condition.
     ready: Condvar<B>,
     state: Mutex<T, B>,
@@ -87,7 +113,7 @@ pub struct Monitor<T: ?Sized, B: Backend = Real> {
 /// assert!(!inside.notify_one_on(&changed)); // nobody waits on it
 /// ```
 pub struct Condition<B: Backend = Real> {
-    monitor: usize,
+    monitor: Id,
     condvar: Condvar<B>,
 }
 
@@ -114,7 +140,7 @@ impl<T> Monitor<T> {
     /// assert_eq!(*COUNTER.lock(), 1);
     /// ```
     pub const fn new(state: T) -> Self {
-        Monitor { id: AtomicUsize::new(0), ready: Condvar::new(), state: Mutex::new(state) }
+        Monitor { id: AtomicId::new(0), ready: Condvar::new(), state: Mutex::new(state) }
     }
 }
 
@@ -128,7 +154,7 @@ impl<T, B: Backend> Monitor<T, B> {
     /// assert_eq!(*monitor.lock(), 'm');
     /// ```
     pub fn with_backend(state: T) -> Self {
-        Monitor { id: AtomicUsize::new(0), ready: Condvar::with_backend(), state: Mutex::with_backend(state) }
+        Monitor { id: AtomicId::new(0), ready: Condvar::with_backend(), state: Mutex::with_backend(state) }
     }
 
     /// Consumes the monitor and returns the state.
@@ -190,11 +216,11 @@ impl<T: ?Sized, B: Backend> Monitor<T, B> {
         self.state.get_mut()
     }
 
-    fn id(&self) -> usize {
+    fn id(&self) -> Id {
         // Relaxed: an identity, not a publication; every thread agrees on the CAS winner.
         match self.id.load(Relaxed) {
             0 => {
-                let fresh = NEXT_ID.fetch_add(1, Relaxed);
+                let fresh = fresh_id(&NEXT_ID);
                 match self.id.compare_exchange(0, fresh, Relaxed, Relaxed) {
                     Ok(_) => fresh,
                     Err(taken) => taken,
@@ -472,6 +498,18 @@ mod tests {
     #[test]
     fn a_unit_monitor_is_an_id_a_condvar_and_a_mutex() {
         assert_eq!(core::mem::size_of::<Monitor<()>>(), 32);
+    }
+
+    #[test]
+    fn the_identity_counter_gives_its_last_identity_then_panics_instead_of_wrapping() {
+        let next = AtomicId::new(Id::MAX - 1);
+        assert_eq!(fresh_id(&next), Id::MAX - 1);
+        for _ in 0..2 {
+            let refused = std::panic::catch_unwind(|| fresh_id(&next)).expect_err("a wrapped identity");
+            let message = refused.downcast_ref::<String>().map(String::as_str).unwrap_or_default();
+            assert!(message.contains("every monitor identity"), "unexpected panic: {message}");
+            assert_eq!(next.load(Relaxed), Id::MAX, "the counter stays spent, never back at 0");
+        }
     }
 
     #[test]
