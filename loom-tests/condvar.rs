@@ -64,6 +64,30 @@ fn notify_all_wakes_every_waiter<B: Backend>() {
     assert!(!state.0.is_locked());
 }
 
+/// Three waiters and a `notify_all`: the first one back moves the other two onto the mutex, and
+/// the `REQUEUED` mark must then travel down that line, each requeued thread's unlock waking the
+/// next. Every waiter wakes and counts, one at a time, and the mutex ends idle (no mark left).
+fn notify_all_passes_the_mark_down_a_line<B: Backend>() {
+    let state = shared::<u32, B>(0);
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let state = Arc::clone(&state);
+            thread::spawn(move || {
+                let mut count = state.0.lock();
+                state.1.wait_while(&mut count, |count| *count == 0);
+                *count += 1;
+            })
+        })
+        .collect();
+    *state.0.lock() = 1;
+    state.1.notify_all();
+    for w in waiters {
+        w.join().unwrap();
+    }
+    assert_eq!(*state.0.lock(), 4);
+    assert!(state.0.is_idle(), "the mutex kept a mark or a count");
+}
+
 /// A timed waiter racing a `notify_one`: if the notify reports that it woke a thread, the waiter
 /// does not report a timeout (the notify is not lost to the deadline).
 fn a_notify_that_reports_a_wake_is_not_lost_to_a_timeout<B: Backend>() {
@@ -102,6 +126,22 @@ fn condvar_notify_all_requeues_every_waiter_and_keeps_exclusion() {
 #[test]
 fn condvar_lost_requeue_strands_a_waiter() {
     check_fails_bounded(THREE, DEADLOCK, notify_all_wakes_every_waiter::<Loom<LostRequeue>>);
+}
+
+/// Four threads: bounded lower than the three-thread models.
+const FOUR: usize = 2;
+
+#[test]
+fn condvar_notify_all_passes_the_mark_down_a_line_of_three() {
+    Condvar::<Loom>::take_most_requeued();
+    check_bounded(FOUR, notify_all_passes_the_mark_down_a_line::<Loom>);
+    // Two moved at once: a line behind the first waiter, which only the mark wakes one by one.
+    assert_eq!(Condvar::<Loom>::take_most_requeued(), 2, "no execution requeued two waiters");
+}
+
+#[test]
+fn condvar_lost_requeue_strands_a_line_of_three() {
+    check_fails_bounded(FOUR, DEADLOCK, notify_all_passes_the_mark_down_a_line::<Loom<LostRequeue>>);
 }
 
 #[test]

@@ -566,10 +566,33 @@ impl<B: Backend> Condvar<B> {
         // `None` means only that: a kernel that refuses the requeue outright gets the sleepers
         // woken instead of moved (see `wait::requeue`), each of which finds `seq` moved and
         // takes the mutex itself, so this loop ends as soon as notifies stop racing it.
-        while B::requeue(&self.seq, expected, mutex.word()).is_none() {
-            expected = self.seq.load(Relaxed);
-        }
+        let moved = loop {
+            match B::requeue(&self.seq, expected, mutex.word()) {
+                Some(moved) => break moved,
+                None => expected = self.seq.load(Relaxed),
+            }
+        };
+        #[cfg(feature = "loom")]
+        MOST_REQUEUED.with(|most| most.set(most.get().max(moved)));
+        #[cfg(not(feature = "loom"))]
+        let _ = moved;
     }
+
+    /// The most sleepers one requeue has moved onto a mutex on this thread since the last call,
+    /// which it resets. For loom models, to show that they reached a line of requeued sleepers
+    /// (the mutex's `REQUEUED` mark passed from one to the next); not part of the API. Loom runs
+    /// every thread of a model on the thread that called it, so this sees all its executions.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn take_most_requeued() -> usize {
+        MOST_REQUEUED.with(|most| most.replace(0))
+    }
+}
+
+#[cfg(feature = "loom")]
+std::thread_local! {
+    /// See [`Condvar::take_most_requeued`].
+    static MOST_REQUEUED: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
 }
 
 #[cfg(test)]
