@@ -388,3 +388,77 @@ fn fair_without_the_fence_strands_the_head_writer() {
     use turnstile::backend::NoFence;
     check_fails_bounded(THREE, DEADLOCK, the_last_of_two_readers_wakes_the_writer::<Fair<Loom<NoFence>>>);
 }
+
+// ---- The preference locks' fast paths ----
+//
+// What the shared models above do not reach: a writer taking the lock by `try_write` after
+// another holder released it, and a reader joining a writer that has just downgraded. Each model
+// checks publication (loom's tracker reports an access not ordered after the last writer's as a
+// causality violation); each twin runs it over `NoRelease`, whose unlocks publish nothing.
+
+/// A writer holds and leaves; the other thread's `try_write` may find the lock free after that,
+/// and must then see everything the first wrote.
+fn a_try_write_after_an_unlock_sees_the_write<P: Policy>() {
+    let lock = shared::<P>();
+    let writer = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || write_pair(&lock))
+    };
+    if let Some(mut pair) = lock.try_write() {
+        assert_eq!(pair.0, pair.1, "a writer saw half a write");
+        pair.0 += 1;
+        pair.1 += 1;
+    }
+    writer.join().unwrap();
+}
+
+/// A writer writes and downgrades; a reader may join while the downgraded read is held, and must
+/// then see the write.
+fn a_reader_joining_a_downgrade_sees_the_write<P: Policy>() {
+    let lock = shared::<P>();
+    let reader = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || read_pair(&lock))
+    };
+    let mut pair = lock.write();
+    pair.0 += 1;
+    pair.1 += 1;
+    let held = RwLockWriteGuard::downgrade(pair);
+    assert_eq!(*held, (1, 1));
+    drop(held);
+    reader.join().unwrap();
+}
+
+macro_rules! preference_fast_paths {
+    ($($name:ident: $Policy:ident;)*) => {$(
+        mod $name {
+            use super::*;
+            use turnstile::backend::NoRelease;
+
+            #[test]
+            fn a_try_write_after_an_unlock_acquires_it() {
+                check_bounded(TWO, a_try_write_after_an_unlock_sees_the_write::<$Policy<Loom>>);
+            }
+
+            #[test]
+            fn a_try_write_after_an_unlock_without_release_races() {
+                check_fails_bounded(TWO, RACE, a_try_write_after_an_unlock_sees_the_write::<$Policy<Loom<NoRelease>>>);
+            }
+
+            #[test]
+            fn a_reader_joining_a_downgrade_is_published_to() {
+                check_bounded(TWO, a_reader_joining_a_downgrade_sees_the_write::<$Policy<Loom>>);
+            }
+
+            #[test]
+            fn a_downgrade_without_release_races_with_the_joining_reader() {
+                check_fails_bounded(TWO, RACE, a_reader_joining_a_downgrade_sees_the_write::<$Policy<Loom<NoRelease>>>);
+            }
+        }
+    )*};
+}
+
+preference_fast_paths! {
+    reader_pref_fast: ReaderPref;
+    writer_pref_fast: WriterPref;
+}

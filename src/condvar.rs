@@ -359,11 +359,20 @@ impl<B: Backend> Condvar<B> {
         // Acquire (the CAS): pairs with the Release of `register`, so that the waiter's read of
         // `seq` happens before our bump below and it cannot sleep through it. Relaxed load: the
         // CAS re-reads.
+        //
+        // No loom model can fail without this pair, and it is still needed. Without it the
+        // waiter's read of `seq`, which comes before its registration, could return our bump,
+        // which comes after we saw that registration: load buffering, which the memory model
+        // allows for Relaxed accesses and ARM and POWER processors do. The waiter would then
+        // sleep on the bumped value, and our wake would come before its sleep: a lost notify.
+        // Loom never lets a load read a store that is not already made, so it never explores
+        // that outcome.
         let mut counts = self.counts.load(Relaxed);
         loop {
             if tokens(counts) >= waiters(counts) {
                 return false;
             }
+            // loom-invisible: load buffering (see above), which loom does not explore.
             match self.counts.compare_exchange(counts, counts + TOKEN, Acquire, Relaxed) {
                 Ok(_) => break,
                 Err(now) => counts = now,
@@ -405,6 +414,7 @@ impl<B: Backend> Condvar<B> {
                 return 0;
             }
             let all = with_counts(waiting, waiting) | REQUEUE;
+            // loom-invisible: load buffering (see `notify_one`), which loom does not explore.
             match self.counts.compare_exchange(counts, all, Acquire, Relaxed) {
                 Ok(_) => break covered,
                 Err(now) => counts = now,
@@ -466,13 +476,15 @@ impl<B: Backend> Condvar<B> {
                  waiting on this Condvar with another mutex. Use one Condvar per mutex."
             ),
         }
-        // Release: pairs with the Acquire CAS of the notifiers (see `notify_one`).
+        // Release: pairs with the Acquire CAS of the notifiers, so that our read of `seq` before
+        // this cannot return a bump made after a notifier saw us (see `notify_one`).
         let mut counts = self.counts.load(Relaxed);
         loop {
             assert!(
                 waiters(counts) < MAX_WAITERS,
                 "turnstile::Condvar: more than {MAX_WAITERS} threads waiting on one Condvar"
             );
+            // loom-invisible: load buffering (see `notify_one`), which loom does not explore.
             match self.counts.compare_exchange(counts, counts + 1, Release, Relaxed) {
                 Ok(_) => return,
                 Err(now) => counts = now,
