@@ -28,7 +28,8 @@
 //! sleeper. `notify_all` covers them all and sets `REQUEUE`, bumps `seq` and wakes one. That one
 //! takes the mutex back and, still holding it, marks the mutex as having requeued sleepers and moves every other
 //! sleeper onto the mutex's word (`FUTEX_CMP_REQUEUE`): the mutex then wakes them one at a time,
-//! as each unlock hands it on, instead of all of them waking to fight over it. Doing the requeue
+//! as each unlock hands it on, instead of all of them waking to fight over it (where the kernel
+//! refuses the requeue, under a seccomp filter say, it wakes them all instead). Doing the requeue
 //! while holding the mutex is what makes it safe: the mutex is alive (the waiter borrows it), it is
 //! the right mutex, nobody can register meanwhile, and its mark cannot be lost.
 //!
@@ -363,7 +364,7 @@ impl<B: Backend> Condvar<B> {
         // No loom model can fail without this pair, and it is still needed. Without it the
         // waiter's read of `seq`, which comes before its registration, could return our bump,
         // which comes after we saw that registration: load buffering, which the memory model
-        // allows for Relaxed accesses and ARM and POWER processors do. The waiter would then
+        // allows for Relaxed accesses and ARM and POWER processors can do. The waiter would then
         // sleep on the bumped value, and our wake would come before its sleep: a lost notify.
         // Loom never lets a load read a store that is not already made, so it never explores
         // that outcome.
