@@ -324,6 +324,11 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// time as it is unlocked, instead of waking them all to fight over it. The caller must make
     /// sure that whoever unlocks `to` will wake its sleepers.
     ///
+    /// Where the kernel refuses the requeue outright (a seccomp filter answering `ENOSYS` or
+    /// `EPERM`), the sleepers of `from` are woken instead of moved, and the count woken is
+    /// returned: `None` means only that `from` no longer held `expected`, which a retry with the
+    /// new value fixes.
+    ///
     /// ```
     /// # use turnstile::backend::{Backend, Real, Word};
     /// let (from, to) = (<Real as Backend>::Word::new(1), <Real as Backend>::Word::new(0));
