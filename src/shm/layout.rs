@@ -37,12 +37,21 @@ use core::fmt;
 ///
 /// The description never contains a module or crate path: a struct declared the same way in two
 /// programs (or two modules) has one description, which is what lets separately built programs
-/// share a region. The other side of that: two structs given the same name and the same fields
-/// are one type as far as a region can tell, even if their methods mean different things by
-/// them. A hand-written [`ShmSafe`](super::ShmSafe) impl can also state any description it
-/// likes; what keeps that from being undefined behaviour is that every `ShmSafe` type accepts
-/// every bit pattern, so a region opened as the wrong type holds wrong values, never invalid
-/// ones.
+/// share a region.
+///
+/// **What a region's check catches**, then: a different primitive (`u8` against `i8`, or
+/// against `AtomicU8`), a different array length, lock kind or locked data, a struct of another
+/// name, a field added, removed, renamed, retyped or moved, and any difference of size or
+/// alignment (a `usize` from a 32-bit build; `u128`, whose alignment changed between Rust
+/// releases). Accidental equality of two different descriptions is a 64-bit hash collision.
+///
+/// **What it cannot catch**: a difference of meaning only. Two structs given the same name and
+/// the same fields are one type as far as a region can tell, even if their methods read them
+/// differently (a `u32` of seconds in one program and of milliseconds in the other); give such a
+/// change a new struct name or field name. A hand-written [`ShmSafe`](super::ShmSafe) impl can
+/// also state any description it likes, including another type's. What keeps all of these from
+/// being undefined behaviour is that every `ShmSafe` type accepts every bit pattern: a region
+/// opened as the wrong type holds wrong values, never invalid ones.
 ///
 /// ```
 /// use turnstile::shm::{self, ShmSafe};
@@ -320,6 +329,11 @@ impl fmt::Display for Layout {
 /// Declares `#[repr(C)]` structs that may live in a [`shm::Region`](crate::shm::Region), and
 /// implements [`ShmSafe`](crate::shm::ShmSafe) for them with their [`Layout`]: the struct's name
 /// as written (no module path) and each field's name and type's layout, in order.
+///
+/// Every program that shares the struct declares it with the same name and the same fields in
+/// the same order (its module and crate may differ): that is what [`Region::open`] compares.
+///
+/// [`Region::open`]: crate::shm::Region::open
 ///
 /// Every field's type must be `ShmSafe`, checked at compile time: plain data in which every bit
 /// pattern is valid, and the process-shared locks around such data. Write the struct as usual,

@@ -118,9 +118,9 @@ impl Expected {
     }
 }
 
-/// `T`'s layout as text, cut to fit the header (at a character boundary, ending in "...").
-fn description<T: ShmSafe>() -> ([u8; DESCRIPTION], u32) {
-    let mut text = T::LAYOUT.to_string();
+/// A layout's text for the header: cut to fit (at a character boundary, ending in "..."), and
+/// its length.
+fn header_text(mut text: String) -> ([u8; DESCRIPTION], u32) {
     if text.len() > DESCRIPTION {
         let mut cut = DESCRIPTION - 3;
         while !text.is_char_boundary(cut) {
@@ -486,7 +486,7 @@ impl<T: ShmSafe> Region<T> {
                 return Err(io_error(e));
             }
         };
-        let (description, description_len) = description::<T>();
+        let (description, description_len) = header_text(T::LAYOUT.to_string());
         let header = mapping.base.as_ptr().cast::<Header>();
         // SAFETY: the mapping is `len` bytes, page-aligned, zero-filled by `ftruncate`, and ours
         // alone to write: an opener reads nothing but the prefix until `ready` says so. The value
@@ -698,6 +698,17 @@ mod tests {
     fn a_value_is_placed_at_its_alignment() {
         assert_eq!(Expected::of::<u8>().data_offset, 256);
         assert_eq!(Expected::of::<crossbeam_utils::CachePadded<u8>>().data_offset % 64, 0);
+    }
+
+    #[test]
+    fn a_long_layout_text_is_cut_to_fit_the_header() {
+        let (bytes, len) = header_text("Short { a: u8 }".to_owned());
+        assert_eq!(&bytes[..len as usize], b"Short { a: u8 }");
+        // 'é' is two bytes: the cut at 197 would split one, so it falls back to 196.
+        let (bytes, len) = header_text("é".repeat(150));
+        assert_eq!(len, 199);
+        let text = core::str::from_utf8(&bytes[..len as usize]).expect("cut at a character boundary");
+        assert_eq!(text, format!("{}...", "é".repeat(98)));
     }
 
     #[test]
