@@ -76,7 +76,7 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use crossbeam_utils::CachePadded;
-use turnstile::shm::{self, Region, ShmSafe};
+use turnstile::shm::{self, Field, Layout, Region, ShmSafe};
 
 // 9 benchmarks of 1 + 3 s: about 40 s plus analysis and child start-up. Set in the criterion
 // config rather than per group, so that `--warm-up-time`, `--measurement-time` and
@@ -346,8 +346,17 @@ struct PingPong<S> {
 }
 
 // SAFETY: `#[repr(C)]`, and every field is `ShmSafe`: `CachePadded` around a process-shared
-// semaphore or an atomic.
-unsafe impl ShmSafe for PingPong<shm::Semaphore> {}
+// semaphore or an atomic; the layout lists them in order. (Generic, so not `shm_struct!`.)
+unsafe impl ShmSafe for PingPong<shm::Semaphore> {
+    const LAYOUT: &'static Layout = &Layout::repr_c::<Self>(
+        "PingPong",
+        &[
+            Field::new("ping", <CachePadded<shm::Semaphore> as ShmSafe>::LAYOUT),
+            Field::new("pong", <CachePadded<shm::Semaphore> as ShmSafe>::LAYOUT),
+            Field::new("slot", <CachePadded<AtomicU64> as ShmSafe>::LAYOUT),
+        ],
+    );
+}
 
 /// A round trip's end over semaphores in shared memory (`M` is the `Region` or `Mapping`).
 struct SemEnd<M> {
@@ -563,8 +572,12 @@ struct Record([u64; 8]);
 
 const _: () = assert!(std::mem::size_of::<Record>() == RECORD_BYTES);
 
-// SAFETY: `#[repr(C)]` around an array of integers: plain data, every bit pattern valid.
-unsafe impl ShmSafe for Record {}
+// SAFETY: `#[repr(C)]` around an array of integers: plain data, every bit pattern valid; the
+// layout names its one field. (A tuple struct, so not `shm_struct!`.)
+unsafe impl ShmSafe for Record {
+    const LAYOUT: &'static Layout =
+        &Layout::repr_c::<Self>("Record", &[Field::new("0", <[u64; 8] as ShmSafe>::LAYOUT)]);
+}
 
 impl Record {
     /// Record `index` of a batch of `len` with this `seed`.
@@ -606,16 +619,14 @@ type Ack = [u64; 3];
 /// What the child sends once it has opened its side, before any batch.
 const HELLO_ACK: Ack = [0, 0, 1];
 
-/// The bounded buffer's ring: the slots, and where the next put and take go.
-#[repr(C)]
-struct Ring {
-    put: u64,
-    take: u64,
-    slots: [Record; RING_SLOTS],
+turnstile::shm_struct! {
+    /// The bounded buffer's ring: the slots, and where the next put and take go.
+    struct Ring {
+        put: u64,
+        take: u64,
+        slots: [Record; RING_SLOTS],
+    }
 }
-
-// SAFETY: `#[repr(C)]`, integers and an array of `ShmSafe` records.
-unsafe impl ShmSafe for Ring {}
 
 impl Ring {
     fn new() -> Self {
@@ -683,8 +694,20 @@ struct Buffer<S, L> {
 }
 
 // SAFETY: `#[repr(C)]`, and every field is `ShmSafe`: `CachePadded` around process-shared
-// semaphores and atomics, and a process-shared mutex around the `ShmSafe` ring.
-unsafe impl ShmSafe for TurnstileBuffer {}
+// semaphores and atomics, and a process-shared mutex around the `ShmSafe` ring; the layout lists
+// them in order. (Generic, so not `shm_struct!`.)
+unsafe impl ShmSafe for TurnstileBuffer {
+    const LAYOUT: &'static Layout = &Layout::repr_c::<Self>(
+        "Buffer",
+        &[
+            Field::new("empty", <CachePadded<shm::Semaphore> as ShmSafe>::LAYOUT),
+            Field::new("full", <CachePadded<shm::Semaphore> as ShmSafe>::LAYOUT),
+            Field::new("ack", <CachePadded<shm::Semaphore> as ShmSafe>::LAYOUT),
+            Field::new("acked", <CachePadded<[AtomicU64; 3]> as ShmSafe>::LAYOUT),
+            Field::new("ring", <shm::Mutex<Ring> as ShmSafe>::LAYOUT),
+        ],
+    );
+}
 
 /// The bounded buffer of the `turnstile` peer, in a `Region`.
 type TurnstileBuffer = Buffer<shm::Semaphore, shm::Mutex<Ring>>;

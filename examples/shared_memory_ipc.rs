@@ -55,7 +55,7 @@ mod ipc {
     use std::thread;
     use std::time::{Duration, Instant};
 
-    use turnstile::shm::{self, Region, ShmSafe};
+    use turnstile::shm::{self, Region};
 
     /// Records each side sends.
     const RECORDS: u64 = 100_000;
@@ -71,22 +71,21 @@ mod ipc {
 
     type Record = [u8; RECORD_BYTES];
 
-    /// The slots and where the records in them are. Everything in a region is plain
-    /// `#[repr(C)]` data: both processes must read the same bytes the same way, so there is no
-    /// `VecDeque` (its pointer leads into one process's heap) and no `usize` (fixed-width `u32`
-    /// keeps the layout the same for every build).
-    #[repr(C)]
-    struct Ring {
-        slots: [Record; CAPACITY],
-        /// The slot of the oldest record.
-        head: u32,
-        /// How many slots hold records.
-        len: u32,
+    turnstile::shm_struct! {
+        /// The slots and where the records in them are. Everything in a region is plain
+        /// `#[repr(C)]` data that any bytes make valid: both processes must read the same bytes
+        /// the same way, so there is no `VecDeque` (its pointer leads into one process's heap)
+        /// and no `usize` (fixed-width `u32` keeps the layout the same for every build).
+        /// `shm_struct!` adds `#[repr(C)]`, checks each field, and states the layout that the
+        /// other process's `Region::open` compares: the name `Ring` and its fields, in order.
+        struct Ring {
+            slots: [Record; CAPACITY],
+            /// The slot of the oldest record.
+            head: u32,
+            /// How many slots hold records.
+            len: u32,
+        }
     }
-
-    // SAFETY: `#[repr(C)]`, and every field is plain data (bytes and `u32`s) that any bit
-    // pattern makes valid; no pointers, no `Drop`.
-    unsafe impl ShmSafe for Ring {}
 
     impl Ring {
         fn push(&mut self, record: &Record) {
@@ -106,19 +105,16 @@ mod ipc {
         }
     }
 
-    /// The seeds' bounded buffer: `empty` and `full` semaphores and a mutex around the slots.
-    #[repr(C)]
-    struct Buffer {
-        /// Free slots: the sender takes one, the receiver gives it back.
-        empty: shm::Semaphore,
-        /// Filled slots: the receiver takes one, the sender gives it back.
-        full: shm::Semaphore,
-        ring: shm::Mutex<Ring>,
+    turnstile::shm_struct! {
+        /// The seeds' bounded buffer: `empty` and `full` semaphores and a mutex around the slots.
+        struct Buffer {
+            /// Free slots: the sender takes one, the receiver gives it back.
+            empty: shm::Semaphore,
+            /// Filled slots: the receiver takes one, the sender gives it back.
+            full: shm::Semaphore,
+            ring: shm::Mutex<Ring>,
+        }
     }
-
-    // SAFETY: `#[repr(C)]`, and every field is `ShmSafe` (process-shared semaphores, and a
-    // process-shared mutex around plain data).
-    unsafe impl ShmSafe for Buffer {}
 
     impl Buffer {
         fn new() -> Self {
@@ -155,15 +151,13 @@ mod ipc {
         }
     }
 
-    /// What the region holds: one buffer each way.
-    #[repr(C)]
-    struct Channel {
-        to_child: Buffer,
-        to_parent: Buffer,
+    turnstile::shm_struct! {
+        /// What the region holds: one buffer each way.
+        struct Channel {
+            to_child: Buffer,
+            to_parent: Buffer,
+        }
     }
-
-    // SAFETY: `#[repr(C)]`, and both fields are `ShmSafe`.
-    unsafe impl ShmSafe for Channel {}
 
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum Side {

@@ -275,6 +275,8 @@ fn child() {
         "expect_owner_died" => child_expect_owner_died(&region),
         "open_as_u32" => child_open_as_u32(&region),
         "open_early" => child_open_early(&region),
+        "consume" => child_consume(&region),
+        "open_other_data" => child_open_other_data(&region),
         other => panic!("unknown child role {other:?}"),
     }
 }
@@ -302,27 +304,26 @@ const PROCESSES: u64 = 3;
 /// convoys do not space the processes out and hide a lock that fails to exclude.
 const PHASES: [&str; 4] = ["shm::Mutex", "shm::SpinLock", "RobustMutex", "shm::Semaphore"];
 
-#[repr(C)]
-struct Counters {
-    mutex: shm::Mutex<u64>,
-    spin: shm::SpinLock<u64>,
-    robust: RobustMutex<u64>,
-    /// One permit: a binary semaphore around `guarded`.
-    sem: shm::Semaphore,
-    /// Incremented by a separate load and store: loses updates unless `sem` excludes.
-    guarded: AtomicU64,
-    /// Per phase: how many processes have done their `counting_rounds()`.
-    finished: [AtomicU64; PHASES.len()],
-    /// Per phase: the increments all processes made, each adding its own count at the end.
-    made: [AtomicU64; PHASES.len()],
-    /// Each child adds a permit when it is ready for the next phase (it has finished the last).
-    ready: shm::Semaphore,
-    /// Per phase: the parent adds one permit per child to start it in all three processes.
-    /// One semaphore per phase, so a fast child cannot take a slow one's start.
-    go: [shm::Semaphore; PHASES.len()],
+turnstile::shm_struct! {
+    struct Counters {
+        mutex: shm::Mutex<u64>,
+        spin: shm::SpinLock<u64>,
+        robust: RobustMutex<u64>,
+        /// One permit: a binary semaphore around `guarded`.
+        sem: shm::Semaphore,
+        /// Incremented by a separate load and store: loses updates unless `sem` excludes.
+        guarded: AtomicU64,
+        /// Per phase: how many processes have done their `counting_rounds()`.
+        finished: [AtomicU64; PHASES.len()],
+        /// Per phase: the increments all processes made, each adding its own count at the end.
+        made: [AtomicU64; PHASES.len()],
+        /// Each child adds a permit when it is ready for the next phase (it has finished the last).
+        ready: shm::Semaphore,
+        /// Per phase: the parent adds one permit per child to start it in all three processes.
+        /// One semaphore per phase, so a fast child cannot take a slow one's start.
+        go: [shm::Semaphore; PHASES.len()],
+    }
 }
-// SAFETY: `#[repr(C)]`, and every field is `ShmSafe`.
-unsafe impl ShmSafe for Counters {}
 
 /// One increment of the counter of `phase`, under its lock.
 fn count_once(c: &Counters, phase: usize) {
@@ -427,17 +428,16 @@ fn turns() -> u64 {
     iters(10_000) as u64
 }
 
-#[repr(C)]
-struct PingPong {
-    /// The child's turn.
-    ping: shm::Semaphore,
-    /// The parent's turn.
-    pong: shm::Semaphore,
-    /// Odd after the parent's move, even after the child's; ordered by the semaphores alone.
-    count: AtomicU64,
+turnstile::shm_struct! {
+    struct PingPong {
+        /// The child's turn.
+        ping: shm::Semaphore,
+        /// The parent's turn.
+        pong: shm::Semaphore,
+        /// Odd after the parent's move, even after the child's; ordered by the semaphores alone.
+        count: AtomicU64,
+    }
 }
-// SAFETY: `#[repr(C)]`, and every field is `ShmSafe`.
-unsafe impl ShmSafe for PingPong {}
 
 fn child_pong(name: &str) {
     let p = open::<PingPong>(name);
@@ -477,19 +477,18 @@ fn semaphores_hand_turns_back_and_forth_between_processes() {
 // 3.–6. The robust mutex and a holder in another process
 // ------------------------------------------------------------------------------------------------
 
-#[repr(C)]
-struct Held {
-    /// Invariant: both halves are equal. A holder that dies may leave `[1, 0]`.
-    lock: RobustMutex<[u64; 2]>,
-    /// The child adds a permit once it holds `lock`.
-    holding: shm::Semaphore,
-    /// The parent adds a permit to make a `hold_until_released` child let go.
-    release: shm::Semaphore,
-    /// Nobody ever adds a permit: a `hold_and_hang` child waits here until it is killed.
-    never: shm::Semaphore,
+turnstile::shm_struct! {
+    struct Held {
+        /// Invariant: both halves are equal. A holder that dies may leave `[1, 0]`.
+        lock: RobustMutex<[u64; 2]>,
+        /// The child adds a permit once it holds `lock`.
+        holding: shm::Semaphore,
+        /// The parent adds a permit to make a `hold_until_released` child let go.
+        release: shm::Semaphore,
+        /// Nobody ever adds a permit: a `hold_and_hang` child waits here until it is killed.
+        never: shm::Semaphore,
+    }
 }
-// SAFETY: `#[repr(C)]`, and every field is `ShmSafe`.
-unsafe impl ShmSafe for Held {}
 
 fn held_region(name: &Name) -> Region<Held> {
     Region::create(
@@ -705,14 +704,24 @@ fn a_live_holder_in_another_process_is_not_declared_dead() {
 // 7.–8. Regions that are not what the opener expects
 // ------------------------------------------------------------------------------------------------
 
+/// Asserts that `err` is a `RegionError::Type` for `name` whose `expected` and `found` start with
+/// the layout texts given, and that its message says all three.
+fn assert_type_error(err: &RegionError, name: &str, expected_text: &str, found_text: &str) {
+    let RegionError::Type { name: reported, expected, found } = err else {
+        panic!("expected RegionError::Type, got {err:?} ({err})");
+    };
+    assert_eq!(reported, name);
+    assert!(expected.starts_with(&format!("{expected_text} (")), "expected: {expected}");
+    assert!(found.starts_with(&format!("{found_text} (")), "found: {found}");
+    let text = err.to_string();
+    for part in [name, expected_text, found_text] {
+        assert!(text.contains(part), "the message does not say {part:?}: {text}");
+    }
+}
+
 fn child_open_as_u32(name: &str) {
     match Region::<u32>::open(name, CHILD_LIMIT) {
-        Err(err @ RegionError::Type { expected, .. }) => {
-            assert_eq!(expected, type_name::<u32>());
-            let text = err.to_string();
-            assert!(text.contains(type_name::<u32>()) && text.contains(name), "unclear message: {text}");
-        }
-        Err(other) => panic!("expected RegionError::Type, got {other:?} ({other})"),
+        Err(err) => assert_type_error(&err, name, "u32", "u64"),
         Ok(region) => panic!("a region of u64 opened as u32: {region:?}"),
     }
 }
@@ -725,28 +734,152 @@ fn opening_a_region_as_another_type_fails_with_a_type_error() {
     assert_eq!(*made, 7, "the refused opener did not touch the value");
 }
 
+/// Two programs built separately, each declaring the same struct: a module stands for each.
+/// Their `type_name`s differ (`interprocess::producer::Mailbox`, `...::consumer::Mailbox`);
+/// their layouts do not.
+mod producer {
+    use std::sync::atomic::AtomicU64;
+    use turnstile::shm;
+
+    turnstile::shm_struct! {
+        pub struct Mailbox {
+            pub full: shm::Semaphore,
+            pub letter: shm::Mutex<[u8; 16]>,
+            pub read: AtomicU64,
+        }
+    }
+}
+
+/// The other program's declaration of the same `Mailbox`.
+mod consumer {
+    use std::sync::atomic::AtomicU64;
+    use turnstile::shm;
+
+    turnstile::shm_struct! {
+        pub struct Mailbox {
+            pub full: shm::Semaphore,
+            pub letter: shm::Mutex<[u8; 16]>,
+            pub read: AtomicU64,
+        }
+    }
+}
+
+fn child_consume(name: &str) {
+    let mailbox = open::<consumer::Mailbox>(name);
+    mailbox.full.acquire_timeout(CHILD_LIMIT).expect("the producer's letter").forget();
+    assert_eq!(&mailbox.letter.lock()[..5], b"hello");
+    mailbox.read.store(1, Relaxed);
+}
+
+#[test]
+fn the_same_struct_declared_in_two_programs_opens() {
+    let name = Name::new("twoprograms");
+    let mailbox = Region::create(
+        name.as_str(),
+        producer::Mailbox {
+            full: shm::Semaphore::with_backend(0),
+            letter: shm::Mutex::with_backend([0; 16]),
+            read: AtomicU64::new(0),
+        },
+    )
+    .expect("create the region");
+    let child = spawn_child("consume", name.as_str());
+    mailbox.letter.lock()[..5].copy_from_slice(b"hello");
+    mailbox.full.add_permits(1);
+    child.finish();
+    // The semaphore ordered the child's work before its exit, and `finish` waited for the exit.
+    assert_eq!(mailbox.read.load(Relaxed), 1, "the consumer read the letter");
+}
+
+/// Structs that all have the same name (`Data`, in modules standing for two builds or two
+/// versions of one crate), size (6) and alignment (2), but are not the same: each must refuse
+/// the others' regions. A check by name, size and alignment (which is what version 1's
+/// `type_name` hash amounted to for two versions of one crate) passes all but `Datum`.
+mod original {
+    turnstile::shm_struct! {
+        #[derive(Debug)]
+        pub struct Data { pub flag: u8, pub low: u16, pub high: u16 }
+    }
+}
+mod retyped {
+    turnstile::shm_struct! {
+        #[derive(Debug)]
+        pub struct Data { pub flag: i8, pub low: u16, pub high: u16 }
+    }
+}
+mod atomic {
+    use std::sync::atomic::AtomicU8;
+    turnstile::shm_struct! {
+        #[derive(Debug)]
+        pub struct Data { pub flag: AtomicU8, pub low: u16, pub high: u16 }
+    }
+}
+mod reordered {
+    turnstile::shm_struct! {
+        #[derive(Debug)]
+        pub struct Data { pub flag: u8, pub high: u16, pub low: u16 }
+    }
+}
+mod renamed {
+    turnstile::shm_struct! {
+        #[derive(Debug)]
+        pub struct Data { pub flag: u8, pub low: u16, pub top: u16 }
+    }
+}
+mod named_otherwise {
+    turnstile::shm_struct! {
+        #[derive(Debug)]
+        pub struct Datum { pub flag: u8, pub low: u16, pub high: u16 }
+    }
+}
+
+const ORIGINAL: &str = "Data { flag: u8, low: u16, high: u16 }";
+
+fn child_open_other_data(name: &str) {
+    fn refused<T: ShmSafe + std::fmt::Debug>(name: &str, expected_text: &str) {
+        assert_eq!(std::mem::size_of::<T>(), std::mem::size_of::<original::Data>());
+        match Region::<T>::open(name, CHILD_LIMIT) {
+            Err(err) => assert_type_error(&err, name, expected_text, ORIGINAL),
+            Ok(region) => panic!("a region of {ORIGINAL} opened as {expected_text}: {region:?}"),
+        }
+    }
+    refused::<retyped::Data>(name, "Data { flag: i8, low: u16, high: u16 }");
+    refused::<atomic::Data>(name, "Data { flag: AtomicU8, low: u16, high: u16 }");
+    refused::<reordered::Data>(name, "Data { flag: u8, high: u16, low: u16 }");
+    refused::<renamed::Data>(name, "Data { flag: u8, low: u16, top: u16 }");
+    refused::<named_otherwise::Datum>(name, "Datum { flag: u8, low: u16, high: u16 }");
+    // The control: the same struct opens, and reads what the parent wrote.
+    let data = open::<original::Data>(name);
+    assert_eq!((data.flag, data.low, data.high), (2, 3, 4));
+}
+
+#[test]
+fn a_struct_of_the_same_name_and_size_with_other_fields_is_refused() {
+    let name = Name::new("otherfields");
+    let made = Region::create(name.as_str(), original::Data { flag: 2, low: 3, high: 4 })
+        .expect("create the region");
+    spawn_child("open_other_data", name.as_str()).finish();
+    assert_eq!((made.flag, made.low, made.high), (2, 3, 4));
+}
+
 /// `Header::ready` once the value is in place, as documented in `src/shm/region.rs`.
 const READY: u32 = 0x5244_5921;
 
-/// FNV-1a, 64-bit, as the header's `type_hash` is documented to be.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// The documented 48-byte region header, written by hand (little-endian).
+/// The documented 256-byte region header (layout version 2), written by hand (little-endian).
 struct Header {
     magic: [u8; 8],
     ready: u32,
     version: u32,
     size: u64,
     align: u64,
-    type_hash: u64,
+    layout_hash: u64,
     data_offset: u64,
+    description: String,
 }
 
 impl Header {
     /// The header `Region::<T>::create` writes, by the documentation.
-    fn of<T>() -> Self {
+    fn of<T: ShmSafe>() -> Self {
         let align = std::mem::align_of::<T>() as u64;
         Header {
             magic: *b"TRNSTILE",
@@ -754,8 +887,9 @@ impl Header {
             version: LAYOUT_VERSION,
             size: std::mem::size_of::<T>() as u64,
             align,
-            type_hash: fnv1a(type_name::<T>().as_bytes()),
-            data_offset: (48 + align - 1) / align * align,
+            layout_hash: T::LAYOUT.hash(),
+            data_offset: (256 + align - 1) / align * align,
+            description: T::LAYOUT.to_string(),
         }
     }
 
@@ -765,10 +899,14 @@ impl Header {
         bytes.extend_from_slice(&self.magic);
         bytes.extend_from_slice(&self.ready.to_le_bytes());
         bytes.extend_from_slice(&self.version.to_le_bytes());
-        for word in [self.size, self.align, self.type_hash, self.data_offset] {
+        for word in [self.size, self.align, self.layout_hash, self.data_offset] {
             bytes.extend_from_slice(&word.to_le_bytes());
         }
-        assert_eq!(bytes.len(), 48);
+        bytes.extend_from_slice(&(self.description.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        bytes.extend_from_slice(self.description.as_bytes());
+        assert!(bytes.len() <= 256);
+        bytes.resize(256, 0);
         bytes.resize(self.data_offset as usize, 0);
         bytes.extend_from_slice(value);
         bytes
@@ -788,11 +926,13 @@ fn write_object(name: &Name, bytes: &[u8]) {
 
 const VALUE: u64 = 0x0123_4567_89ab_cdef;
 
-/// A value placed past the header's end: its offset is 64, not 48.
-#[repr(C, align(64))]
-struct Aligned64(u64);
-// SAFETY: `#[repr(C)]` around a `u64`.
-unsafe impl ShmSafe for Aligned64 {}
+turnstile::shm_struct! {
+    /// A value placed past the header's end: its offset is 512, not 256.
+    #[repr(align(512))]
+    struct Aligned512 {
+        value: u64,
+    }
+}
 
 /// The control for the tests below: a header written by the documentation opens, so when they
 /// are refused it is for the one field they change.
@@ -804,13 +944,13 @@ fn a_hand_written_header_in_the_documented_layout_opens() {
     assert_eq!(*region, VALUE);
 
     let name = Name::new("handmade-aligned");
-    let header = Header::of::<Aligned64>();
-    assert_eq!(header.data_offset, 64);
-    let mut value = [0; 64];
+    let header = Header::of::<Aligned512>();
+    assert_eq!(header.data_offset, 512);
+    let mut value = [0; 512];
     value[..8].copy_from_slice(&VALUE.to_le_bytes());
     write_object(&name, &header.with_value(&value));
-    let region = Region::<Aligned64>::open(name.as_str(), CHILD_LIMIT).expect("a header as documented");
-    assert_eq!(region.0, VALUE);
+    let region = Region::<Aligned512>::open(name.as_str(), CHILD_LIMIT).expect("a header as documented");
+    assert_eq!(region.value, VALUE);
 }
 
 #[test]
@@ -819,27 +959,94 @@ fn a_region_of_another_layout_version_is_refused() {
     let header = Header { version: LAYOUT_VERSION + 1, ..Header::of::<u64>() };
     write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
     match Region::<u64>::open(name.as_str(), CHILD_LIMIT) {
-        Err(RegionError::Version { found, expected, .. }) => {
-            assert_eq!((found, expected), (LAYOUT_VERSION + 1, LAYOUT_VERSION));
+        Err(err @ RegionError::Version { .. }) => {
+            let RegionError::Version { name: reported, found, expected } = &err else { unreachable!() };
+            assert_eq!(
+                (reported.as_str(), *found, *expected),
+                (name.as_str(), LAYOUT_VERSION + 1, LAYOUT_VERSION)
+            );
+            let text = err.to_string();
+            for part in [name.as_str(), &found.to_string(), &expected.to_string()] {
+                assert!(text.contains(part), "the message does not say {part:?}: {text}");
+            }
         }
         other => panic!("expected RegionError::Version, got {other:?}"),
+    }
+}
+
+/// Version 1's header, 48 bytes: a type check by the FNV-1a hash of `type_name`. A region made
+/// by a build of version 1 is refused for its version, not misread as a version-2 header (it is
+/// shorter than one: a `u64` region of version 1 has 56 bytes).
+#[test]
+fn a_region_of_layout_version_1_is_refused_for_its_version() {
+    let fnv1a = |bytes: &[u8]| {
+        bytes
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    };
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"TRNSTILE");
+    bytes.extend_from_slice(&READY.to_le_bytes());
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    for word in [8, 8, fnv1a(type_name::<u64>().as_bytes()), 48] {
+        bytes.extend_from_slice(&u64::to_le_bytes(word));
+    }
+    bytes.extend_from_slice(&VALUE.to_le_bytes());
+    let name = Name::new("version1");
+    write_object(&name, &bytes);
+    match Region::<u64>::open(name.as_str(), CHILD_LIMIT) {
+        Err(RegionError::Version { found: 1, expected: LAYOUT_VERSION, .. }) => {}
+        other => panic!("expected RegionError::Version {{ found: 1, .. }}, got {other:?}"),
     }
 }
 
 #[test]
 fn a_header_for_another_type_is_refused() {
     let name = Name::new("othertype");
-    // A coherent region of a `u32`, opened as a `u64`: the hash tells them apart.
+    // A coherent region of a `u32`, opened as a `u64`: the layouts tell them apart.
     write_object(&name, &Header::of::<u32>().with_value(&7u32.to_le_bytes()));
     match Region::<u64>::open(name.as_str(), CHILD_LIMIT) {
-        Err(RegionError::Type { expected, .. }) => assert_eq!(expected, type_name::<u64>()),
-        other => panic!("expected RegionError::Type, got {other:?}"),
+        Err(err) => assert_type_error(&err, name.as_str(), "u64", "u32"),
+        Ok(region) => panic!("opened: {region:?}"),
     }
-    // The same bytes with the `u64` hash would have been accepted as far as the type goes.
+    // The bytes of a `u64` region whose header records the layout of an `i64`: the hash decides.
     let name = Name::new("othertype-hash");
-    let header = Header { type_hash: fnv1a(type_name::<i64>().as_bytes()), ..Header::of::<u64>() };
+    let header = Header { layout_hash: <i64 as ShmSafe>::LAYOUT.hash(), ..Header::of::<u64>() };
     write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
-    assert!(matches!(Region::<u64>::open(name.as_str(), CHILD_LIMIT), Err(RegionError::Type { .. })));
+    match Region::<u64>::open(name.as_str(), CHILD_LIMIT) {
+        // The text is only for the message; the hash is what is compared.
+        Err(err) => assert_type_error(&err, name.as_str(), "u64", "u64"),
+        Ok(region) => panic!("opened: {region:?}"),
+    }
+}
+
+#[test]
+fn a_header_of_this_type_that_places_the_value_elsewhere_is_refused() {
+    let name = Name::new("shape");
+    let header = Header { data_offset: 264, ..Header::of::<u64>() };
+    write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
+    match Region::<u64>::open(name.as_str(), CHILD_LIMIT) {
+        Err(err @ RegionError::Layout { .. }) => {
+            let RegionError::Layout { found, expected, .. } = &err else { unreachable!() };
+            assert_eq!((found.data_offset, expected.data_offset), (264, 256));
+            assert_eq!((found.len, expected.len), (272, 264));
+            let text = err.to_string();
+            assert!(
+                text.contains(name.as_str()) && text.contains("offset 264") && text.contains("offset 256"),
+                "{text}"
+            );
+        }
+        other => panic!("expected RegionError::Layout, got {other:?}"),
+    }
+    // The header is whole, but the object ends before the value does.
+    let name = Name::new("shape-short");
+    let mut bytes = Header::of::<u64>().with_value(&VALUE.to_le_bytes());
+    bytes.truncate(260);
+    write_object(&name, &bytes);
+    match Region::<u64>::open(name.as_str(), CHILD_LIMIT) {
+        Err(RegionError::Layout { found, expected, .. }) => assert_eq!((found.len, expected.len), (260, 264)),
+        other => panic!("expected RegionError::Layout, got {other:?}"),
+    }
 }
 
 #[test]
@@ -848,14 +1055,33 @@ fn garbage_bytes_are_not_a_region() {
     let name = Name::new("garbage");
     write_object(&name, &[0xab; 4096]);
     match Region::<u64>::open(name.as_str(), CHILD_LIMIT) {
-        Err(RegionError::NotARegion { name: reported }) => assert_eq!(reported, name.as_str()),
+        Err(RegionError::NotARegion { name: reported, found }) => {
+            assert_eq!(reported, name.as_str());
+            assert!(found.contains("0xabababab") && found.contains("0x52445921"), "{found}");
+        }
         other => panic!("expected RegionError::NotARegion, got {other:?}"),
     }
     // A published ready word but no magic: not a region either.
     let name = Name::new("garbage-magic");
     let header = Header { magic: *b"NOTMAGIC", ..Header::of::<u64>() };
     write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
-    assert!(matches!(Region::<u64>::open(name.as_str(), CHILD_LIMIT), Err(RegionError::NotARegion { .. })));
+    match Region::<u64>::open(name.as_str(), CHILD_LIMIT) {
+        Err(err @ RegionError::NotARegion { .. }) => {
+            let text = err.to_string();
+            assert!(
+                text.contains("NOTMAGIC") && text.contains("TRNSTILE") && text.contains(name.as_str()),
+                "{text}"
+            );
+        }
+        other => panic!("expected RegionError::NotARegion, got {other:?}"),
+    }
+    // Too short to hold even the version.
+    let name = Name::new("garbage-short");
+    write_object(&name, b"TRNSTILE");
+    match Region::<u64>::open(name.as_str(), CHILD_LIMIT) {
+        Err(RegionError::NotARegion { found, .. }) => assert!(found.contains("8 bytes"), "{found}"),
+        other => panic!("expected RegionError::NotARegion, got {other:?}"),
+    }
 }
 
 #[test]
@@ -865,7 +1091,10 @@ fn a_region_never_published_is_not_ready_at_the_deadline() {
     let header = Header { ready: 0, ..Header::of::<u64>() };
     write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
     match Region::<u64>::open(name.as_str(), Duration::from_millis(20)) {
-        Err(RegionError::NotReady { name: reported }) => assert_eq!(reported, name.as_str()),
+        Err(RegionError::NotReady { name: reported, found }) => {
+            assert_eq!(reported, name.as_str());
+            assert!(found.contains("ready word is 0"), "{found}");
+        }
         other => panic!("expected RegionError::NotReady, got {other:?}"),
     }
 }
@@ -874,24 +1103,22 @@ fn a_region_never_published_is_not_ready_at_the_deadline() {
 // 9. An opener that comes first waits for the creator
 // ------------------------------------------------------------------------------------------------
 
-/// Created by the parent after the child has started to open it.
-#[repr(C)]
-struct Late {
-    value: u64,
-    /// The child adds 1 once it has opened the region and seen `value`.
-    opened: AtomicU64,
+turnstile::shm_struct! {
+    /// Created by the parent after the child has started to open it.
+    struct Late {
+        value: u64,
+        /// The child adds 1 once it has opened the region and seen `value`.
+        opened: AtomicU64,
+    }
 }
-// SAFETY: `#[repr(C)]`, and every field is `ShmSafe`.
-unsafe impl ShmSafe for Late {}
 
-/// Lets the parent know when the child is about to open `Late`, and which thread does it.
-#[repr(C)]
-struct Hello {
-    opening: shm::Semaphore,
-    tid: AtomicU64,
+turnstile::shm_struct! {
+    /// Lets the parent know when the child is about to open `Late`, and which thread does it.
+    struct Hello {
+        opening: shm::Semaphore,
+        tid: AtomicU64,
+    }
 }
-// SAFETY: `#[repr(C)]`, and every field is `ShmSafe`.
-unsafe impl ShmSafe for Hello {}
 
 fn hello_name(name: &str) -> String {
     format!("{name}-hello")

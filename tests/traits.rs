@@ -410,6 +410,56 @@ mod shm {
         assert_not_impl!(Cell<u8>: ShmSafe); // plain, but not Sync
     }
 
+    /// `ShmSafe` means every bit pattern is valid (another process may have written any byte):
+    /// the types with invalid bit patterns are refused, alone and inside locks and arrays.
+    #[test]
+    fn types_with_invalid_bit_patterns_are_not_shm_safe() {
+        assert_shm_safe::<u8>();
+        assert_shm_safe::<f64>();
+        assert_shm_safe::<std::sync::atomic::AtomicU8>();
+        assert_shm_safe::<()>();
+        assert_not_impl!(bool: ShmSafe);
+        assert_not_impl!(std::sync::atomic::AtomicBool: ShmSafe);
+        assert_not_impl!(char: ShmSafe);
+        assert_not_impl!(std::num::NonZeroU32: ShmSafe);
+        assert_not_impl!(Option<u8>: ShmSafe);
+        assert_not_impl!(shm::Mutex<bool>: ShmSafe);
+        assert_not_impl!([bool; 4]: ShmSafe);
+    }
+
+    turnstile::shm_struct! {
+        struct Pair {
+            left: u8,
+            right: shm::Mutex<[u16; 3]>,
+        }
+    }
+
+    /// Each kind of `ShmSafe` type has the layout text and size its docs describe, and the
+    /// layout's hash tells apart what the text tells apart.
+    #[test]
+    fn layouts_describe_kinds_names_fields_and_sizes() {
+        let cases: [(&shm::Layout, &str, usize); 8] = [
+            (<u32 as ShmSafe>::LAYOUT, "u32", 4),
+            (<std::sync::atomic::AtomicU32 as ShmSafe>::LAYOUT, "AtomicU32", 4),
+            (<[u8; 3] as ShmSafe>::LAYOUT, "[u8; 3]", 3),
+            (<shm::Semaphore as ShmSafe>::LAYOUT, "Semaphore", 8),
+            (<shm::SpinLock<()> as ShmSafe>::LAYOUT, "SpinLock<()>", 4),
+            (<RobustMutex<u8> as ShmSafe>::LAYOUT, "RobustMutex<u8>", 24),
+            (
+                <crossbeam_utils::CachePadded<u8> as ShmSafe>::LAYOUT,
+                "CachePadded<u8>",
+                size_of::<crossbeam_utils::CachePadded<u8>>(),
+            ),
+            (<Pair as ShmSafe>::LAYOUT, "Pair { left: u8, right: Mutex<[u16; 3]> }", 16),
+        ];
+        for (i, (layout, text, size)) in cases.iter().enumerate() {
+            assert_eq!((layout.to_string().as_str(), layout.size()), (*text, *size));
+            for (other, _, _) in &cases[..i] {
+                assert_ne!(layout.hash(), other.hash(), "{layout} and {other}");
+            }
+        }
+    }
+
     #[test]
     #[cfg_attr(miri, ignore)] // identifying the process reads /proc, which Miri's isolation forbids
     fn robust_mutex_has_default_from_and_a_debug_that_never_blocks() {

@@ -10,27 +10,29 @@
 //!   kernel finds sleepers by the physical page and a wake in one process reaches a sleeper in
 //!   another.
 //! * **What may be shared.** A [`Region`] holds only [`ShmSafe`] types: plain data with a fixed
-//!   layout and no pointers into one process's memory, and the locks above around such data.
-//!   `Region<shm::Mutex<Vec<u8>>>` does not compile.
+//!   layout, no pointers into one process's memory and no invalid bit patterns, and the locks
+//!   above around such data. `Region<shm::Mutex<Vec<u8>>>` does not compile; neither does a
+//!   struct declared with [`shm_struct!`](crate::shm_struct) with a process-private lock in it.
 //! * **A region with a header.** [`Region::create`] makes a named POSIX shared-memory object
 //!   holding an initialised value; [`Region::open`] maps it in another process as `&T`, after
-//!   waiting for the creator to finish, and refuses a region of another type or layout version
-//!   with a [`RegionError`].
+//!   waiting for the creator to finish, and refuses a region made for a type with another
+//!   [`Layout`] (or by a build with another layout version) with a [`RegionError`]. The layout is
+//!   the struct's name and its fields' names and types, not its Rust path, so two programs that
+//!   declare the same struct share its regions.
 //! * **A holder that dies.** [`RobustMutex`] records which process holds it. A waiter that has
 //!   waited [`PROBE_INTERVAL`] checks whether the holder still runs; if not it takes the lock and
 //!   is told so, `Err(OwnerDied(guard))`, so it can repair the data.
 //!
 //! ```
 //! use std::time::Duration;
-//! use turnstile::shm::{self, Region, ShmSafe};
+//! use turnstile::shm::{self, Region};
 //!
-//! #[repr(C)]
-//! struct Mailbox {
-//!     full: shm::Semaphore,
-//!     letter: shm::Mutex<[u8; 16]>,
+//! turnstile::shm_struct! {
+//!     struct Mailbox {
+//!         full: shm::Semaphore,
+//!         letter: shm::Mutex<[u8; 16]>,
+//!     }
 //! }
-//! // SAFETY: `#[repr(C)]`, and every field is `ShmSafe`.
-//! unsafe impl ShmSafe for Mailbox {}
 //!
 //! let name = format!("turnstile-doc-mailbox-{}", std::process::id());
 //! let mine = Region::create(
@@ -39,7 +41,7 @@
 //! )
 //! .unwrap();
 //!
-//! // In another process (started with the name), the same calls:
+//! // In another process (started with the name), which declares the same `Mailbox`:
 //! let theirs = Region::<Mailbox>::open(&name, Duration::from_secs(1)).unwrap();
 //! theirs.letter.lock()[..5].copy_from_slice(b"hello");
 //! theirs.full.add_permits(1); // V(full)
@@ -60,7 +62,7 @@
 //! | [`SpinLock<T>`](SpinLock) | 4 + `T` | `u32` lock word at 0, then `T` as above |
 //! | [`Semaphore`] | 8 | `u32` permits at 0, `u32` sleepers at 4 |
 //! | [`RobustMutex<T>`](RobustMutex) | 16 + `T` | `u64` owner at 0, `u32` wake sequence at 8, `u32` sleepers at 12, `T` at 16 rounded up |
-//! | [`Region`] header | 48 | see [`LAYOUT_VERSION`]'s type, `Region`; the value follows |
+//! | [`Region`] header | 256 | magic, version, size, alignment, [`Layout`] hash and text (see [`Region`]); the value follows |
 //!
 //! # What is not here
 //!
@@ -75,6 +77,7 @@
 //!   in one process; [`ProcessShared`] and this module exist only on Linux, so code that uses
 //!   them does not compile elsewhere.
 
+mod layout;
 mod plain;
 pub(crate) mod process;
 mod region;
@@ -82,8 +85,9 @@ mod robust;
 
 use crate::backend::ProcessShared;
 
+pub use layout::{Field, Layout};
 pub use plain::ShmSafe;
-pub use region::{Region, RegionError, LAYOUT_VERSION};
+pub use region::{Region, RegionError, RegionShape, LAYOUT_VERSION};
 pub use robust::{OwnerDied, RobustMutex, RobustMutexGuard, PROBE_INTERVAL};
 
 /// A [`Mutex`](crate::Mutex) whose sleepers may be in other processes: `Mutex<T, ProcessShared>`.

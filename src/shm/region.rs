@@ -17,10 +17,14 @@ use crate::wait::deadline_after;
 /// made by a build with another version is refused ([`RegionError::Version`]): bumped whenever
 /// the header or the meaning of a lock word changes.
 ///
+/// Version 1: a 48-byte header whose type check hashed `core::any::type_name`. Version 2: the
+/// 256-byte header below, which records the value's [`Layout`](super::Layout); the robust
+/// mutex's words changed too.
+///
 /// ```
-/// assert_eq!(turnstile::shm::LAYOUT_VERSION, 1);
+/// assert_eq!(turnstile::shm::LAYOUT_VERSION, 2);
 /// ```
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// The first 8 bytes of every region: "TRNSTILE".
 const MAGIC: u64 = u64::from_le_bytes(*b"TRNSTILE");
@@ -28,8 +32,18 @@ const MAGIC: u64 = u64::from_le_bytes(*b"TRNSTILE");
 const READY: u32 = 0x5244_5921;
 /// How often an opener looks again for a region that does not exist yet or has no size yet.
 const POLL: Duration = Duration::from_millis(1);
+/// Room in the header for the text of the value's layout; a longer text is cut, ending in "...".
+const DESCRIPTION: usize = 200;
 
-/// The start of every region, `#[repr(C)]`, 48 bytes; the value follows at `data_offset`.
+/// The part of the header every layout version shares: enough to read the version.
+#[repr(C)]
+struct Prefix {
+    magic: u64,
+    ready: AtomicU32,
+    version: u32,
+}
+
+/// The start of every region, `#[repr(C)]`, 256 bytes; the value follows at `data_offset`.
 ///
 /// | offset | field         | meaning |
 /// |--------|---------------|---------|
@@ -38,54 +52,54 @@ const POLL: Duration = Duration::from_millis(1);
 /// | 12     | `version`     | [`LAYOUT_VERSION`] of the creator |
 /// | 16     | `size`        | `size_of::<T>()` |
 /// | 24     | `align`       | `align_of::<T>()` |
-/// | 32     | `type_hash`   | FNV-1a (64-bit) of `core::any::type_name::<T>()` |
-/// | 40     | `data_offset` | where the value starts: 48 rounded up to `align` |
+/// | 32     | `layout_hash` | [`Layout::hash`](super::Layout::hash) of `T` |
+/// | 40     | `data_offset` | where the value starts: 256 rounded up to `align` |
+/// | 48     | `description_len` | bytes of `description` used (`u32`; then 4 bytes of zero) |
+/// | 56     | `description` | `T`'s layout as text (UTF-8, at most 200 bytes), for error messages |
 #[repr(C)]
 struct Header {
-    magic: u64,
-    ready: AtomicU32,
-    version: u32,
+    prefix: Prefix,
     size: u64,
     align: u64,
-    type_hash: u64,
+    layout_hash: u64,
     data_offset: u64,
+    description_len: u32,
+    reserved: u32,
+    description: [u8; DESCRIPTION],
 }
 
 const HEADER: usize = core::mem::size_of::<Header>();
-const _: () = assert!(HEADER == 48);
-
-/// FNV-1a, 64-bit: a hash that every build computes the same way (std's `Hasher`s promise no
-/// such thing).
-const fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u64;
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-        i += 1;
-    }
-    hash
-}
+const _: () = assert!(HEADER == 256);
+const PREFIX: usize = core::mem::size_of::<Prefix>();
 
 /// What a region for `T` must say in its header.
 struct Expected {
     size: u64,
     align: u64,
-    type_hash: u64,
+    layout_hash: u64,
     data_offset: usize,
 }
 
 impl Expected {
-    fn of<T>() -> Self {
-        let align = core::mem::align_of::<T>();
+    fn of<T: ShmSafe>() -> Self {
+        let (size, align) = (core::mem::size_of::<T>(), core::mem::align_of::<T>());
+        let layout = T::LAYOUT;
+        assert!(
+            (layout.size(), layout.align()) == (size, align),
+            "the ShmSafe impl of {} states a LAYOUT ({layout}) of {} bytes aligned to {}, but the \
+             type has {size} bytes aligned to {align}: state the layout of the type itself",
+            core::any::type_name::<T>(),
+            layout.size(),
+            layout.align(),
+        );
         assert!(
             align <= 4096,
             "shm::Region: a value aligned to more than a page ({align} bytes) cannot be placed"
         );
         Expected {
-            size: core::mem::size_of::<T>() as u64,
+            size: size as u64,
             align: align as u64,
-            type_hash: fnv1a(core::any::type_name::<T>().as_bytes()),
+            layout_hash: layout.hash(),
             data_offset: (HEADER + align - 1) / align * align,
         }
     }
@@ -93,9 +107,69 @@ impl Expected {
     fn len(&self) -> usize {
         self.data_offset + self.size as usize
     }
+
+    fn shape(&self) -> RegionShape {
+        RegionShape {
+            size: self.size,
+            align: self.align,
+            data_offset: self.data_offset as u64,
+            len: self.len() as u64,
+        }
+    }
 }
 
-/// Why a region could not be created or opened.
+/// A layout's text for the header: cut to fit (at a character boundary, ending in "..."), and
+/// its length.
+fn header_text(mut text: String) -> ([u8; DESCRIPTION], u32) {
+    if text.len() > DESCRIPTION {
+        let mut cut = DESCRIPTION - 3;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    let mut bytes = [0; DESCRIPTION];
+    bytes[..text.len()].copy_from_slice(text.as_bytes());
+    (bytes, text.len() as u32)
+}
+
+/// A layout as the errors show it: its text, size, alignment and hash.
+fn layout_summary(text: &str, size: u64, align: u64, hash: u64) -> String {
+    format!("{text} ({size} bytes, aligned to {align}, layout hash {hash:#018x})")
+}
+
+/// Where a region's value is and how big it is: what [`RegionError::Layout`] compares.
+///
+/// ```
+/// use turnstile::shm::RegionShape;
+/// let shape = RegionShape { size: 8, align: 8, data_offset: 256, len: 264 };
+/// assert_eq!(shape.to_string(), "8 bytes aligned to 8 at offset 256, in an object of 264 bytes");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegionShape {
+    /// The value's size.
+    pub size: u64,
+    /// The value's alignment.
+    pub align: u64,
+    /// Where the value starts in the object.
+    pub data_offset: u64,
+    /// The whole object's length in bytes (for the expected shape: the least it must have).
+    pub len: u64,
+}
+
+impl fmt::Display for RegionShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} bytes aligned to {} at offset {}, in an object of {} bytes",
+            self.size, self.align, self.data_offset, self.len
+        )
+    }
+}
+
+/// Why a region could not be created or opened. Each error names the region, and says what this
+/// process expected and what it found.
 ///
 /// ```
 /// use std::time::Duration;
@@ -105,7 +179,13 @@ impl Expected {
 /// let made = Region::create(&name, 7u64).unwrap();
 /// // Opened as another type: refused, with the reason.
 /// let err = Region::<u32>::open(&name, Duration::from_secs(1)).unwrap_err();
-/// assert!(matches!(err, RegionError::Type { .. }), "{err}");
+/// match &err {
+///     RegionError::Type { expected, found, .. } => {
+///         assert!(expected.starts_with("u32 (4 bytes"), "{expected}");
+///         assert!(found.starts_with("u64 (8 bytes"), "{found}");
+///     }
+///     other => panic!("{other}"),
+/// }
 /// drop(made);
 /// Region::<u64>::unlink(&name).unwrap();
 /// ```
@@ -114,17 +194,27 @@ impl Expected {
 pub enum RegionError {
     /// The operating system refused: the name is taken (`create`, [`io::ErrorKind::AlreadyExists`]),
     /// invalid ([`io::ErrorKind::InvalidInput`]), or the call failed (permissions, no memory).
-    Io(io::Error),
+    Io {
+        /// The region's name.
+        name: String,
+        /// What the system said.
+        error: io::Error,
+    },
     /// The deadline passed before a region of that name existed and was initialised: nobody
     /// created it, or its creator died while initialising it (then [`Region::unlink`] it).
     NotReady {
         /// The region's name.
         name: String,
+        /// What was there at the deadline: no object, or one not yet published.
+        found: String,
     },
-    /// The object of that name is not a turnstile region (its header has no magic).
+    /// The object of that name is not a turnstile region: too short, no magic, or a `ready`
+    /// word that is neither value a region's can be.
     NotARegion {
         /// The region's name.
         name: String,
+        /// What is there instead.
+        found: String,
     },
     /// The region was made by a build with another [`LAYOUT_VERSION`].
     Version {
@@ -135,48 +225,55 @@ pub enum RegionError {
         /// This build's version.
         expected: u32,
     },
-    /// The region holds a value of another type.
+    /// The region holds a value whose [`Layout`](super::Layout) differs from this type's: another
+    /// type, or the same struct with fields added, removed, renamed, retyped or reordered.
     Type {
         /// The region's name.
         name: String,
-        /// The type this process asked for.
-        expected: &'static str,
+        /// This process's type: its layout as text, size, alignment and layout hash.
+        expected: String,
+        /// The same, as recorded in the region's header (the text cut at 200 bytes).
+        found: String,
     },
-    /// The region holds a value of this type's name but another size or alignment: the type
-    /// changed between the two builds.
+    /// The header records this type's layout, but places or sizes the value otherwise, or the
+    /// object is too short to hold it: a damaged or hand-made header.
     Layout {
         /// The region's name.
         name: String,
-        /// `(size, align)` in the region.
-        found: (u64, u64),
-        /// `(size, align)` of the type in this build.
-        expected: (u64, u64),
+        /// As recorded in the region (and the object's length).
+        found: RegionShape,
+        /// As this build lays the type out (and the least length that holds it).
+        expected: RegionShape,
     },
 }
 
 impl fmt::Display for RegionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RegionError::Io(e) => write!(f, "shared memory region: {e}"),
-            RegionError::NotReady { name } => write!(
+            RegionError::Io { name, error } => write!(f, "shared memory region {name:?}: {error}"),
+            RegionError::NotReady { name, found } => write!(
                 f,
-                "shared memory region {name:?} was not created and initialised before the deadline \
-                 (if its creator died, unlink it and create it again)"
+                "shared memory region {name:?} was not created and initialised before the deadline: \
+                 found {found} (if its creator died, unlink it and create it again)"
             ),
-            RegionError::NotARegion { name } => write!(f, "{name:?} is not a turnstile shared memory region"),
+            RegionError::NotARegion { name, found } => write!(
+                f,
+                "{name:?} is not a turnstile shared memory region: expected the header of one, \
+                 found {found}"
+            ),
             RegionError::Version { name, found, expected } => write!(
                 f,
-                "shared memory region {name:?} has layout version {found}, this build has {expected}: \
-                 it was made by another version of turnstile"
+                "shared memory region {name:?} has layout version {found}, this build expects \
+                 {expected}: it was made by another version of turnstile"
             ),
-            RegionError::Type { name, expected } => {
-                write!(f, "shared memory region {name:?} does not hold a {expected}")
-            }
+            RegionError::Type { name, expected, found } => write!(
+                f,
+                "shared memory region {name:?} holds another type: expected {expected}, found {found}"
+            ),
             RegionError::Layout { name, found, expected } => write!(
                 f,
-                "shared memory region {name:?} holds a value of size {} and alignment {}, this build's \
-                 type has {} and {}: the type changed between builds",
-                found.0, found.1, expected.0, expected.1
+                "shared memory region {name:?} has a header for this type but a value that does not \
+                 fit it: expected {expected}, found {found}"
             ),
         }
     }
@@ -185,15 +282,9 @@ impl fmt::Display for RegionError {
 impl std::error::Error for RegionError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            RegionError::Io(e) => Some(e),
+            RegionError::Io { error, .. } => Some(error),
             _ => None,
         }
-    }
-}
-
-impl From<io::Error> for RegionError {
-    fn from(e: io::Error) -> Self {
-        RegionError::Io(e)
     }
 }
 
@@ -201,14 +292,22 @@ impl From<io::Error> for RegionError {
 ///
 /// One process [`create`](Self::create)s it with a value; others [`open`](Self::open) it by
 /// name and get the same `&T`, at whatever address their mapping has. `T` is [`ShmSafe`]: plain
-/// data and the process-shared locks, which is what lets the processes coordinate through it.
+/// data in which every bit pattern is valid, and the process-shared locks, which is what lets
+/// the processes coordinate through it.
 ///
-/// The region starts with a header (see [`LAYOUT_VERSION`]): a magic number, a version, the
-/// value's size and alignment, and a hash of its type's name. An opener checks all of them and
-/// refuses a region made for another type or by another build with a [`RegionError`], instead of
-/// reading its bytes as something they are not. Creating is race-free: the creator publishes
-/// the header's `ready` word only after the value is in place, and an opener that comes first
-/// waits for it (or for the name to appear at all) until its deadline.
+/// The region starts with a 256-byte header: a magic number, a layout version
+/// ([`LAYOUT_VERSION`]), the value's size and alignment, and its type's
+/// [`Layout`](super::Layout) (a hash, and the text for error messages). An opener checks all of
+/// them and refuses a region made for another layout or by another build with a
+/// [`RegionError`] that says what it expected and what it found. The layout is the struct's name
+/// and its fields' names and layouts, in order, never its module path: two separately built
+/// programs that declare the same struct with [`shm_struct!`](crate::shm_struct) open each
+/// other's regions, and a struct of that name whose fields differ in name, type or order is
+/// refused. (What the check cannot tell apart: see [`Layout`](super::Layout).)
+///
+/// Creating is race-free: the creator publishes the header's `ready` word only after the value
+/// is in place, and an opener that comes first waits for it (or for the name to appear at all)
+/// until its deadline.
 ///
 /// The object outlives the processes: it stays until [`unlink`](Self::unlink)ed (or the machine
 /// restarts), and a later `create` of the same name fails until then. Dropping a `Region` unmaps
@@ -230,11 +329,25 @@ impl From<io::Error> for RegionError {
 /// drop((made, opened));
 /// Region::<shm::Mutex<u64>>::unlink(&name).unwrap();
 /// ```
+///
+/// # What other processes can do to it
+///
+/// The object is readable and writable by its owner only (mode `0600`), so only processes of
+/// the same user (and root) can open it. Processes that share a region are trusted to change it
+/// only through `T`'s own methods (its locks and atomics). Any of them can still change the
+/// bytes directly: that gives wrong values, never invalid ones, since every bit pattern of a
+/// `ShmSafe` type is valid. One more thing any of them can do is shrink the object
+/// (`ftruncate`): every process that then touches the part of its mapping past the new end gets
+/// `SIGBUS` and is killed (unless it handles the signal), like any program whose mapped file is
+/// truncated. Linux cannot forbid that for POSIX shared memory: the kernel creates these
+/// objects already sealed against new seals (`F_SEAL_SEAL`), so `F_SEAL_SHRINK` cannot be added.
 pub struct Region<T: ShmSafe> {
     base: NonNull<u8>,
     len: usize,
+    /// The value, inside the mapping: fixed when created or opened, never read again from the
+    /// header (which another process could rewrite).
+    value: NonNull<T>,
     name: String,
-    _value: PhantomData<T>,
 }
 
 // SAFETY: a region hands out only `&T`, like an `Arc<T>`: sending or sharing it across threads
@@ -269,6 +382,17 @@ fn shm_open(name: &CString, flags: libc::c_int) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// The object's length in bytes.
+fn object_len(fd: &OwnedFd) -> io::Result<usize> {
+    // SAFETY: `stat` is a plain struct for the kernel to fill.
+    let mut stat: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: `fd` is open and `stat` is writable.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(stat.st_size as usize)
+}
+
 /// Maps `len` bytes of `fd`, shared and writable.
 fn map(fd: &OwnedFd, len: usize) -> io::Result<NonNull<u8>> {
     // SAFETY: a fresh mapping at an address of the kernel's choosing touches no existing memory.
@@ -288,11 +412,46 @@ fn map(fd: &OwnedFd, len: usize) -> io::Result<NonNull<u8>> {
     Ok(NonNull::new(ptr.cast()).expect("mmap returned null without failing"))
 }
 
+/// A mapping not yet checked to be a region of `T`; unmapped when dropped.
+struct Mapping {
+    base: NonNull<u8>,
+    len: usize,
+}
+
+impl Mapping {
+    /// The header's first 16 bytes; the caller has checked that the mapping holds them.
+    fn prefix(&self) -> &Prefix {
+        debug_assert!(self.len >= PREFIX);
+        // SAFETY: the mapping is page-aligned and at least `PREFIX` bytes long; `Prefix` is plain
+        // integers and an atomic, valid at any bit pattern.
+        unsafe { &*self.base.as_ptr().cast::<Prefix>() }
+    }
+
+    /// The whole header; the caller has checked that the mapping holds it.
+    fn header(&self) -> &Header {
+        debug_assert!(self.len >= HEADER);
+        // SAFETY: as in `prefix`, with `HEADER` bytes; every field is plain data.
+        unsafe { &*self.base.as_ptr().cast::<Header>() }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `base` and `len` are a mapping made by `map` and owned by `self`; no reference
+        // into it outlives `self`.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+    }
+}
+
 impl<T: ShmSafe> Region<T> {
     /// Creates the region `name` (1 to 249 bytes, no `/`) holding `value`; fails with
     /// [`io::ErrorKind::AlreadyExists`] if the name is taken.
     ///
     /// The region is readable and writable by this user only (mode `0600`).
+    ///
+    /// # Panics
+    /// If `T`'s [`ShmSafe::LAYOUT`] describes another size or alignment than `T`'s (a
+    /// hand-written impl that states the layout of another type).
     ///
     /// ```
     /// use turnstile::shm::{self, Region};
@@ -308,52 +467,66 @@ impl<T: ShmSafe> Region<T> {
         #[allow(clippy::let_unit_value)]
         let () = NoDropGlue::<T>::CHECK;
         let expected = Expected::of::<T>();
-        let c_name = c_name(name)?;
-        let fd = shm_open(&c_name, libc::O_CREAT | libc::O_EXCL)?;
-        let region = (|| {
-            let len = expected.len();
+        let io_error = |error| RegionError::Io { name: name.to_owned(), error };
+        let c_name = c_name(name).map_err(io_error)?;
+        let fd = shm_open(&c_name, libc::O_CREAT | libc::O_EXCL).map_err(io_error)?;
+        let len = expected.len();
+        let mapping = (|| {
             // SAFETY: `fd` is an open descriptor of the object we just created.
             if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
                 return Err(io::Error::last_os_error());
             }
-            Ok(Region::<T> { base: map(&fd, len)?, len, name: name.to_owned(), _value: PhantomData })
+            Ok(Mapping { base: map(&fd, len)?, len })
         })();
-        let region = match region {
-            Ok(region) => region,
+        let mapping = match mapping {
+            Ok(mapping) => mapping,
             Err(e) => {
                 // SAFETY: the name is NUL-terminated; we created the object and give it up.
                 unsafe { libc::shm_unlink(c_name.as_ptr()) };
-                return Err(e.into());
+                return Err(io_error(e));
             }
         };
-        let header = region.base.as_ptr().cast::<Header>();
+        let (description, description_len) = header_text(T::LAYOUT.to_string());
+        let header = mapping.base.as_ptr().cast::<Header>();
         // SAFETY: the mapping is `len` bytes, page-aligned, zero-filled by `ftruncate`, and ours
-        // alone to write: an opener reads nothing but `ready` until `ready` says so. The value
+        // alone to write: an opener reads nothing but the prefix until `ready` says so. The value
         // goes at `data_offset`, aligned for `T` and inside the mapping.
-        unsafe {
+        let value = unsafe {
             header.write(Header {
-                magic: MAGIC,
-                ready: AtomicU32::new(0),
-                version: LAYOUT_VERSION,
+                prefix: Prefix { magic: MAGIC, ready: AtomicU32::new(0), version: LAYOUT_VERSION },
                 size: expected.size,
                 align: expected.align,
-                type_hash: expected.type_hash,
+                layout_hash: expected.layout_hash,
                 data_offset: expected.data_offset as u64,
+                description_len,
+                reserved: 0,
+                description,
             });
-            region.base.as_ptr().add(expected.data_offset).cast::<T>().write(value);
-        }
-        let ready = &region.header().ready;
+            let place = mapping.base.as_ptr().add(expected.data_offset).cast::<T>();
+            place.write(value);
+            NonNull::new_unchecked(place)
+        };
+        let ready = &mapping.prefix().ready;
         // Release: pairs with the Acquire load in `open`, which then sees the header and value.
         ready.store(READY, Release);
         ProcessShared::wake_all(ready);
-        Ok(region)
+        Ok(Region::from_mapping(mapping, value, name))
+    }
+
+    fn from_mapping(mapping: Mapping, value: NonNull<T>, name: &str) -> Self {
+        let mapping = core::mem::ManuallyDrop::new(mapping);
+        Region { base: mapping.base, len: mapping.len, value, name: name.to_owned() }
     }
 
     /// Opens the region `name`, made by [`create`](Self::create) in this or another process,
     /// waiting up to `timeout` for it to exist and be initialised.
     ///
-    /// Fails with a [`RegionError`] that says why if the region holds another type, was made by
-    /// a build with another layout, or is not a turnstile region.
+    /// Fails with a [`RegionError`] that says why if the region holds a type with another
+    /// [`Layout`](super::Layout), was made by a build with another layout version, or is not a
+    /// turnstile region.
+    ///
+    /// # Panics
+    /// As [`create`](Self::create).
     ///
     /// ```
     /// use std::time::Duration;
@@ -366,68 +539,95 @@ impl<T: ShmSafe> Region<T> {
     pub fn open(name: &str, timeout: Duration) -> Result<Self, RegionError> {
         let expected = Expected::of::<T>();
         let deadline = deadline_after(timeout);
-        let c_name = c_name(name)?;
-        let not_ready = || RegionError::NotReady { name: name.to_owned() };
+        let io_error = |error| RegionError::Io { name: name.to_owned(), error };
+        let c_name = c_name(name).map_err(io_error)?;
         let passed = |deadline: Option<Instant>| deadline.is_some_and(|d| Instant::now() >= d);
         // Until the creator has made the object and given it its size, look again every POLL.
+        // (`create` sizes the object with one `ftruncate`: a length other than 0 is the final one.)
         let (fd, len) = loop {
-            match shm_open(&c_name, 0) {
-                Ok(fd) => {
-                    // SAFETY: `stat` is a plain struct for the kernel to fill; `fd` is open.
-                    let mut stat: libc::stat = unsafe { core::mem::zeroed() };
-                    // SAFETY: as above.
-                    if unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } != 0 {
-                        return Err(io::Error::last_os_error().into());
-                    }
-                    if stat.st_size as usize >= HEADER {
-                        break (fd, stat.st_size as usize);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e.into()),
-            }
+            let found = match shm_open(&c_name, 0) {
+                Ok(fd) => match object_len(&fd).map_err(io_error)? {
+                    0 => "an empty object (its creator has not sized it)",
+                    len => break (fd, len),
+                },
+                Err(e) if e.kind() == io::ErrorKind::NotFound => "no object of that name",
+                Err(e) => return Err(io_error(e)),
+            };
             if passed(deadline) {
-                return Err(not_ready());
+                return Err(RegionError::NotReady { name: name.to_owned(), found: found.to_owned() });
             }
             std::thread::sleep(POLL);
         };
-        let region = Region::<T> { base: map(&fd, len)?, len, name: name.to_owned(), _value: PhantomData };
+        let not_a_region = |found: String| RegionError::NotARegion { name: name.to_owned(), found };
+        if len < PREFIX {
+            return Err(not_a_region(format!("an object of {len} bytes")));
+        }
+        let mapping = Mapping { base: map(&fd, len).map_err(io_error)?, len };
         drop(fd);
-        let header = region.header();
+        let prefix = mapping.prefix();
         loop {
             // Acquire: pairs with the Release store in `create`; the header and value it wrote
             // are visible from here on.
-            match header.ready.load(Acquire) {
+            match prefix.ready.load(Acquire) {
                 READY => break,
                 0 => {
-                    if !ProcessShared::wait(&header.ready, 0, deadline) {
-                        return Err(not_ready());
+                    if !ProcessShared::wait(&prefix.ready, 0, deadline) {
+                        let found = "a region whose creator has not published it (its ready word is 0)";
+                        return Err(RegionError::NotReady { name: name.to_owned(), found: found.to_owned() });
                     }
                 }
-                _ => return Err(RegionError::NotARegion { name: name.to_owned() }),
+                other => {
+                    return Err(not_a_region(format!(
+                        "a ready word of {other:#010x} (a region's is 0 or {READY:#010x})"
+                    )))
+                }
             }
         }
-        let name = name.to_owned();
-        if header.magic != MAGIC {
-            return Err(RegionError::NotARegion { name });
+        if prefix.magic != MAGIC {
+            let magic = prefix.magic.to_le_bytes();
+            return Err(not_a_region(format!(
+                "{:?} where a region has {:?}",
+                magic.escape_ascii().to_string(),
+                "TRNSTILE"
+            )));
         }
-        if header.version != LAYOUT_VERSION {
-            return Err(RegionError::Version { name, found: header.version, expected: LAYOUT_VERSION });
+        if prefix.version != LAYOUT_VERSION {
+            let name = name.to_owned();
+            return Err(RegionError::Version { name, found: prefix.version, expected: LAYOUT_VERSION });
         }
-        if header.type_hash != expected.type_hash {
-            return Err(RegionError::Type { name, expected: core::any::type_name::<T>() });
+        if len < HEADER {
+            return Err(not_a_region(format!(
+                "an object of {len} bytes, shorter than the {HEADER}-byte header"
+            )));
         }
-        if (header.size, header.align) != (expected.size, expected.align)
-            || header.data_offset != expected.data_offset as u64
-            || region.len < expected.len()
-        {
-            return Err(RegionError::Layout {
-                name,
-                found: (header.size, header.align),
-                expected: (expected.size, expected.align),
-            });
+        let header = mapping.header();
+        if header.layout_hash != expected.layout_hash {
+            let used = (header.description_len as usize).min(DESCRIPTION);
+            let text = String::from_utf8_lossy(&header.description[..used]);
+            let found = layout_summary(&text, header.size, header.align, header.layout_hash);
+            let layout = T::LAYOUT;
+            let expected =
+                layout_summary(&layout.to_string(), expected.size, expected.align, expected.layout_hash);
+            return Err(RegionError::Type { name: name.to_owned(), expected, found });
         }
-        Ok(region)
+        let found = RegionShape {
+            size: header.size,
+            align: header.align,
+            data_offset: header.data_offset,
+            len: len as u64,
+        };
+        let expected_shape = expected.shape();
+        let fits = (found.size, found.align, found.data_offset)
+            == (expected_shape.size, expected_shape.align, expected_shape.data_offset)
+            && found.len >= expected_shape.len;
+        if !fits {
+            return Err(RegionError::Layout { name: name.to_owned(), found, expected: expected_shape });
+        }
+        // SAFETY: `data_offset` is inside the mapping with `size_of::<T>()` bytes after it (just
+        // checked), and aligned for `T` (a multiple of `align_of::<T>()` from a page boundary).
+        let value =
+            unsafe { NonNull::new_unchecked(mapping.base.as_ptr().add(expected.data_offset).cast::<T>()) };
+        Ok(Region::from_mapping(mapping, value, name))
     }
 
     /// Removes the name `name`: later `create`s may use it again and `open`s no longer find it.
@@ -463,22 +663,16 @@ impl<T: ShmSafe> Region<T> {
     pub fn name(&self) -> &str {
         &self.name
     }
-
-    fn header(&self) -> &Header {
-        // SAFETY: the mapping starts with a `Header` (at least `HEADER` bytes, page-aligned);
-        // its only field written after creation is the atomic `ready`.
-        unsafe { &*self.base.as_ptr().cast::<Header>() }
-    }
 }
 
 impl<T: ShmSafe> core::ops::Deref for Region<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // SAFETY: `create` wrote a `T` at `data_offset`, or `open` checked that the creator did
-        // (a published `ready`, the same type, size, alignment and offset); it stays mapped for
-        // as long as `self` lives, and `ShmSafe` makes it valid in this process too.
-        unsafe { &*self.base.as_ptr().add(self.header().data_offset as usize).cast::<T>() }
+        // SAFETY: `create` wrote a `T` at `value`, or `open` checked that the creator did (a
+        // published `ready`, the same layout, size, alignment and offset); it stays mapped for
+        // as long as `self` lives, and `ShmSafe` makes any bytes there a valid `T`.
+        unsafe { self.value.as_ref() }
     }
 }
 
@@ -501,22 +695,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fnv1a_matches_the_reference_values() {
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    fn a_value_is_placed_at_its_alignment() {
+        assert_eq!(Expected::of::<u8>().data_offset, 256);
+        assert_eq!(Expected::of::<crossbeam_utils::CachePadded<u8>>().data_offset % 64, 0);
     }
 
     #[test]
-    fn a_value_is_placed_at_its_alignment() {
-        assert_eq!(Expected::of::<u8>().data_offset, 48);
-        assert_eq!(Expected::of::<crossbeam_utils::CachePadded<u8>>().data_offset % 64, 0);
+    fn a_long_layout_text_is_cut_to_fit_the_header() {
+        let (bytes, len) = header_text("Short { a: u8 }".to_owned());
+        assert_eq!(&bytes[..len as usize], b"Short { a: u8 }");
+        // 'é' is two bytes: the cut at 197 would split one, so it falls back to 196.
+        let (bytes, len) = header_text("é".repeat(150));
+        assert_eq!(len, 199);
+        let text = core::str::from_utf8(&bytes[..len as usize]).expect("cut at a character boundary");
+        assert_eq!(text, format!("{}...", "é".repeat(98)));
     }
 
     #[test]
     fn bad_names_are_refused() {
         for bad in ["", "a/b", "nul\0"] {
             let err = Region::create(bad, 0u8).unwrap_err();
-            assert!(matches!(&err, RegionError::Io(e) if e.kind() == io::ErrorKind::InvalidInput), "{err}");
+            assert!(
+                matches!(&err, RegionError::Io { error, .. } if error.kind() == io::ErrorKind::InvalidInput),
+                "{err}"
+            );
         }
     }
 }

@@ -503,7 +503,10 @@ unsafe impl<T: ?Sized, B: Processes> RawLock for RobustMutex<T, B> {
 // SAFETY: `#[repr(C)]`: a `u64` owner, two `u32` words and the data, which is `ShmSafe`; the
 // owner is a process identity valid in every process, and the `ProcessShared` backend's futex
 // calls meet sleepers in any process.
-unsafe impl<T: ShmSafe + Send> ShmSafe for RobustMutex<T, ProcessShared> {}
+unsafe impl<T: ShmSafe + Send> ShmSafe for RobustMutex<T, ProcessShared> {
+    const LAYOUT: &'static crate::shm::Layout =
+        &crate::shm::Layout::wrapper::<Self>("RobustMutex", T::LAYOUT);
+}
 
 impl<T: Default> Default for RobustMutex<T> {
     /// A lock around `T::default()`.
