@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 
 #[cfg(feature = "loom")]
 pub use crate::loom_backend::{
-    BlindWait, CheckThenSet, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Loom, LoomWord, LoomWord64,
-    LostRequeue, NamespaceBlind, NoFence, NoRelease, PidOnly, PlainLook, Sound, SwallowedWake, Tracker,
-    Unprobed, UnprobedPlainLook,
+    BlindWait, CheckThenSet, CheckThenSetCas, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Loom,
+    LoomWord, LoomWord64, LostRequeue, NamespaceBlind, NoFence, NoRelease, PidOnly, PlainLook, Sound,
+    SwallowedWake, Tracker, Unprobed, UnprobedPlainLook,
 };
 
 /// A 32-bit atomic word with the operations the algorithms use: the std `AtomicU32` API.

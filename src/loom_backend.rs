@@ -88,6 +88,10 @@ pub trait Fault: Send + Sync + 'static {
     /// Every process is reported to be in the same namespace: a kernel that tells none apart,
     /// so a lock's namespace check is skipped and pids of other namespaces are read as ours.
     const NAMESPACE_BLIND: bool = false;
+    /// Every compare-exchange becomes a load followed by a store; other read-modify-writes stay
+    /// whole. (`SPLIT_RMW` splits those too: where a loop re-reads a word with a split
+    /// `read_latest`, its write-backs multiply what later loads may read past loom's bounds.)
+    const SPLIT_CAS: bool = false;
     /// Not a fault but a model setting: a robust mutex's waiter never wakes on its own to probe
     /// (`Processes::PROBE_INTERVAL` is `Duration::MAX`), so it sleeps until woken, and a lost
     /// wakeup is a loom deadlock instead of a probe interval's delay.
@@ -142,6 +146,8 @@ faults! {
     Unprobed => SLEEP_UNTIL_WOKEN;
     /// [`PlainLook`] under [`Unprobed`]: the lost wakeup of a plain-load look, made visible.
     UnprobedPlainLook => SLEEP_UNTIL_WOKEN, PLAIN_LOOK;
+    /// Every compare-exchange is a load, then a store: "check, then take".
+    CheckThenSetCas => SPLIT_CAS;
 }
 
 /// The loom backend. `Loom` alone is the sound one; `Loom<F>` injects the fault `F`.
@@ -357,6 +363,16 @@ macro_rules! loom_rmw {
                 success: Ordering,
                 failure: Ordering,
             ) -> Result<$int, $int> {
+                if F::SPLIT_CAS {
+                    let acquire = matches!(success, Ordering::Acquire | Ordering::AcqRel | Ordering::SeqCst);
+                    let old = self.value.load(if acquire { Ordering::Acquire } else { Ordering::Relaxed });
+                    if old != current {
+                        return Err(old);
+                    }
+                    let release = matches!(success, Ordering::Release | Ordering::AcqRel | Ordering::SeqCst);
+                    self.value.store(new, if release { Ordering::Release } else { Ordering::Relaxed });
+                    return Ok(old);
+                }
                 if F::SPLIT_RMW || F::NO_RELEASE {
                     return self.rmw(success, |v| (v == current).then_some(new));
                 }

@@ -412,15 +412,18 @@ impl<T: ?Sized, B: Processes> RobustMutex<T, B> {
         // `owner` with `read_latest`. Relaxed: the look's Release half carries it (see below).
         self.sleepers.fetch_add(1, Relaxed);
         let taken = loop {
-            // Acquire: pairs with the Release bump in `unlock`, made after it freed the lock:
-            // a waiter that reads the bump orders its look after the freeing, so the look sees
-            // the lock free (or taken again since), never the old holder.
-            let seen = self.wakes.load(Acquire);
-            // AcqRel, an RMW: either it comes after `unlock`'s `fetch_and` in the owner word's
-            // order and reads the lock free, or that `fetch_and` reads from it, synchronizes with
-            // its Release half and so sees our count: then `unlock` bumps `wakes` after our read
-            // of it above (which happens before), and our sleep on `seen` ends.
-            let holder = match self.take_free(self.owner.read_latest(AcqRel), me) {
+            // Relaxed: a changed `wakes` means only "look again". The look that follows cannot
+            // come before the unlock whose bump we read: that unlock's `fetch_and` would then read
+            // from the look and synchronize with its Release half, making this read of `wakes`
+            // happen before the bump it read, which coherence forbids.
+            let seen = self.wakes.load(Relaxed);
+            // Release, an RMW (`read_latest`): either it comes after `unlock`'s `fetch_and` in the
+            // owner word's order and reads the lock free, or that `fetch_and` reads from it and
+            // synchronizes with this Release half, and so sees our count: then `unlock` bumps
+            // `wakes` after our read of it above (which happens before), and our sleep on `seen`
+            // ends. No Acquire half: a free lock is taken by the compare-exchange in `take_free`,
+            // whose Acquire orders the data; a held one orders nothing.
+            let holder = match self.take_free(self.owner.read_latest(Release), me) {
                 Ok(consistent) => break Some(consistent),
                 Err(holder) => holder,
             };
@@ -598,8 +601,9 @@ unsafe impl<T: ?Sized, B: Processes> RawLock for RobustMutex<T, B> {
         self.owner.fetch_and(INCONSISTENT, AcqRel);
         // Relaxed: ordered after any counted waiter's count by the Acquire above.
         if self.sleepers.load(Relaxed) != 0 {
-            // Release: pairs with the waiter's Acquire load of `wakes` (see `lock_contended`).
-            self.wakes.fetch_add(1, Release);
+            // Relaxed: the bump tells a sleeper only to look again; its look is ordered after
+            // our `fetch_and` by the handshake (see `lock_contended`), not by this.
+            self.wakes.fetch_add(1, Relaxed);
             B::wake_one(&self.wakes);
         }
     }
