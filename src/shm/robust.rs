@@ -35,58 +35,91 @@ pub const PROBE_INTERVAL: Duration = <ProcessShared as Processes>::PROBE_INTERVA
 ///
 /// Linux only.
 ///
-/// **State.** A 64-bit `owner` word and two 32-bit words, `#[repr(C)]`, then the data:
+/// **State.** A 64-bit `owner` word, two 32-bit words and a 64-bit `home`, `#[repr(C)]`, then
+/// the data:
 ///
 /// | field      | meaning |
 /// |------------|---------|
-/// | `owner`    | 0: free. Else the holder's identity (pid and start time, bits 0..63) and, in bit 63, `INCONSISTENT`: a holder died and nobody has marked the data consistent since |
+/// | `owner`    | 0: free. Else the holder's identity (pid and start time, bits 0..62), in bit 62 `FOREIGN` (the holder is not of the lock's home namespace), and in bit 63 `INCONSISTENT`: a holder died and nobody has marked the data consistent since |
 /// | `wakes`    | the futex word waiters sleep on: bumped by every unlock that finds sleepers |
 /// | `sleepers` | how many waiters are counted as asleep on `wakes` |
+/// | `home`     | the namespace the lock was made in: its maker's pid and time namespaces (0: unknown); never written again |
 ///
 /// A process's identity is its pid paired with its start time (`/proc/<pid>/stat`): a pid may be
-/// reused once its process is gone, a (pid, start time) pair never is while the system runs.
+/// reused once its process is gone, a (pid, start time) pair never is while the system runs. But
+/// only inside one pid namespace (another namespace numbers its processes afresh) and one time
+/// namespace (`/proc` shifts start times by the reader's): so the lock records where it was made,
+/// and only there are identities checked.
 ///
-/// * **Lock.** One compare-exchange `0 → me`. A free lock with `INCONSISTENT` set is taken with
-///   the bit kept, and the taker is told [`OwnerDied`].
-/// * **Unlock.** One `fetch_and` that clears the identity and keeps `INCONSISTENT`; if any
+/// * **Lock.** One compare-exchange `0 → me`, where `me` is this process's identity, with
+///   `FOREIGN` set unless this process runs in the lock's home namespace (both known). A free
+///   lock with `INCONSISTENT` set is taken with the bit kept, and the taker is told
+///   [`OwnerDied`].
+/// * **Unlock.** One `fetch_and` that clears the holder and keeps `INCONSISTENT`; if any
 ///   sleeper is counted, bump `wakes` and wake one. Uncontended: no system call.
 /// * **Wait.** Spin briefly, then count yourself a sleeper, read `wakes`, look at `owner` once
 ///   more, and sleep on `wakes` if it still holds what you read. The count and the owner word are
-///   the two sides of a store→load handshake (each side writes one and reads the other, `SeqCst`):
-///   an unlock either sees the sleeper counted, and then bumps `wakes` after it freed the lock,
-///   or the sleeper sees the lock free. A sleeper can therefore only sleep on a `wakes` value
-///   that the next unlock will change.
-/// * **Probe.** A sleeper sleeps at most [`PROBE_INTERVAL`] at a time. When that much has passed
-///   without a wake, it checks whether the holder it saw still runs. If not, it takes the lock
-///   from the dead with a compare-exchange from exactly the identity it probed (so of several
-///   probers one wins, and a holder that let go meanwhile is never mistaken for the dead one),
-///   sets `INCONSISTENT`, and returns `Err(OwnerDied(guard))`.
+///   the two sides of a "publish, then look" handshake: the unlock frees `owner` with a
+///   read-modify-write and then reads the count, the waiter counts itself and then looks at
+///   `owner` with a read-modify-write that changes nothing. Two read-modify-writes of one word
+///   are ordered, so either the unlock sees the sleeper counted, and then bumps `wakes` after the
+///   sleeper read it, or the sleeper sees the lock free. A sleeper can therefore only sleep on a
+///   `wakes` value that the next unlock will change.
+/// * **Probe.** A sleeper sleeps at most [`PROBE_INTERVAL`] at a time, and a timed wait
+///   (`try_lock_for`, `try_lock_until`) that reaches its deadline probes once before it gives up,
+///   however short it was. A probe checks whether the holder it saw has ended, and may conclude
+///   so only where that can be known: the holder is not `FOREIGN`, the prober runs in the lock's
+///   home namespace, its `/proc` is that namespace's own, and `/proc` proves the holder gone (see
+///   below). Then it takes the lock from the dead with a compare-exchange from exactly the
+///   identity it probed (so of several probers one wins, and a holder that let go meanwhile is
+///   never mistaken for the dead one), sets `INCONSISTENT`, and returns `Err(OwnerDied(guard))`.
+///   Anything less and it waits on, as for a live holder.
 /// * **Recovery.** The new holder repairs the data and calls
 ///   [`mark_consistent`](RobustMutexGuard::mark_consistent). Until somebody does, every holder is
 ///   told `OwnerDied` again: a holder that could not repair it leaves the warning for the next.
+///   A guard let go for a while with [`unlocked`](RobustMutexGuard::unlocked) is told too.
 ///
-/// **The guarantee.** If the holder's process dies (killed by any signal, or exits) without
-/// unlocking, a thread waiting in [`lock`](RobustMutex::lock) takes the lock within
-/// [`PROBE_INTERVAL`] (10 ms) of the later of the death and the start of its wait, plus the time
-/// to be scheduled and read `/proc`, and gets `Err(OwnerDied)`. A holder whose pid was
-/// reused by a new process in the meantime is still found dead (the start time differs).
+/// **Proof of death.** From the prober's own `/proc`: the pid names no process (`kill(pid, 0)`
+/// says `ESRCH`), or names a process with another start time (the pid was reused), or names a
+/// zombie whose thread group has no other thread left (`Threads: 1`). A zombie alone is not
+/// proof: a process whose main thread has exited (`SYS_exit`) shows its leader as `Z` while its
+/// other threads, one of which may hold the lock, run on. A process being killed passes through
+/// such states; the probe then finds it alive, and the next probe finds it dead.
 ///
-/// **What is not detected.**
+/// **The guarantee.** A live holder's lock is never taken: not from another pid namespace, not
+/// through another namespace's `/proc`, not from a process whose main thread has exited. If the
+/// holder's process dies (killed by any signal, or exits) without unlocking, and both it and the
+/// waiter run in the lock's home namespace with its `/proc` mounted, a thread waiting in
+/// [`lock`](RobustMutex::lock) takes the lock within [`PROBE_INTERVAL`] (10 ms) of the later of
+/// the end of the death (the last thread gone) and the start of its wait, plus the time to be
+/// scheduled and read `/proc`, and gets `Err(OwnerDied)`. A holder whose pid was reused by a new
+/// process in the meantime is still found dead (the start time differs).
+///
+/// **What is not detected.** In each case below the worst outcome is a death not noticed: the
+/// waiters wait, as for a live holder (a timed wait gives up at its deadline).
+/// * A holder or a waiter outside the lock's home namespace (another pid or time namespace than
+///   the process that made the lock: containers sharing `/dev/shm`, `unshare --pid`), or a lock
+///   made where the namespace could not be read: identities cannot be checked across them, so a
+///   `FOREIGN` holder is never probed, and a waiter outside home probes nobody.
+/// * A `/proc` that is not the prober's own namespace's (none mounted, or another namespace's):
+///   nothing it says is taken as proof.
+/// * Where `/proc` hides another user's processes (`hidepid`), `kill(pid, 0)` tells whether the
+///   pid exists, but a reused pid then counts as alive.
 /// * A thread that exits, or leaks its guard with `mem::forget`, while its process lives on: the
 ///   owner is a process, and a live process is a live owner. (A panic unwinds the guard, which
 ///   releases the lock.)
 /// * A holder that is alive but stuck (stopped by `SIGSTOP`, deadlocked, looping): it is alive.
-/// * Processes in different pid namespaces, or without `/proc` mounted: identities cannot be
-///   compared there. Where `/proc` hides another user's processes (`hidepid`), `kill(pid, 0)`
-///   tells whether the pid exists, but a reused pid then counts as alive.
 /// * Taking it again on the thread that holds it deadlocks, as a [`Mutex`](crate::Mutex) does;
 ///   another thread of the same process waits for it like any other waiter.
 ///
 /// **Costs.** Uncontended lock and unlock are one atomic read-modify-write each (the unlock also
-/// reads `sleepers`). A waiter reads `/proc/<pid>/stat` once per [`PROBE_INTERVAL`] while it
-/// waits. A process killed *while waiting* leaves the sleeper count one too high: later unlocks
-/// then make a futex wake call each, which finds nobody for it (slower, never wrong). Waking is
-/// one sleeper per unlock and barging, as the plain mutex without its fairness bound.
+/// reads `sleepers`). A waiter reads a few `/proc` files (its own `/proc/self`, the holder's
+/// `stat`) once per [`PROBE_INTERVAL`] while it waits. A process killed *while waiting* leaves
+/// the sleeper count one too high: later unlocks then make a futex wake call each, which finds
+/// nobody for it (slower, never wrong); if it was killed just after an unlock woke it, that wake
+/// is lost with it, and the waiter it would have gone to finds the lock free at its next probe,
+/// within [`PROBE_INTERVAL`]: a killed waiter never wedges the lock. Waking is one sleeper per
+/// unlock and barging, as the plain mutex without its fairness bound.
 ///
 /// **Why not the kernel's robust futex list.** Linux can do this itself: each thread registers a
 /// list of the robust futexes it holds (`set_robust_list`), and when the thread dies the kernel
