@@ -950,7 +950,7 @@ fn robust_child(role: &str, name: &str) {
 }
 
 /// How long a waiter keeps probing a live holder in the tests below: many probe intervals.
-const PROBING: Duration = Duration::from_millis(10 * 30);
+const PROBING: Duration = Duration::from_millis(PROBE_INTERVAL.as_millis() as u64 * 30);
 
 /// Starts this test binary in a new pid namespace with its own `/proc` (`unshare --pid --fork
 /// --mount-proc`, as root), playing `role`; `Err` with the reason if the namespace cannot be made.
