@@ -2,23 +2,28 @@
 //!
 //! Each thread is its own modelled process (`Processes for Loom`). A holder "dies" with
 //! `LockGuard::exit_process`: its access to the data ends, the lock stays held, and the process
-//! table reports it gone. Loom has no clock, so any timed sleep of a waiter may end and probe.
+//! table reports it gone. A waiter dies with `RobustMutex::lock_until_killed`, just after a sleep
+//! ends. Loom has no clock, so any timed sleep of a waiter may end and probe; under `Unprobed`
+//! none does (waiters sleep until woken), so a lost wakeup is a deadlock there.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use loom::thread;
 use turnstile::backend::{
-    CheckThenSet, Fault, HastyProbe, ImmortalOwner, Loom, NoFence, PidOnly, Processes, Sound,
+    CheckThenSetCas, Fault, HastyProbe, ImmortalOwner, Loom, NamespaceBlind, PidOnly, Processes, Sound,
+    Unprobed, UnprobedPlainLook,
 };
 use turnstile::shm::{OwnerDied, RobustMutex, RobustMutexGuard};
 use turnstile::LockGuard;
 
-use crate::{check, check_bounded, check_fails, check_fails_bounded, RACE};
+use crate::{check, check_bounded, check_fails, check_fails_bounded, DEADLOCK, RACE};
 
 /// Preemptions for the two-prober model, whose waiters loop through timed sleeps (see
 /// `check_bounded`).
 const PROBERS: usize = 2;
+/// Preemptions for the killed-waiter model: three threads, two of them waiting.
+const KILLED_WAITER: usize = 2;
 
 /// What loom reports when a waiter can never finish: it probes a holder that will never be found
 /// dead, forever.
@@ -97,6 +102,56 @@ fn a_live_holder_keeps_its_lock<F: Fault>() {
     }
     other.join().unwrap();
     assert_eq!(*lock.lock().unwrap(), [2, 2]);
+}
+
+/// As `a_live_holder_keeps_its_lock`, with the other thread a process of another pid namespace
+/// (its pid is 1, as the main thread's is): whichever of the two holds, the other, probing, reads
+/// the holder's pid in its own namespace and finds another process there. Neither may take the
+/// lock from the other.
+fn a_live_holder_in_another_namespace_keeps_its_lock<F: Fault>() {
+    let lock = Arc::new(RobustMutex::<Pair, Loom<F>>::with_backend([0, 0]));
+    let other = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || {
+            Loom::<F>::start_process_in_new_namespace();
+            let mut guard = lock.lock().expect("no process died");
+            guard[0] += 1;
+            guard[1] += 1;
+        })
+    };
+    {
+        let mut guard = lock.lock().expect("no process died");
+        guard[0] += 1;
+        guard[1] += 1;
+    }
+    other.join().unwrap();
+    assert_eq!(*lock.lock().unwrap(), [2, 2]);
+}
+
+/// The main thread holds the lock; one waiter is killed just after its first sleep ends (woken
+/// by the unlock or not), leaving its sleeper count behind; another waits and must still get the
+/// lock, and the main thread after both. Nothing is told `OwnerDied`: no holder died.
+fn a_killed_waiter_wedges_nothing<F: Fault>() {
+    let lock = Arc::new(RobustMutex::<u32, Loom<F>>::with_backend(0));
+    let guard = lock.lock().expect("nobody died");
+    let doomed = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || {
+            // `Some` only if it got the lock before it ever slept.
+            if let Some(taken) = lock.lock_until_killed() {
+                *taken.expect("no holder died") += 1;
+            }
+        })
+    };
+    let survivor = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || *lock.lock().expect("no holder died") += 10)
+    };
+    drop(guard);
+    doomed.join().unwrap();
+    survivor.join().unwrap();
+    let total = *lock.lock().expect("no holder died");
+    assert!(total == 10 || total == 11, "the survivor's increment is missing: {total}");
 }
 
 /// The holder dies; a new process takes its pid; the lock must still be recovered.
@@ -185,10 +240,36 @@ fn robust_mutex_that_calls_the_living_dead_lets_two_in() {
 }
 
 #[test]
-fn robust_mutex_unlock_without_store_load_order_still_finishes() {
-    // A lost wakeup costs a probe interval, not a hang: a waiter's sleep is always timed. So the
-    // handshake's fence is a latency matter here, and the model passes without it.
-    check(a_live_holder_keeps_its_lock::<NoFence>);
+fn robust_mutex_wakes_a_sleeper_that_never_probes() {
+    // Waiters sleep until woken: only the publish-then-look handshake with `unlock` wakes them.
+    check(a_live_holder_keeps_its_lock::<Unprobed>);
+}
+
+#[test]
+fn robust_mutex_whose_look_is_a_plain_load_loses_a_wakeup() {
+    check_fails(DEADLOCK, a_live_holder_keeps_its_lock::<UnprobedPlainLook>);
+}
+
+#[test]
+fn robust_mutex_keeps_a_live_holders_lock_across_pid_namespaces() {
+    check(a_live_holder_in_another_namespace_keeps_its_lock::<Sound>);
+}
+
+#[test]
+fn robust_mutex_blind_to_namespaces_takes_a_live_holders_lock() {
+    check_fails(RACE, a_live_holder_in_another_namespace_keeps_its_lock::<NamespaceBlind>);
+}
+
+#[test]
+fn robust_mutex_outlives_a_waiter_killed_after_a_wake() {
+    check_bounded(KILLED_WAITER, a_killed_waiter_wedges_nothing::<Sound>);
+}
+
+#[test]
+fn robust_mutex_whose_waiters_never_probe_is_wedged_by_a_killed_waiter() {
+    // The wake went to the waiter that died: only a timed sleep lets the survivor see the lock
+    // free. This is why a robust mutex's sleeps are always timed (a probe interval at most).
+    check_fails_bounded(KILLED_WAITER, DEADLOCK, a_killed_waiter_wedges_nothing::<Unprobed>);
 }
 
 #[test]
@@ -208,5 +289,5 @@ fn robust_mutex_lets_one_prober_take_over() {
 
 #[test]
 fn robust_mutex_with_split_takeover_lets_two_probers_in() {
-    check_fails_bounded(PROBERS, RACE, one_of_two_probers_takes_over::<CheckThenSet>);
+    check_fails_bounded(PROBERS, RACE, one_of_two_probers_takes_over::<CheckThenSetCas>);
 }

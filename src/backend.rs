@@ -34,8 +34,9 @@ use std::time::{Duration, Instant};
 
 #[cfg(feature = "loom")]
 pub use crate::loom_backend::{
-    BlindWait, CheckThenSet, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Loom, LoomWord, LoomWord64,
-    LostRequeue, NoFence, NoRelease, PidOnly, PlainLook, Sound, SwallowedWake, Tracker,
+    BlindWait, CheckThenSet, CheckThenSetCas, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Loom,
+    LoomWord, LoomWord64, LostRequeue, NamespaceBlind, NoFence, NoRelease, PidOnly, PlainLook, Sound,
+    SwallowedWake, Tracker, Unprobed, UnprobedPlainLook,
 };
 
 /// A 32-bit atomic word with the operations the algorithms use: the std `AtomicU32` API.
@@ -630,28 +631,46 @@ impl Word64 for AtomicU64 {
 }
 
 /// What an owner-aware lock needs from the machine beyond a [`Backend`]: who this process is,
-/// whether the process that holds a lock still runs, and a 64-bit word to record the holder in.
-/// Implemented by [`ProcessShared`] (Linux: the pid and start time from `/proc`) and by the loom
-/// backend (a modelled process table). Sealed.
+/// which namespace that identity means something in, whether the process that holds a lock has
+/// certainly ended, and a 64-bit word to record the holder in. Implemented by [`ProcessShared`]
+/// (Linux: the pid and start time from `/proc`, the pid and time namespaces) and by the loom
+/// backend (a modelled process table with namespaces). Sealed.
 ///
 /// ```
 /// use turnstile::backend::{ProcessShared, Processes};
 ///
 /// let me = ProcessShared::current_process();
 /// assert_ne!(me, 0);
+/// assert_ne!(ProcessShared::current_namespace(), 0); // known, with /proc mounted
 /// assert!(ProcessShared::process_alive(me));
 /// ```
 pub trait Processes: Backend {
     /// The word a lock records its holder's identity in.
     type Owner: Word64;
     /// How long a waiter sleeps before it checks again whether the holder still runs.
+    /// `Duration::MAX` (a loom model variant only) means never: the waiter sleeps until woken.
     const PROBE_INTERVAL: Duration;
-    /// This process's identity: nonzero, below `1 << 63`, and never the identity of another
-    /// process, past or future, while the system runs.
+    /// This process's identity: nonzero, below `1 << 62`, and never the identity of another
+    /// process of the same namespace, past or future, while the system runs.
     fn current_process() -> u64;
-    /// Whether the process `id` (from [`current_process`](Self::current_process)) is still
-    /// running. `false` is final: a process reported gone never comes back.
+    /// The namespace this process's identity is meaningful in, as a number: two processes with
+    /// the same nonzero number can check each other's identities. 0 means unknown (it then
+    /// equals nobody's, not even another unknown one's, for the lock that compares them).
+    /// On Linux, the pid and time namespaces together (a pid names a process only in its pid
+    /// namespace; `/proc` shifts start times by the reader's time namespace).
+    fn current_namespace() -> u64;
+    /// Whether the process `id` (from [`current_process`](Self::current_process) in a process of
+    /// the caller's own [`current_namespace`](Self::current_namespace)) may still be running.
+    /// `false` only when it has certainly ended, and then for good; where that cannot be
+    /// established, `true`.
     fn process_alive(id: u64) -> bool;
+    /// Loom models only: whether the calling thread's modelled process is killed at this point of
+    /// a wait (set up by `Loom::kill_at_next_wait`). A waiter that is returns at once, touching
+    /// nothing more, as a `SIGKILL`ed one would. Always `false` on the real machine.
+    #[inline]
+    fn killed_while_waiting() -> bool {
+        false
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -661,6 +680,10 @@ impl Processes for ProcessShared {
     #[inline]
     fn current_process() -> u64 {
         crate::shm::process::current()
+    }
+    #[inline]
+    fn current_namespace() -> u64 {
+        crate::shm::process::view()
     }
     fn process_alive(id: u64) -> bool {
         crate::shm::process::alive(id)

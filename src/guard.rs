@@ -51,7 +51,17 @@ pub(crate) mod raw {
         /// variable's wait), blocking until it is free.
         fn relock(&self);
     }
+
+    /// A lock whose [`relock`](RawLock::relock) has nothing to report, so that the generic
+    /// `LockGuard::unlocked` may hide it. Not the robust mutex: taking its lock back may take it
+    /// from a dead holder, which its own `unlocked` reports.
+    pub trait PlainRelock: RawLock {}
 }
+
+impl<T: ?Sized, B: Backend> raw::PlainRelock for crate::Mutex<T, B> {}
+impl<T: ?Sized, B: Backend> raw::PlainRelock for crate::SpinLock<T, B> {}
+impl<T: ?Sized, B: Backend> raw::PlainRelock for crate::PetersonHandle<T, B> {}
+impl<T: ?Sized, P: crate::rwlock::raw::RawRwLock> raw::PlainRelock for crate::rwlock::RwLock<T, P> {}
 
 /// The data a lock protects, and the backend's tracker of accesses to it.
 #[repr(C)]
@@ -197,7 +207,7 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
     }
 }
 
-impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
+impl<'a, L: raw::PlainRelock + ?Sized> LockGuard<'a, L> {
     /// Releases the lock while `f` runs, then takes it back before returning (also if `f`
     /// panics): for a slow step that need not hold the lock, without giving up the guard.
     ///
@@ -212,10 +222,15 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
     /// });
     /// assert_eq!(*guard, 2); // held again
     /// ```
+    ///
+    /// A [`RobustMutexGuard`](crate::shm::RobustMutexGuard) has its own `unlocked`, which
+    /// reports a holder that died while the lock was let go.
     pub fn unlocked<R>(this: &mut Self, f: impl FnOnce() -> R) -> R {
         Self::unlocked_with(this, |_| f())
     }
+}
 
+impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
     /// Forgets the guard and returns the data for the rest of the lock's life: the lock stays
     /// locked (until [`force_unlock`](crate::Mutex::force_unlock)).
     ///

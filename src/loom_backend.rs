@@ -85,6 +85,17 @@ pub trait Fault: Send + Sync + 'static {
     const HASTY_PROBE: bool = false;
     /// [`Word::read_latest`] is a plain load, which may read an older value.
     const PLAIN_LOOK: bool = false;
+    /// Every process is reported to be in the same namespace: a kernel that tells none apart,
+    /// so a lock's namespace check is skipped and pids of other namespaces are read as ours.
+    const NAMESPACE_BLIND: bool = false;
+    /// Every compare-exchange becomes a load followed by a store; other read-modify-writes stay
+    /// whole. (`SPLIT_RMW` splits those too: where a loop re-reads a word with a split
+    /// `read_latest`, its write-backs multiply what later loads may read past loom's bounds.)
+    const SPLIT_CAS: bool = false;
+    /// Not a fault but a model setting: a robust mutex's waiter never wakes on its own to probe
+    /// (`Processes::PROBE_INTERVAL` is `Duration::MAX`), so it sleeps until woken, and a lost
+    /// wakeup is a loom deadlock instead of a probe interval's delay.
+    const SLEEP_UNTIL_WOKEN: bool = false;
 }
 
 macro_rules! faults {
@@ -127,6 +138,16 @@ faults! {
     /// The "look" of a "publish, then look" handshake is a plain load instead of a
     /// read-modify-write: each side can miss the other's write, and a wakeup is lost.
     PlainLook => PLAIN_LOOK;
+    /// Namespaces are not told apart: a prober reads a holder's pid from another namespace as
+    /// the pid of a process of its own.
+    NamespaceBlind => NAMESPACE_BLIND;
+    /// No fault: robust-mutex waiters sleep until woken, never probing (see
+    /// [`Fault::SLEEP_UNTIL_WOKEN`]), so a model sees every lost wakeup as a deadlock.
+    Unprobed => SLEEP_UNTIL_WOKEN;
+    /// [`PlainLook`] under [`Unprobed`]: the lost wakeup of a plain-load look, made visible.
+    UnprobedPlainLook => SLEEP_UNTIL_WOKEN, PLAIN_LOOK;
+    /// Every compare-exchange is a load, then a store: "check, then take".
+    CheckThenSetCas => SPLIT_CAS;
 }
 
 /// The loom backend. `Loom` alone is the sound one; `Loom<F>` injects the fault `F`.
@@ -179,14 +200,15 @@ struct Sleeper {
 struct Kernel {
     next_ticket: u64,
     sleepers: Vec<Sleeper>,
-    next_pid: u64,
     processes: Vec<ModelProcess>,
+    namespaces: u64,
 }
 
 /// One modelled process: an identity as `Processes::current_process` gives (pid in bits 40..,
-/// a start time below), and whether it runs.
+/// a start time below), the pid namespace it runs in (1 is the first), and whether it runs.
 struct ModelProcess {
     id: u64,
+    namespace: u64,
     alive: bool,
 }
 
@@ -222,19 +244,22 @@ impl Kernel {
 }
 
 impl Kernel {
-    /// Starts a process, with a new pid or `reusing` the pid of an exited one; its start time
-    /// is later than every other's, as the real clock's would be.
-    fn start_process(&mut self, reusing: Option<u64>) -> u64 {
+    /// Starts a process in `namespace`, with the next pid of that namespace or `reusing` the pid
+    /// of an exited one; its start time is later than every other's, as the real clock's would
+    /// be. Each namespace numbers its pids from 1, so pids collide across namespaces.
+    fn start_process(&mut self, namespace: u64, reusing: Option<u64>) -> u64 {
         let pid = reusing.map_or_else(
-            || {
-                self.next_pid += 1;
-                self.next_pid
-            },
+            || 1 + self.processes.iter().filter(|p| p.namespace == namespace).count() as u64,
             |id| id >> PID_SHIFT,
         );
         let id = pid << PID_SHIFT | (self.processes.len() as u64 + 1);
-        self.processes.push(ModelProcess { id, alive: true });
+        self.processes.push(ModelProcess { id, namespace, alive: true });
         id
+    }
+
+    /// The namespace of the process `id`.
+    fn namespace_of(&self, id: u64) -> u64 {
+        self.processes.iter().find(|p| p.id == id).map_or(1, |p| p.namespace)
     }
 }
 
@@ -249,6 +274,8 @@ loom::thread_local! {
     /// The modelled process this thread runs in (each thread is its own process); 0 until it
     /// asks.
     static PROCESS: core::cell::Cell<u64> = core::cell::Cell::new(0);
+    /// Whether this thread's process is killed at its next kill point (`kill_at_next_wait`).
+    static DOOMED: core::cell::Cell<bool> = core::cell::Cell::new(false);
 }
 
 fn key<F>(word: &LoomWord<F>) -> usize {
@@ -336,6 +363,16 @@ macro_rules! loom_rmw {
                 success: Ordering,
                 failure: Ordering,
             ) -> Result<$int, $int> {
+                if F::SPLIT_CAS {
+                    let acquire = matches!(success, Ordering::Acquire | Ordering::AcqRel | Ordering::SeqCst);
+                    let old = self.value.load(if acquire { Ordering::Acquire } else { Ordering::Relaxed });
+                    if old != current {
+                        return Err(old);
+                    }
+                    let release = matches!(success, Ordering::Release | Ordering::AcqRel | Ordering::SeqCst);
+                    self.value.store(new, if release { Ordering::Release } else { Ordering::Relaxed });
+                    return Ok(old);
+                }
                 if F::SPLIT_RMW || F::NO_RELEASE {
                     return self.rmw(success, |v| (v == current).then_some(new));
                 }
@@ -475,24 +512,91 @@ impl<F: Fault> Loom<F> {
         let mut kernel = KERNEL.lock().unwrap();
         let exited = kernel.processes.iter().any(|p| p.id == dead && !p.alive);
         assert!(exited, "a pid is reused only once its process has exited");
-        let id = kernel.start_process(Some(dead));
+        let namespace = kernel.namespace_of(dead);
+        let id = kernel.start_process(namespace, Some(dead));
         PROCESS.with(|p| p.set(id));
         id
+    }
+
+    /// Makes the calling thread a new process, the first of a new pid namespace (its pid is 1,
+    /// which a process of the first namespace has too), as a process started with
+    /// `unshare --pid --fork --mount-proc` sharing memory with the others; returns its
+    /// identity. Its `/proc` shows only its own namespace.
+    ///
+    /// ```
+    /// use turnstile::backend::{Loom, Processes, Sound};
+    ///
+    /// loom::model(|| {
+    ///     let here = Loom::<Sound>::current_process();
+    ///     let there = loom::thread::spawn(|| {
+    ///         let me = Loom::<Sound>::start_process_in_new_namespace();
+    ///         (me, Loom::<Sound>::current_namespace())
+    ///     });
+    ///     let (there, namespace) = there.join().unwrap();
+    ///     assert_eq!(there >> 40, here >> 40); // pid 1 in each
+    ///     assert_ne!(namespace, Loom::<Sound>::current_namespace());
+    ///     // Read through this namespace's table, the other's pid 1 is another process.
+    ///     assert!(!Loom::<Sound>::process_alive(there));
+    /// });
+    /// ```
+    pub fn start_process_in_new_namespace() -> u64 {
+        let mut kernel = KERNEL.lock().unwrap();
+        kernel.namespaces = kernel.namespaces.max(1) + 1;
+        let namespace = kernel.namespaces;
+        let id = kernel.start_process(namespace, None);
+        PROCESS.with(|p| p.set(id));
+        id
+    }
+
+    /// The calling thread's process will be killed at its next kill point: in a robust mutex's
+    /// wait, just after a sleep ends (woken or not), where [`Processes::killed_while_waiting`]
+    /// is asked. It then holds on to nothing it did not hold, and a wake it consumed is gone.
+    ///
+    /// ```
+    /// use turnstile::backend::{Loom, Processes, Sound};
+    ///
+    /// loom::model(|| {
+    ///     assert!(!Loom::<Sound>::killed_while_waiting());
+    ///     Loom::<Sound>::kill_at_next_wait();
+    ///     let me = Loom::<Sound>::current_process();
+    ///     assert!(Loom::<Sound>::killed_while_waiting());
+    ///     assert!(!Loom::<Sound>::process_alive(me));
+    /// });
+    /// ```
+    pub fn kill_at_next_wait() {
+        DOOMED.with(|d| d.set(true));
     }
 }
 
 impl<F: Fault> Processes for Loom<F> {
     type Owner = LoomWord64<F>;
     // Loom has no clock: a timed sleep may end at any point, and each that ends is a probe.
-    const PROBE_INTERVAL: Duration = Duration::ZERO;
+    // Under `Unprobed`, never: waiters sleep until woken.
+    const PROBE_INTERVAL: Duration = if F::SLEEP_UNTIL_WOKEN { Duration::MAX } else { Duration::ZERO };
 
     fn current_process() -> u64 {
         PROCESS.with(|p| {
             if p.get() == 0 {
-                p.set(KERNEL.lock().unwrap().start_process(None));
+                p.set(KERNEL.lock().unwrap().start_process(1, None));
             }
             p.get()
         })
+    }
+
+    fn current_namespace() -> u64 {
+        let me = Self::current_process();
+        if F::NAMESPACE_BLIND {
+            return 1;
+        }
+        KERNEL.lock().unwrap().namespace_of(me)
+    }
+
+    fn killed_while_waiting() -> bool {
+        if !DOOMED.with(|d| d.replace(false)) {
+            return false;
+        }
+        Self::exit_process();
+        true
     }
 
     /// Reads the process table under the kernel's lock, so a probe that finds a process gone
@@ -505,9 +609,14 @@ impl<F: Fault> Processes for Loom<F> {
         if F::IMMORTAL {
             return true;
         }
+        let me = Self::current_process();
         let kernel = KERNEL.lock().unwrap();
-        let same =
-            |p: &&ModelProcess| if F::PID_ONLY { p.id >> PID_SHIFT == id >> PID_SHIFT } else { p.id == id };
+        // The caller reads its own namespace's table: a pid from another is read as whichever
+        // process has that number here (or none), as `/proc` would.
+        let here = kernel.namespace_of(me);
+        let same = |p: &&ModelProcess| {
+            p.namespace == here && if F::PID_ONLY { p.id >> PID_SHIFT == id >> PID_SHIFT } else { p.id == id }
+        };
         kernel.processes.iter().filter(same).any(|p| p.alive)
     }
 }

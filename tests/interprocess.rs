@@ -277,6 +277,7 @@ fn child() {
         "open_early" => child_open_early(&region),
         "consume" => child_consume(&region),
         "open_other_data" => child_open_other_data(&region),
+        role if role.starts_with("robust-") => robust_child(role, &region),
         other => panic!("unknown child role {other:?}"),
     }
 }
@@ -1158,4 +1159,286 @@ fn an_opener_that_comes_first_waits_for_the_creator() {
         Region::create(name.as_str(), Late { value: VALUE, opened: AtomicU64::new(0) }).expect("create");
     child.finish();
     assert_eq!(late.opened.load(Relaxed), 1, "the child opened the region and saw the value");
+}
+
+// ------------------------------------------------------------------------------------------------
+// 10. The robust mutex never takes a live holder's lock, probes on short waits, and survives
+//     killed waiters (issue 16)
+// ------------------------------------------------------------------------------------------------
+
+/// The roles of this section's children, all named `robust-…`.
+fn robust_child(role: &str, name: &str) {
+    match role {
+        "robust-wait-from-another-namespace" => child_wait_from_another_namespace(name),
+        "robust-hold-on-a-thread-then-end-main" => child_hold_on_a_thread_then_end_main(name),
+        "robust-add-one" => child_add_one(name),
+        other => panic!("unknown child role {other:?}"),
+    }
+}
+
+/// How long a waiter keeps probing a live holder in the tests below: many probe intervals.
+const PROBING: Duration = Duration::from_millis(PROBE_INTERVAL.as_millis() as u64 * 30);
+
+/// Starts this test binary in a new pid namespace with its own `/proc` (`unshare --pid --fork
+/// --mount-proc`, as root), playing `role`; `Err` with the reason if the namespace cannot be made.
+fn spawn_child_in_new_pid_namespace(role: &'static str, region: &str) -> Result<Running, String> {
+    // Can this machine make one at all? (Not as an unprivileged user, nor in some containers.)
+    let probe = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "--kill-child", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run unshare: {e}"))?;
+    if !probe.status.success() {
+        return Err(format!(
+            "unshare --pid --fork --mount-proc failed: {}",
+            String::from_utf8_lossy(&probe.stderr)
+        ));
+    }
+    let exe = env::current_exe().expect("the path of this test binary");
+    let mut child = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        .arg(exe)
+        .args(["child", "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE_VAR, role)
+        .env(REGION_VAR, region)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start unshare: {e}"))?;
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    Ok(Running { role, child, readers: Some([drain(stdout), drain(stderr)]) })
+}
+
+#[test]
+fn a_holder_in_another_pid_namespace_is_not_declared_dead() {
+    let name = Name::new("ns-holder");
+    let h = held_region(&name);
+    let mut child = match spawn_child_in_new_pid_namespace("hold_until_released", name.as_str()) {
+        Ok(child) => child,
+        Err(reason) => {
+            eprintln!("SKIPPED: no pid namespace for the holder: {reason}");
+            return;
+        }
+    };
+    child.wait_for(&h.holding, "holding");
+    // The holder is pid 1 of its namespace; this process's /proc/1 is another process.
+    if let Some(taken) = h.lock.try_lock_for(PROBING) {
+        let consistent = taken.is_ok();
+        panic!("took the lock of a live holder in another pid namespace (told consistent: {consistent})");
+    }
+    assert!(h.lock.is_locked() && h.lock.is_consistent());
+    h.release.add_permits(1);
+    match h.lock.try_lock_for(CHILD_LIMIT) {
+        Some(Ok(guard)) => assert_eq!(*guard, [0, 0]),
+        Some(Err(_)) => panic!("a holder in another namespace that let go was declared dead"),
+        None => panic!("the lock was not let go in {CHILD_LIMIT:?}"),
+    }
+    child.finish();
+}
+
+/// In a new pid namespace: waits many probe intervals for a lock the parent holds, and must not
+/// take it; says so (`holding`), then waits for the parent's `release` and takes it.
+fn child_wait_from_another_namespace(name: &str) {
+    let h = open::<Held>(name);
+    if let Some(taken) = h.lock.try_lock_for(PROBING) {
+        let consistent = taken.is_ok();
+        panic!("took the lock of a live holder in another pid namespace (told consistent: {consistent})");
+    }
+    h.holding.add_permits(1);
+    h.release.acquire_timeout(CHILD_LIMIT).expect("the parent said released").forget();
+    match h.lock.try_lock_for(CHILD_LIMIT) {
+        Some(Ok(guard)) => assert_eq!(*guard, [0, 0]),
+        Some(Err(_)) => panic!("a holder in another namespace that let go was declared dead"),
+        None => panic!("the lock was not let go in {CHILD_LIMIT:?}"),
+    };
+}
+
+#[test]
+fn a_waiter_in_another_pid_namespace_does_not_declare_the_holder_dead() {
+    let name = Name::new("ns-waiter");
+    let h = held_region(&name);
+    let guard = h.lock.lock().expect("a fresh lock is consistent");
+    let mut child =
+        match spawn_child_in_new_pid_namespace("robust-wait-from-another-namespace", name.as_str()) {
+            Ok(child) => child,
+            Err(reason) => {
+                eprintln!("SKIPPED: no pid namespace for the waiter: {reason}");
+                return;
+            }
+        };
+    child.wait_for(&h.holding, "gave up waiting");
+    assert!(h.lock.is_locked() && h.lock.is_consistent(), "the waiter took the lock from this live process");
+    drop(guard);
+    h.release.add_permits(1);
+    child.finish();
+}
+
+/// Takes the lock, ends the process's main thread with `SYS_exit` (the leader becomes a zombie,
+/// the process lives on in this thread: libtest runs the test on a thread of its own), says
+/// `holding`, and lets go when the parent says `release`; the process ends with this thread.
+fn child_hold_on_a_thread_then_end_main(name: &str) {
+    extern "C" fn end_this_thread(_: libc::c_int) {
+        // SAFETY: a raw system call, async-signal-safe; it ends only the thread it runs on.
+        unsafe { libc::syscall(libc::SYS_exit, 0) };
+    }
+    let h = open::<Held>(name);
+    let mut guard = h.lock.lock().expect("a fresh lock is consistent");
+    guard[0] = 1;
+    // SAFETY: installs a handler that only makes a system call; `tgkill` sends its signal to the
+    // main thread alone (its thread id is the process id).
+    unsafe {
+        libc::signal(libc::SIGUSR1, end_this_thread as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        let pid = libc::getpid();
+        assert_eq!(libc::syscall(libc::SYS_tgkill, pid, pid, libc::SIGUSR1), 0, "tgkill the main thread");
+    }
+    h.holding.add_permits(1);
+    h.release.acquire_timeout(CHILD_LIMIT).expect("the parent said release").forget();
+    guard[1] = 1;
+    drop(guard);
+}
+
+#[test]
+fn a_holder_whose_main_thread_exited_is_not_declared_dead() {
+    let name = Name::new("zombie-leader");
+    let h = held_region(&name);
+    let mut child = spawn_child("robust-hold-on-a-thread-then-end-main", name.as_str());
+    child.wait_for(&h.holding, "holding");
+    let stat = Path::new("/proc").join(child.pid().to_string()).join("stat");
+    let deadline = Instant::now() + CHILD_LIMIT;
+    while task_state(&stat) != Some('Z') {
+        assert!(Instant::now() < deadline, "the child's main thread did not become a zombie");
+        thread::yield_now();
+    }
+    if let Some(taken) = h.lock.try_lock_for(PROBING) {
+        let consistent = taken.is_ok();
+        panic!("took the lock of a live thread whose leader is a zombie (told consistent: {consistent})");
+    }
+    assert!(h.lock.is_locked() && h.lock.is_consistent());
+    h.release.add_permits(1);
+    match h.lock.try_lock_for(CHILD_LIMIT) {
+        Some(Ok(guard)) => assert_eq!(*guard, [1, 1], "the holder thread finished its critical section"),
+        Some(Err(_)) => panic!("a holder thread that let go was declared dead"),
+        None => panic!("the lock was not let go in {CHILD_LIMIT:?}"),
+    }
+    child.finish();
+}
+
+#[test]
+fn one_short_timed_wait_probes_a_dead_holder() {
+    let name = Name::new("short-wait");
+    let h = held_region(&name);
+    let mut child = holder_that_hangs(&name, &h);
+    child.kill();
+    // Seen dead: a zombie (or already gone) before the one short wait.
+    let stat = Path::new("/proc").join(child.pid().to_string()).join("stat");
+    let deadline = Instant::now() + CHILD_LIMIT;
+    while task_state(&stat).is_some_and(|state| state != 'Z') {
+        assert!(Instant::now() < deadline, "the killed holder did not die");
+        thread::yield_now();
+    }
+    match h.lock.try_lock_for(Duration::from_millis(1)) {
+        Some(Err(died)) => assert_eq!(**died.get_ref(), [1, 0], "the dead holder's half update"),
+        Some(Ok(_)) => panic!("the dead holder's lock was handed over as consistent"),
+        None => panic!("a 1 ms wait on a dead holder's lock gave up without probing it"),
+    }
+    reap_killed(child);
+}
+
+#[test]
+fn a_robust_guard_let_go_for_a_while_reports_a_death_in_between() {
+    let name = Name::new("unlocked");
+    let h = held_region(&name);
+    let mut guard = h.lock.lock().expect("a fresh lock is consistent");
+    let mut child = None;
+    // While the guard is let go, a child takes the lock and is killed holding it.
+    let outcome = turnstile::shm::RobustMutexGuard::unlocked(&mut guard, || {
+        child = Some(holder_that_hangs(&name, &h));
+        child.as_mut().expect("just set").kill();
+    });
+    match outcome {
+        Err(died) => died.into_inner(),
+        Ok(()) => panic!("relocked after the holder died in between, and was not told"),
+    }
+    assert_eq!(*guard, [1, 0], "the dead holder's half update");
+    assert!(!guard.is_consistent());
+    guard[1] = 1;
+    guard.mark_consistent();
+    drop(guard);
+    reap_killed(child.expect("the closure ran"));
+}
+
+/// How many rounds of killing waiters.
+const KILL_ROUNDS: u64 = 20;
+/// Waiters started per round.
+const WAITERS: usize = 3;
+
+turnstile::shm_struct! {
+    struct Tally {
+        lock: RobustMutex<u64>,
+        /// Each waiter adds a permit just before it calls `lock`.
+        waiting: shm::Semaphore,
+    }
+}
+
+/// Says it is about to wait, takes the lock (bounded) and adds one.
+fn child_add_one(name: &str) {
+    let t = open::<Tally>(name);
+    t.waiting.add_permits(1);
+    match t.lock.try_lock_for(CHILD_LIMIT) {
+        Some(Ok(mut count)) => bump(&mut count),
+        Some(Err(_)) => panic!("no holder died, yet a waiter was told OwnerDied"),
+        None => panic!("a waiter did not get the lock in {CHILD_LIMIT:?}"),
+    };
+}
+
+/// A small pseudo-random number (xorshift), for where to kill; no clock decides a result.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn waiters_killed_at_random_points_leave_the_lock_working() {
+    let name = Name::new("killed-waiters");
+    let t = Region::create(
+        name.as_str(),
+        Tally { lock: RobustMutex::new(0), waiting: shm::Semaphore::with_backend(0) },
+    )
+    .expect("create the region");
+    let mut random = 0x9e37_79b9_7f4a_7c15 ^ u64::from(process::id());
+    let mut survivors_total = 0;
+    for round in 0..KILL_ROUNDS {
+        let guard = t.lock.lock().expect("no holder ever dies here");
+        let mut children: Vec<Running> =
+            (0..WAITERS).map(|_| spawn_child("robust-add-one", name.as_str())).collect();
+        for child in &mut children {
+            child.wait_for(&t.waiting, "about to wait");
+        }
+        // Kill one or two of them at a random point of their wait: spinning, counting itself,
+        // asleep, or probing this (live) process. The delay only scatters the point.
+        let kills = 1 + (next_random(&mut random) % 2) as usize;
+        thread::sleep(Duration::from_micros(next_random(&mut random) % 3000));
+        for child in children.iter_mut().take(kills) {
+            child.kill();
+        }
+        drop(guard);
+        for mut child in children.drain(..kills) {
+            let status = child.wait();
+            assert_eq!(status.signal(), Some(SIGKILL), "round {round}: a waiter did not die of SIGKILL");
+        }
+        for child in children {
+            child.finish();
+            survivors_total += 1;
+        }
+        let count = match t.lock.try_lock_for(CHILD_LIMIT) {
+            Some(Ok(count)) => *count,
+            Some(Err(_)) => panic!("round {round}: no holder died, yet OwnerDied"),
+            None => panic!("round {round}: the lock is wedged"),
+        };
+        assert_eq!(count, survivors_total, "round {round}: each survivor adds one, the killed none");
+    }
 }

@@ -476,7 +476,7 @@ mod shm {
         assert_eq!(size_of::<shm::Mutex<u32>>(), 8);
         assert_eq!(size_of::<shm::SpinLock<()>>(), 4);
         assert_eq!(size_of::<shm::Semaphore>(), 8);
-        assert_eq!(size_of::<RobustMutex<()>>(), 16);
-        assert_eq!(size_of::<RobustMutex<u8>>(), 24);
+        assert_eq!(size_of::<RobustMutex<()>>(), 24);
+        assert_eq!(size_of::<RobustMutex<u8>>(), 32);
     }
 }

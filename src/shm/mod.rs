@@ -20,8 +20,9 @@
 //!   the struct's name and its fields' names and types, not its Rust path, so two programs that
 //!   declare the same struct share its regions.
 //! * **A holder that dies.** [`RobustMutex`] records which process holds it. A waiter that has
-//!   waited [`PROBE_INTERVAL`] checks whether the holder still runs; if not it takes the lock and
-//!   is told so, `Err(OwnerDied(guard))`, so it can repair the data.
+//!   waited [`PROBE_INTERVAL`] checks whether the holder still runs; if it has certainly ended,
+//!   the waiter takes the lock and is told so, `Err(OwnerDied(guard))`, so it can repair the
+//!   data. Where that cannot be known (another pid namespace, no `/proc`) it waits on.
 //!
 //! ```
 //! use std::time::Duration;
@@ -61,7 +62,7 @@
 //! | [`Mutex<T>`](Mutex) | 4 + `T` | `u32` lock word at 0 (see [`crate::mutex`]), `T` at 4 rounded up to its alignment |
 //! | [`SpinLock<T>`](SpinLock) | 4 + `T` | `u32` lock word at 0, then `T` as above |
 //! | [`Semaphore`] | 8 | `u32` permits at 0, `u32` sleepers at 4 |
-//! | [`RobustMutex<T>`](RobustMutex) | 16 + `T` | `u64` owner at 0, `u32` wake sequence at 8, `u32` sleepers at 12, `T` at 16 rounded up |
+//! | [`RobustMutex<T>`](RobustMutex) | 24 + `T` | `u64` owner at 0, `u32` wake sequence at 8, `u32` sleepers at 12, `u64` home namespace at 16, `T` at 24 rounded up |
 //! | [`Region`] header | 256 | magic, version, size, alignment, [`Layout`] hash and text (see [`Region`]); the value follows |
 //!
 //! # What is not here

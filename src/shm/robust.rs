@@ -14,8 +14,13 @@ use crate::shm::ShmSafe;
 const FREE: u64 = 0;
 /// A holder died; the data may be half-updated until a holder marks it consistent.
 const INCONSISTENT: u64 = 1 << 63;
-/// The bits that name the holder.
+/// The holder is not of the lock's home namespace (or either is unknown): nobody may judge its
+/// liveness, so nobody takes its lock from it.
+const FOREIGN: u64 = 1 << 62;
+/// The bits that name the holder: its identity and `FOREIGN`.
 const HOLDER: u64 = !INCONSISTENT;
+/// The holder's identity (pid and start time), as `Processes::current_process` gives it.
+const IDENTITY: u64 = FOREIGN - 1;
 
 /// How long a waiter of a [`RobustMutex`] sleeps before it checks whether the holder still runs
 /// (10 ms): the bound on noticing a dead holder. See [`RobustMutex`].
@@ -30,58 +35,91 @@ pub const PROBE_INTERVAL: Duration = <ProcessShared as Processes>::PROBE_INTERVA
 ///
 /// Linux only.
 ///
-/// **State.** A 64-bit `owner` word and two 32-bit words, `#[repr(C)]`, then the data:
+/// **State.** A 64-bit `owner` word, two 32-bit words and a 64-bit `home`, `#[repr(C)]`, then
+/// the data:
 ///
 /// | field      | meaning |
 /// |------------|---------|
-/// | `owner`    | 0: free. Else the holder's identity (pid and start time, bits 0..63) and, in bit 63, `INCONSISTENT`: a holder died and nobody has marked the data consistent since |
+/// | `owner`    | 0: free. Else the holder's identity (pid and start time, bits 0..62), in bit 62 `FOREIGN` (the holder is not of the lock's home namespace), and in bit 63 `INCONSISTENT`: a holder died and nobody has marked the data consistent since |
 /// | `wakes`    | the futex word waiters sleep on: bumped by every unlock that finds sleepers |
 /// | `sleepers` | how many waiters are counted as asleep on `wakes` |
+/// | `home`     | the namespace the lock was made in: its maker's pid and time namespaces (0: unknown); never written again |
 ///
 /// A process's identity is its pid paired with its start time (`/proc/<pid>/stat`): a pid may be
-/// reused once its process is gone, a (pid, start time) pair never is while the system runs.
+/// reused once its process is gone, a (pid, start time) pair never is while the system runs. But
+/// only inside one pid namespace (another namespace numbers its processes afresh) and one time
+/// namespace (`/proc` shifts start times by the reader's): so the lock records where it was made,
+/// and only there are identities checked.
 ///
-/// * **Lock.** One compare-exchange `0 → me`. A free lock with `INCONSISTENT` set is taken with
-///   the bit kept, and the taker is told [`OwnerDied`].
-/// * **Unlock.** One `fetch_and` that clears the identity and keeps `INCONSISTENT`; if any
+/// * **Lock.** One compare-exchange `0 → me`, where `me` is this process's identity, with
+///   `FOREIGN` set unless this process runs in the lock's home namespace (both known). A free
+///   lock with `INCONSISTENT` set is taken with the bit kept, and the taker is told
+///   [`OwnerDied`].
+/// * **Unlock.** One `fetch_and` that clears the holder and keeps `INCONSISTENT`; if any
 ///   sleeper is counted, bump `wakes` and wake one. Uncontended: no system call.
 /// * **Wait.** Spin briefly, then count yourself a sleeper, read `wakes`, look at `owner` once
 ///   more, and sleep on `wakes` if it still holds what you read. The count and the owner word are
-///   the two sides of a store→load handshake (each side writes one and reads the other, `SeqCst`):
-///   an unlock either sees the sleeper counted, and then bumps `wakes` after it freed the lock,
-///   or the sleeper sees the lock free. A sleeper can therefore only sleep on a `wakes` value
-///   that the next unlock will change.
-/// * **Probe.** A sleeper sleeps at most [`PROBE_INTERVAL`] at a time. When that much has passed
-///   without a wake, it checks whether the holder it saw still runs. If not, it takes the lock
-///   from the dead with a compare-exchange from exactly the identity it probed (so of several
-///   probers one wins, and a holder that let go meanwhile is never mistaken for the dead one),
-///   sets `INCONSISTENT`, and returns `Err(OwnerDied(guard))`.
+///   the two sides of a "publish, then look" handshake: the unlock frees `owner` with a
+///   read-modify-write and then reads the count, the waiter counts itself and then looks at
+///   `owner` with a read-modify-write that changes nothing. Two read-modify-writes of one word
+///   are ordered, so either the unlock sees the sleeper counted, and then bumps `wakes` after the
+///   sleeper read it, or the sleeper sees the lock free. A sleeper can therefore only sleep on a
+///   `wakes` value that the next unlock will change.
+/// * **Probe.** A sleeper sleeps at most [`PROBE_INTERVAL`] at a time, and a timed wait
+///   (`try_lock_for`, `try_lock_until`) that reaches its deadline probes once before it gives up,
+///   however short it was. A probe checks whether the holder it saw has ended, and may conclude
+///   so only where that can be known: the holder is not `FOREIGN`, the prober runs in the lock's
+///   home namespace, its `/proc` is that namespace's own, and `/proc` proves the holder gone (see
+///   below). Then it takes the lock from the dead with a compare-exchange from exactly the
+///   identity it probed (so of several probers one wins, and a holder that let go meanwhile is
+///   never mistaken for the dead one), sets `INCONSISTENT`, and returns `Err(OwnerDied(guard))`.
+///   Anything less and it waits on, as for a live holder.
 /// * **Recovery.** The new holder repairs the data and calls
 ///   [`mark_consistent`](RobustMutexGuard::mark_consistent). Until somebody does, every holder is
 ///   told `OwnerDied` again: a holder that could not repair it leaves the warning for the next.
+///   A guard let go for a while with [`unlocked`](RobustMutexGuard::unlocked) is told too.
 ///
-/// **The guarantee.** If the holder's process dies (killed by any signal, or exits) without
-/// unlocking, a thread waiting in [`lock`](RobustMutex::lock) takes the lock within
-/// [`PROBE_INTERVAL`] (10 ms) of the later of the death and the start of its wait, plus the time
-/// to be scheduled and read `/proc`, and gets `Err(OwnerDied)`. A holder whose pid was
-/// reused by a new process in the meantime is still found dead (the start time differs).
+/// **Proof of death.** From the prober's own `/proc`: the pid names no process (`kill(pid, 0)`
+/// says `ESRCH`), or names a process with another start time (the pid was reused), or names a
+/// zombie whose thread group has no other thread left (`Threads: 1`). A zombie alone is not
+/// proof: a process whose main thread has exited (`SYS_exit`) shows its leader as `Z` while its
+/// other threads, one of which may hold the lock, run on. A process being killed passes through
+/// such states; the probe then finds it alive, and the next probe finds it dead.
 ///
-/// **What is not detected.**
+/// **The guarantee.** A live holder's lock is never taken: not from another pid namespace, not
+/// through another namespace's `/proc`, not from a process whose main thread has exited. If the
+/// holder's process dies (killed by any signal, or exits) without unlocking, and both it and the
+/// waiter run in the lock's home namespace with its `/proc` mounted, a thread waiting in
+/// [`lock`](RobustMutex::lock) takes the lock within [`PROBE_INTERVAL`] (10 ms) of the later of
+/// the end of the death (the last thread gone) and the start of its wait, plus the time to be
+/// scheduled and read `/proc`, and gets `Err(OwnerDied)`. A holder whose pid was reused by a new
+/// process in the meantime is still found dead (the start time differs).
+///
+/// **What is not detected.** In each case below the worst outcome is a death not noticed: the
+/// waiters wait, as for a live holder (a timed wait gives up at its deadline).
+/// * A holder or a waiter outside the lock's home namespace (another pid or time namespace than
+///   the process that made the lock: containers sharing `/dev/shm`, `unshare --pid`), or a lock
+///   made where the namespace could not be read: identities cannot be checked across them, so a
+///   `FOREIGN` holder is never probed, and a waiter outside home probes nobody.
+/// * A `/proc` that is not the prober's own namespace's (none mounted, or another namespace's):
+///   nothing it says is taken as proof.
+/// * Where `/proc` hides another user's processes (`hidepid`), `kill(pid, 0)` tells whether the
+///   pid exists, but a reused pid then counts as alive.
 /// * A thread that exits, or leaks its guard with `mem::forget`, while its process lives on: the
 ///   owner is a process, and a live process is a live owner. (A panic unwinds the guard, which
 ///   releases the lock.)
 /// * A holder that is alive but stuck (stopped by `SIGSTOP`, deadlocked, looping): it is alive.
-/// * Processes in different pid namespaces, or without `/proc` mounted: identities cannot be
-///   compared there. Where `/proc` hides another user's processes (`hidepid`), `kill(pid, 0)`
-///   tells whether the pid exists, but a reused pid then counts as alive.
 /// * Taking it again on the thread that holds it deadlocks, as a [`Mutex`](crate::Mutex) does;
 ///   another thread of the same process waits for it like any other waiter.
 ///
 /// **Costs.** Uncontended lock and unlock are one atomic read-modify-write each (the unlock also
-/// reads `sleepers`). A waiter reads `/proc/<pid>/stat` once per [`PROBE_INTERVAL`] while it
-/// waits. A process killed *while waiting* leaves the sleeper count one too high: later unlocks
-/// then make a futex wake call each, which finds nobody for it (slower, never wrong). Waking is
-/// one sleeper per unlock and barging, as the plain mutex without its fairness bound.
+/// reads `sleepers`). A waiter reads a few `/proc` files (its own `/proc/self`, the holder's
+/// `stat`) once per [`PROBE_INTERVAL`] while it waits. A process killed *while waiting* leaves
+/// the sleeper count one too high: later unlocks then make a futex wake call each, which finds
+/// nobody for it (slower, never wrong); if it was killed just after an unlock woke it, that wake
+/// is lost with it, and the waiter it would have gone to finds the lock free at its next probe,
+/// within [`PROBE_INTERVAL`]: a killed waiter never wedges the lock. Waking is one sleeper per
+/// unlock and barging, as the plain mutex without its fairness bound.
 ///
 /// **Why not the kernel's robust futex list.** Linux can do this itself: each thread registers a
 /// list of the robust futexes it holds (`set_robust_list`), and when the thread dies the kernel
@@ -113,6 +151,9 @@ pub struct RobustMutex<T: ?Sized, B: Processes = ProcessShared> {
     owner: B::Owner,
     wakes: B::Word,
     sleepers: B::Word,
+    /// The namespace the lock was made in (`Processes::current_namespace`, 0 if unknown);
+    /// written once by the constructor, before the lock is shared, and only read after.
+    home: u64,
     data: LockData<T, B>,
 }
 
@@ -220,6 +261,7 @@ impl<T, B: Processes> RobustMutex<T, B> {
             owner: B::Owner::new(FREE),
             wakes: B::Word::new(0),
             sleepers: B::Word::new(0),
+            home: B::current_namespace(),
             data: LockData::with_backend(value),
         }
     }
@@ -249,7 +291,7 @@ impl<T: ?Sized, B: Processes> RobustMutex<T, B> {
     /// ```
     #[inline]
     pub fn lock(&self) -> LockResult<RobustMutexGuard<'_, T, B>> {
-        let me = B::current_process();
+        let me = self.me();
         // Acquire: pairs with the Release half of `unlock`'s `fetch_and`: the last holder's
         // writes to the data happen before ours.
         let consistent = match self.owner.compare_exchange(FREE, me, Acquire, Relaxed) {
@@ -268,7 +310,7 @@ impl<T: ?Sized, B: Processes> RobustMutex<T, B> {
     /// ```
     #[inline]
     pub fn try_lock(&self) -> Option<LockResult<RobustMutexGuard<'_, T, B>>> {
-        let consistent = self.try_take(B::current_process()).ok()?;
+        let consistent = self.try_take(self.me()).ok()?;
         Some(self.guard(consistent))
     }
 
@@ -295,7 +337,7 @@ impl<T: ?Sized, B: Processes> RobustMutex<T, B> {
     /// assert!(lock.try_lock_until(Instant::now()).is_some()); // free: no wait needed
     /// ```
     pub fn try_lock_until(&self, deadline: Instant) -> Option<LockResult<RobustMutexGuard<'_, T, B>>> {
-        let me = B::current_process();
+        let me = self.me();
         let consistent = match self.try_take(me) {
             Ok(consistent) => consistent,
             Err(_) => self.lock_contended(me, Some(deadline))?,
@@ -345,17 +387,33 @@ impl<T: ?Sized, B: Processes> RobustMutex<T, B> {
         }
     }
 
+    /// What this process writes into `owner` when it takes the lock: its identity, marked
+    /// `FOREIGN` unless it runs in the lock's home namespace (and both are known).
+    #[inline]
+    fn me(&self) -> u64 {
+        let me = B::current_process();
+        if self.home != 0 && B::current_namespace() == self.home {
+            me
+        } else {
+            me | FOREIGN
+        }
+    }
+
     /// Takes the lock if nobody holds it: `Ok(consistent)`, or `Err(owner word)` naming the
     /// holder.
     #[inline]
     fn try_take(&self, me: u64) -> Result<bool, u64> {
-        // SeqCst: in the slow path this load is the "look at the owner" half of the handshake
-        // with `unlock` (see `RobustMutex`'s docs).
-        let mut owner = self.owner.load(SeqCst);
+        // Relaxed: a first look; the compare-exchange in `take_free` reads the word again.
+        self.take_free(self.owner.load(Relaxed), me)
+    }
+
+    /// Takes the lock if `owner`, the value last read, or a later one is free.
+    #[inline]
+    fn take_free(&self, mut owner: u64, me: u64) -> Result<bool, u64> {
         while owner & HOLDER == FREE {
-            // Acquire: pairs with the Release half of `unlock`'s `fetch_and` (SeqCst for the
-            // handshake, as above).
-            match self.owner.compare_exchange(owner, owner | me, SeqCst, SeqCst) {
+            // Acquire: pairs with the Release half of `unlock`'s `fetch_and`: the last holder's
+            // writes to the data happen before ours.
+            match self.owner.compare_exchange(owner, owner | me, Acquire, Relaxed) {
                 Ok(_) => return Ok(owner & INCONSISTENT == 0),
                 Err(now) => owner = now,
             }
@@ -363,7 +421,18 @@ impl<T: ?Sized, B: Processes> RobustMutex<T, B> {
         Err(owner)
     }
 
-    /// Waits for the lock: `Some(consistent)` once taken, `None` if `deadline` passed.
+    /// Whether the lock may be taken from `holder` (an owner word with a holder): only if the
+    /// holder and this process both run in the lock's home namespace, where identities can be
+    /// checked, and the check proves the holder has ended. Anything less leaves it alone.
+    fn holder_is_dead(&self, holder: u64) -> bool {
+        holder & FOREIGN == 0
+            && self.home != 0
+            && B::current_namespace() == self.home
+            && !B::process_alive(holder & IDENTITY)
+    }
+
+    /// Waits for the lock: `Some(consistent)` once taken, `None` if `deadline` passed (or, in a
+    /// loom model, this process was killed while it waited).
     #[cold]
     fn lock_contended(&self, me: u64, deadline: Option<Instant>) -> Option<bool> {
         let mut backoff = Backoff::<B>::new();
@@ -372,39 +441,55 @@ impl<T: ?Sized, B: Processes> RobustMutex<T, B> {
                 return Some(consistent);
             }
         }
-        // SeqCst: the "count myself" half of the handshake with `unlock`, which reads the count
-        // after it frees the lock.
-        self.sleepers.fetch_add(1, SeqCst);
+        // The slow side of the handshake with `unlock`: publish (count myself), then look at
+        // `owner` with `read_latest`. Relaxed: the look's Release half carries it (see below).
+        self.sleepers.fetch_add(1, Relaxed);
         let taken = loop {
-            B::store_load_fence();
-            // Acquire: pairs with the Release bump in `unlock`, made after it freed the lock:
-            // whoever sees the bump sees the lock free.
-            let seen = self.wakes.load(Acquire);
-            let holder = match self.try_take(me) {
+            // Relaxed: a changed `wakes` means only "look again". The look that follows cannot
+            // come before the unlock whose bump we read: that unlock's `fetch_and` would then read
+            // from the look and synchronize with its Release half, making this read of `wakes`
+            // happen before the bump it read, which coherence forbids.
+            let seen = self.wakes.load(Relaxed);
+            // Release, an RMW (`read_latest`): either it comes after `unlock`'s `fetch_and` in the
+            // owner word's order and reads the lock free, or that `fetch_and` reads from it and
+            // synchronizes with this Release half, and so sees our count: then `unlock` bumps
+            // `wakes` after our read of it above (which happens before), and our sleep on `seen`
+            // ends. No Acquire half: a free lock is taken by the compare-exchange in `take_free`,
+            // whose Acquire orders the data; a held one orders nothing.
+            let holder = match self.take_free(self.owner.read_latest(Release), me) {
                 Ok(consistent) => break Some(consistent),
                 Err(holder) => holder,
             };
+            // Sleep until woken, the next probe (never, if the interval is infinite), or the
+            // deadline, whichever comes first.
             let probe_at = Instant::now().checked_add(B::PROBE_INTERVAL);
-            let (until, probing) = match (deadline, probe_at) {
-                (Some(deadline), Some(probe_at)) if deadline <= probe_at => (deadline, false),
-                (Some(deadline), None) => (deadline, false),
-                (_, probe_at) => (probe_at.unwrap_or_else(Instant::now), true),
+            let until = match (deadline, probe_at) {
+                (Some(deadline), Some(probe_at)) => Some(deadline.min(probe_at)),
+                (deadline, probe_at) => deadline.or(probe_at),
             };
-            if B::wait(&self.wakes, seen, Some(until)) {
+            let woken = B::wait(&self.wakes, seen, until);
+            if B::killed_while_waiting() {
+                // A model's kill: a dead process leaves its count behind and does nothing more.
+                return None;
+            }
+            if woken {
                 continue;
             }
-            if !probing {
-                // The deadline passed: one last look, then give up.
-                break self.try_take(me).ok();
+            // The probe interval or the deadline passed. Either way, probe the holder first: a
+            // timed wait never gives up on a holder it has not checked, however short it was.
+            // Relaxed: the probe that found the holder dead is the edge that orders its writes
+            // (and, through its own Acquire, every earlier holder's) before ours: its death and
+            // our reading of it go through the kernel's locks. The compare-exchange from exactly
+            // the identity found dead makes one of several probers win, and leaves alone a lock
+            // let go meanwhile.
+            if self.holder_is_dead(holder)
+                && self.owner.compare_exchange(holder, me | INCONSISTENT, Relaxed, Relaxed).is_ok()
+            {
+                break Some(false);
             }
-            if !B::process_alive(holder & HOLDER) {
-                // The holder is gone: take the lock from exactly the identity found dead, so of
-                // several probers one wins, and a lock let go meanwhile is left alone.
-                // Acquire: the dead holder's writes were made visible by its death, which the
-                // probe observed through the kernel; this orders ours after any later holder's.
-                if self.owner.compare_exchange(holder, me | INCONSISTENT, SeqCst, Relaxed).is_ok() {
-                    break Some(false);
-                }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                // One last look, then give up.
+                break self.try_take(me).ok();
             }
         };
         // Relaxed: the count is read only for the handshake, which this thread has left.
@@ -431,6 +516,41 @@ impl<T: ?Sized, B: Processes> LockGuard<'_, RobustMutex<T, B>> {
         // Relaxed: we hold the lock, so nobody else writes `owner` now; the unlock's Release
         // publishes the change with the data.
         LockGuard::raw(self).owner.fetch_and(HOLDER, Relaxed);
+    }
+
+    /// Releases the lock while `f` runs, then takes it back before returning (also if `f`
+    /// panics), as the other guards' `unlocked` does; but taking it back may find that a holder
+    /// died in between (it is then taken from the dead), so the outcome says so: `Ok(f's
+    /// result)`, or `Err(OwnerDied(f's result))` when the data is marked inconsistent. Either
+    /// way the guard holds the lock again.
+    ///
+    /// ```
+    /// use turnstile::shm::{RobustMutex, RobustMutexGuard};
+    ///
+    /// let lock = RobustMutex::new(1);
+    /// let mut guard = lock.lock().unwrap();
+    /// let slow = RobustMutexGuard::unlocked(&mut guard, || {
+    ///     assert!(!lock.is_locked()); // free while the closure runs
+    ///     6 * 7
+    /// });
+    /// match slow {
+    ///     Ok(answer) => assert_eq!(answer, 42),
+    ///     Err(died) => {
+    ///         // A holder died while we had let go: repair, then say so.
+    ///         let _answer = died.into_inner();
+    ///         *guard = 1;
+    ///         guard.mark_consistent();
+    ///     }
+    /// }
+    /// assert!(guard.is_consistent());
+    /// ```
+    pub fn unlocked<R>(this: &mut Self, f: impl FnOnce() -> R) -> Result<R, OwnerDied<R>> {
+        let result = LockGuard::unlocked_with(this, |_| f());
+        if LockGuard::raw(this).is_consistent() {
+            Ok(result)
+        } else {
+            Err(OwnerDied { guard: result })
+        }
     }
 
     /// Whether the data is marked consistent (see [`mark_consistent`](Self::mark_consistent)).
@@ -467,6 +587,33 @@ impl<T: ?Sized, F: crate::backend::Fault> LockGuard<'_, RobustMutex<T, crate::ba
     }
 }
 
+#[cfg(feature = "loom")]
+impl<T: ?Sized, F: crate::backend::Fault> RobustMutex<T, crate::backend::Loom<F>> {
+    /// For loom models: `lock`, by a process killed just after its first sleep in the wait
+    /// ends (woken or not; see `Loom::kill_at_next_wait`): `None` then, its sleeper count left
+    /// behind and any wake it consumed gone, as a `SIGKILL`ed waiter's. `Some(guard)` if it took
+    /// the lock before it ever slept.
+    ///
+    /// ```
+    /// use turnstile::backend::Loom;
+    /// use turnstile::shm::RobustMutex;
+    ///
+    /// loom::model(|| {
+    ///     let lock = RobustMutex::<u32, Loom>::with_backend(0);
+    ///     assert!(lock.lock_until_killed().is_some()); // free: taken at once
+    /// });
+    /// ```
+    pub fn lock_until_killed(&self) -> Option<LockResult<RobustMutexGuard<'_, T, crate::backend::Loom<F>>>> {
+        crate::backend::Loom::<F>::kill_at_next_wait();
+        let me = self.me();
+        let consistent = match self.try_take(me) {
+            Ok(consistent) => consistent,
+            Err(_) => self.lock_contended(me, None)?,
+        };
+        Some(self.guard(consistent))
+    }
+}
+
 // SAFETY: `owner` names one holder at a time: it is taken by compare-exchange from a free word,
 // or from a dead holder's exact identity (that process runs no more code). `unlock` releases
 // with the Release half of its `fetch_and`, which the next taker's Acquire reads.
@@ -479,21 +626,25 @@ unsafe impl<T: ?Sized, B: Processes> RawLock for RobustMutex<T, B> {
     }
 
     unsafe fn unlock(&self) {
-        // SeqCst: the "free the lock" half of the handshake with a sleeper counting itself (see
-        // `RobustMutex`'s docs); its Release half publishes the critical section.
-        self.owner.fetch_and(INCONSISTENT, SeqCst);
-        B::store_load_fence();
-        if self.sleepers.load(SeqCst) != 0 {
-            // Release: pairs with the sleeper's Acquire load of `wakes`.
-            self.wakes.fetch_add(1, Release);
+        // The fast side of the handshake with a waiter counting itself: publish (free the
+        // lock), then look at `sleepers` with a plain load.
+        // AcqRel: the Release half publishes the critical section to the next taker's Acquire;
+        // the Acquire half pairs with the Release half of a waiter's `read_latest` look that
+        // came first in the owner word's order, so the count it made before is seen below.
+        self.owner.fetch_and(INCONSISTENT, AcqRel);
+        // Relaxed: ordered after any counted waiter's count by the Acquire above.
+        if self.sleepers.load(Relaxed) != 0 {
+            // Relaxed: the bump tells a sleeper only to look again; its look is ordered after
+            // our `fetch_and` by the handshake (see `lock_contended`), not by this.
+            self.wakes.fetch_add(1, Relaxed);
             B::wake_one(&self.wakes);
         }
     }
 
     fn relock(&self) {
-        // A death while the guard was let go stays flagged in the word: the guard's
-        // `is_consistent` tells.
-        let me = B::current_process();
+        // A death while the guard was let go stays flagged in the word: the robust guard's
+        // `unlocked` reads it and reports it.
+        let me = self.me();
         if self.try_take(me).is_err() {
             self.lock_contended(me, None);
         }
