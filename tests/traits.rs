@@ -444,7 +444,7 @@ mod shm {
             (<[u8; 3] as ShmSafe>::LAYOUT, "[u8; 3]", 3),
             (<shm::Semaphore as ShmSafe>::LAYOUT, "Semaphore", 8),
             (<shm::SpinLock<()> as ShmSafe>::LAYOUT, "SpinLock<()>", 4),
-            (<RobustMutex<u8> as ShmSafe>::LAYOUT, "RobustMutex<u8>", 24),
+            (<RobustMutex<u8> as ShmSafe>::LAYOUT, "RobustMutex<u8>", 32),
             (
                 <crossbeam_utils::CachePadded<u8> as ShmSafe>::LAYOUT,
                 "CachePadded<u8>",
