@@ -1,8 +1,9 @@
 //! Locks and semaphores in memory shared between processes (Linux).
 //!
-//! The seeds call shared memory the fastest way for processes to talk, "usually used together
-//! with semaphores": one process maps a region, others map the same region, and semaphores in it
-//! order their work. This module is that, made safe:
+//! Shared memory is the fastest way for processes to talk, and is usually used together with
+//! semaphores: one process maps a region, others map the same region, and semaphores in it order
+//! their work (the classic "processes sharing memory guarded by semaphores"). This module is
+//! that, made safe:
 //!
 //! * **The same algorithms, shared.** `Mutex`, `SpinLock` and `Semaphore` over the
 //!   [`ProcessShared`] backend (named [`Mutex`], [`SpinLock`] and [`Semaphore`] here) run the
@@ -70,8 +71,8 @@
 //! * **[`Condvar`](crate::Condvar)** keeps the address of the mutex its waiters use, to catch
 //!   two mutexes used with one condition variable. Two processes map the same mutex at different
 //!   addresses, so that check (and the requeue that relies on it being one mutex) would be wrong
-//!   across processes. Use semaphores to say "the state changed", as the seeds do: a bounded
-//!   buffer's `empty` and `full` (see `examples/shared_memory_ipc.rs`).
+//!   across processes. Use semaphores to say "the state changed", as the classic bounded
+//!   buffer does: its `empty` and `full` (see `examples/shared_memory_ipc.rs`).
 //! * **Readers-writer locks** are not offered shared yet (their words would work, but they are
 //!   not `#[repr(C)]` and are untested across processes).
 //! * **Other systems.** Elsewhere the crate sleeps through `parking_lot_core`, whose queues live
