@@ -83,8 +83,18 @@ const REQUEUED: u32 = 1 << 2;
 const STARVED: u32 = 1 << 3;
 /// The most starved sleepers the 6-bit field counts; more starve uncounted until one leaves.
 const MAX_STARVED: u32 = 63;
-/// One counted sleeper. The 23-bit field cannot overflow: Linux has at most 2^22 thread ids.
+/// All the bits of the starved field.
+const STARVED_FIELD: u32 = STARVED * MAX_STARVED;
+/// One counted sleeper.
 const SLEEPER: u32 = 1 << 9;
+/// The most sleepers the 23-bit field counts. Threads of one process never fill it (Linux has at
+/// most 2^22 thread ids); between processes the counts of killed waiters, never taken back, can,
+/// after about 8.4 million such kills. Then a waiter does not count itself: it polls (see
+/// `lock_slow`), and the field stays full.
+const MAX_SLEEPERS: u32 = u32::MAX / SLEEPER;
+/// How often a waiter that found the sleeper field full looks at the word, where the backend
+/// has no sleep slice of its own (never, over `Real`: see `MAX_SLEEPERS`).
+const FULL_POLL: Duration = Duration::from_millis(1);
 
 /// The futex mask counted sleepers sleep under, and that their wakes name.
 const SLEEPER_MASK: u32 = 1 << 0;
@@ -107,8 +117,29 @@ enum Slept {
     Awake(u32),
 }
 
+/// Whom an unlock wakes (see `Mutex::unlock_slow`).
+enum Wake {
+    Nobody,
+    /// One requeued thread, or if none is left one counted sleeper.
+    Requeued,
+    Sleeper,
+    /// One counted sleeper, to take the lock handed over.
+    HandedOff,
+}
+
 fn sleepers(state: u32) -> u32 {
     state / SLEEPER
+}
+
+/// When a counted sleeper's next sleep ends at the latest, and whether that is the caller's
+/// deadline: the deadline itself, or where sleepers may vanish the end of a slice if sooner.
+#[inline]
+fn sleep_until<B: Backend>(deadline: Option<Instant>) -> (Option<Instant>, bool) {
+    let Some(slice) = B::SLEEP_SLICE else { return (deadline, true) };
+    match Instant::now().checked_add(slice) {
+        Some(end) if deadline.map_or(true, |deadline| end < deadline) => (Some(end), false),
+        _ => (deadline, true),
+    }
 }
 
 fn starved(state: u32) -> u32 {
@@ -325,6 +356,18 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
                 state = self.state.load(Relaxed);
                 continue;
             }
+            if sleepers(state) == MAX_SLEEPERS {
+                // Only the counts of killed waiters fill the field. Wait uncounted, polling, and
+                // claim a hand-off that stands as a counted sleeper would: it was handed to
+                // sleepers of whom this thread would be one if the field had room.
+                match self.wait_uncounted(state, deadline, take) {
+                    Some(taken) => return taken,
+                    None => {
+                        state = self.state.load(Relaxed);
+                        continue;
+                    }
+                }
+            }
             // Count ourselves, on a word that shows the lock held: its unlock will see us.
             // Relaxed: counting only; nothing is published or acquired by it.
             match self.state.compare_exchange(state, state + SLEEPER, Relaxed, Relaxed) {
@@ -353,17 +396,29 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     /// Un-counting matters: a thread that spins while counted makes every unlock meanwhile pay a
     /// `FUTEX_WAKE` that finds nobody asleep. (Counted spinning measured about one futex call per
     /// operation with a long critical section at 8 threads; parking_lot made one per 27.) The
-    /// loom backend does not spin, so its sleepers stay counted; leaving is the same
-    /// compare-exchange as a timed-out sleeper's, which the models check.
+    /// models over `Loom<Patient>` spin one round and starve on the second overtake, so they take
+    /// this way back and re-count, and mix starved and not-starved sleepers.
     #[cold]
-    fn sleep(&self, mut seen: u32, deadline: Option<Instant>, take: u32, patience: &Patience<B>) -> Slept {
-        // Whether this thread counts itself in the starved field.
+    fn sleep(
+        &self,
+        mut seen: u32,
+        deadline: Option<Instant>,
+        take: u32,
+        patience: &mut Patience<B>,
+    ) -> Slept {
+        // Whether this thread counts itself in the starved field (never where sleepers may
+        // vanish: there the field is a mark that hand-offs clear, and nobody un-counts).
         let mut starving = false;
         let mut timed_out = false;
         loop {
             // The futex checks that the word still holds `seen` as it puts us to sleep: an
-            // unlock or a hand-off after we looked makes it return at once.
-            timed_out = timed_out || !B::wait_masked(&self.state, seen, SLEEPER_MASK, deadline);
+            // unlock or a hand-off after we looked makes it return at once. Where sleepers may
+            // vanish the sleep ends after a slice anyway, so that a wake or hand-off that went to
+            // a killed waiter strands nobody.
+            let (until, is_deadline) = sleep_until::<B>(deadline);
+            timed_out = timed_out || (!B::wait_masked(&self.state, seen, SLEEPER_MASK, until) && is_deadline);
+            // Asked at most once per look, as each look that finds the lock taken is one overtake.
+            let mut overtaken_past_bound = None;
             // Back for whatever reason: look at the word afresh. Relaxed: as in `lock_slow`.
             let mut state = self.state.load(Relaxed);
             loop {
@@ -381,10 +436,16 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
                     Some(Slept::Acquired)
                 } else if timed_out {
                     Some(Slept::TimedOut)
-                } else if patience.exhausted() {
+                } else if *overtaken_past_bound.get_or_insert_with(|| patience.exhausted()) {
                     // Overtaken past the bound: count ourselves starved (once), and from then on
-                    // unlocks hand off. A starved thread sleeps on, counted, until served.
-                    starve = !starving && starved(state) < MAX_STARVED;
+                    // unlocks hand off. A starved thread sleeps on, counted, until served. Where
+                    // sleepers may vanish, raise the mark instead, on every look until served:
+                    // the next hand-off clears it, so a killed waiter's mark outlives it by one.
+                    starve = if B::SLEEP_SLICE.is_some() {
+                        starved(state) == 0
+                    } else {
+                        !starving && starved(state) < MAX_STARVED
+                    };
                     if starve {
                         new += STARVED;
                     }
@@ -409,7 +470,7 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
                     Ok(_) => match outcome {
                         Some(outcome) => return outcome,
                         None => {
-                            starving |= starve;
+                            starving |= starve && B::SLEEP_SLICE.is_none();
                             state = new;
                             break;
                         }
@@ -419,6 +480,32 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
             }
             seen = state;
         }
+    }
+
+    /// Waits, uncounted, for a lock whose sleeper field is full (see `MAX_SLEEPERS`): claims a
+    /// hand-off that stands, or sleeps one poll on `seen`. `Some(taken)` when done (the lock is
+    /// ours, or the deadline passed), `None` to look again from the top.
+    #[cold]
+    fn wait_uncounted(&self, seen: u32, deadline: Option<Instant>, take: u32) -> Option<bool> {
+        if seen & HANDOFF != 0 {
+            // Acquire: pairs with the Release of the hand-off, as a counted sleeper's claim does.
+            return self
+                .state
+                .compare_exchange(seen, (seen & !HANDOFF) | take, Acquire, Relaxed)
+                .ok()
+                .map(|_| true);
+        }
+        let poll = Instant::now().checked_add(B::SLEEP_SLICE.unwrap_or(FULL_POLL));
+        let (until, is_deadline) = match (poll, deadline) {
+            (Some(poll), Some(deadline)) if deadline <= poll => (Some(deadline), true),
+            (None, deadline) => (deadline, true),
+            (poll, _) => (poll, false),
+        };
+        if !B::wait_masked(&self.state, seen, SLEEPER_MASK, until) && is_deadline {
+            // One last look, as a counted sleeper takes a lock it finds free as it gives up.
+            return Some(self.try_acquire_slow());
+        }
+        None
     }
 
     /// How many threads the word counts as asleep, and how many of those as starved. For loom
@@ -438,6 +525,39 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     pub fn is_idle(&self) -> bool {
         // Relaxed: as in `sleepers`.
         self.state.load(Relaxed) == UNLOCKED
+    }
+
+    /// Counts a sleeper (`starved`: a starved one) that is not there, standing for a waiter
+    /// process killed after it counted itself. Call it while holding the lock, as a sleeper
+    /// counts itself only on a word that shows the lock held. For loom models; not part of the
+    /// API.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn count_phantom_sleeper(&self, starved: bool) {
+        assert!(self.is_locked(), "a phantom sleeper is counted while the lock is held");
+        // Relaxed: counting only, as a sleeper's own compare-exchange is.
+        self.state.fetch_add(SLEEPER + if starved { STARVED } else { 0 }, Relaxed);
+    }
+
+    /// Counts this thread as a sleeper, sleeps once, and returns still counted without looking
+    /// at the word: a waiter process killed just after a wake picked it (or after a spurious
+    /// return). Returns at once, uncounted, if the lock is free. For loom models; not part of
+    /// the API.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn sleep_then_vanish(&self) {
+        // Relaxed: as in `lock_slow`.
+        let mut state = self.state.load(Relaxed);
+        while state & LOCKED != 0 {
+            // Relaxed: counting only, as in `lock_slow`.
+            match self.state.compare_exchange(state, state + SLEEPER, Relaxed, Relaxed) {
+                Ok(_) => {
+                    B::wait_masked(&self.state, state + SLEEPER, SLEEPER_MASK, None);
+                    return;
+                }
+                Err(now) => state = now,
+            }
+        }
     }
 
     /// The word threads sleep on while they wait for this lock (a condvar requeues onto it).
@@ -462,14 +582,17 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
         let mut state = self.state.load(Relaxed);
         let wake = loop {
             let (new, wake) = if sleepers(state) > 0 && (fair || starved(state) > 0) {
-                (state | HANDOFF, SLEEPER_MASK)
+                // Where sleepers may vanish the starved field is a mark, which this hand-off
+                // answers: cleared, so a killed waiter's mark costs one hand-off, not all.
+                let cleared = if B::SLEEP_SLICE.is_some() { state & !STARVED_FIELD } else { state };
+                (cleared | HANDOFF, Wake::HandedOff)
             } else if state & REQUEUED != 0 {
                 // Requeued threads first: the one woken takes the lock with REQUEUED set again.
-                (state & !(LOCKED | REQUEUED), REQUEUED_MASK)
+                (state & !(LOCKED | REQUEUED), Wake::Requeued)
             } else if sleepers(state) > 0 {
-                (state & !LOCKED, SLEEPER_MASK)
+                (state & !LOCKED, Wake::Sleeper)
             } else {
-                (state & !LOCKED, 0)
+                (state & !LOCKED, Wake::Nobody)
             };
             // Release: publishes the critical section to the next acquirer's Acquire (the
             // compare-exchange that sets LOCKED, or the one that claims the hand-off).
@@ -479,8 +602,8 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
             }
         };
         match wake {
-            0 => {}
-            REQUEUED_MASK => {
+            Wake::Nobody => {}
+            Wake::Requeued => {
                 // If nobody requeued was left, the counted sleepers we passed over for them must
                 // not sleep on past our release. (Those counted since then counted themselves on
                 // a word that showed a new holder, whose unlock will see them.)
@@ -488,8 +611,34 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
                     B::wake_masked(&self.state, SLEEPER_MASK, 1);
                 }
             }
-            mask => {
-                B::wake_masked(&self.state, mask, 1);
+            Wake::HandedOff => {
+                if B::wake_masked(&self.state, SLEEPER_MASK, 1) == 0 && B::SLEEP_SLICE.is_some() {
+                    // Nobody was asleep to take it: the sleepers counted may all be dead. Undo
+                    // the hand-off rather than leave the lock to whoever next ends a slice.
+                    self.undo_hand_off();
+                }
+            }
+            Wake::Sleeper => {
+                B::wake_masked(&self.state, SLEEPER_MASK, 1);
+            }
+        }
+    }
+
+    /// Turns a hand-off that stands into a plain release, where sleepers may vanish. Sound
+    /// whoever handed it: while `HANDOFF` stands nobody holds the lock, and a counted sleeper on
+    /// its way to sleep or back finds the change and takes the free lock (its futex wait
+    /// compares the word, which this changes).
+    #[cold]
+    fn undo_hand_off(&self) {
+        // Relaxed, here and below: the hand-off's Release compare-exchange published the
+        // critical section, and this read-modify-write continues its release sequence, so an
+        // acquirer that reads our value still synchronizes with it. (Loom models release
+        // sequences, so no model could tell a Release here from this.)
+        let mut state = self.state.load(Relaxed);
+        while state & HANDOFF != 0 {
+            match self.state.compare_exchange(state, state & !(HANDOFF | LOCKED), Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(now) => state = now,
             }
         }
     }
