@@ -324,14 +324,19 @@ fn in_process_mutex_vanished_starved_sleeper_deadlocks() {
     check_fails(DEADLOCK, || a_vanished_sleeper_strands_nobody::<Loom>(Ghost::Starved));
 }
 
+/// The preemption bound of the three-thread model of a waiter killed after its wake: each slice
+/// of the live sleeper's sleep is a timed wait that may end at any point, and at 4 the search
+/// takes about a minute.
+const VANISHED: usize = 3;
+
 #[test]
 fn shared_mutex_waiter_killed_after_its_wake_strands_nobody() {
-    check_bounded(THREE, a_waiter_killed_after_its_wake_strands_nobody::<Loom<SharedMemory>>);
+    check_bounded(VANISHED, a_waiter_killed_after_its_wake_strands_nobody::<Loom<SharedMemory>>);
 }
 
 #[test]
 fn in_process_mutex_waiter_killed_after_its_wake_deadlocks() {
-    check_fails_bounded(THREE, DEADLOCK, a_waiter_killed_after_its_wake_strands_nobody::<Loom>);
+    check_fails_bounded(VANISHED, DEADLOCK, a_waiter_killed_after_its_wake_strands_nobody::<Loom>);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -447,4 +452,31 @@ fn mutex_mixed_sleepers_with_a_forgetful_wake_deadlock() {
     check_fails_bounded(MIXED_BOUND, DEADLOCK, || {
         overtaken_sleepers_spin_then_starve::<Loom<PatientForgetfulWake>>(2, 3, &Sightings::default())
     });
+}
+
+/// The sleeper field is full of the dead (as millions of killed waiters would leave it) and the
+/// holder hands the lock to them: a live newcomer, which cannot count itself, waits uncounted
+/// and claims the hand-off. The claim must acquire what the holder wrote.
+fn a_full_sleeper_field_admits_a_newcomer<B: Backend>() {
+    let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
+    let mut guard = lock.lock();
+    lock.fill_sleepers_with_phantoms();
+    let live = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || *lock.lock() += 1)
+    };
+    *guard += 1;
+    MutexGuard::unlock_fair(guard);
+    live.join().unwrap();
+    assert_eq!(*lock.lock(), 2);
+}
+
+#[test]
+fn mutex_full_sleeper_field_admits_a_newcomer() {
+    check(a_full_sleeper_field_admits_a_newcomer::<Loom>);
+}
+
+#[test]
+fn mutex_full_sleeper_field_claim_without_release_does_not_publish() {
+    check_fails(RACE, a_full_sleeper_field_admits_a_newcomer::<Loom<NoRelease>>);
 }

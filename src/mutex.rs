@@ -539,6 +539,17 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
         self.state.fetch_add(SLEEPER + if starved { STARVED } else { 0 }, Relaxed);
     }
 
+    /// Fills the sleeper field with phantoms, as about 8.4 million killed waiter processes would
+    /// (see `MAX_SLEEPERS`). Call it while holding the lock. For loom models; not part of the API.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn fill_sleepers_with_phantoms(&self) {
+        assert!(self.is_locked(), "phantom sleepers are counted while the lock is held");
+        // Relaxed: counting only, as a sleeper's own compare-exchange is.
+        let state = self.state.load(Relaxed);
+        self.state.fetch_add((MAX_SLEEPERS - sleepers(state)) * SLEEPER, Relaxed);
+    }
+
     /// Counts this thread as a sleeper, sleeps once, and returns still counted without looking
     /// at the word: a waiter process killed just after a wake picked it (or after a spurious
     /// return). Returns at once, uncounted, if the lock is free. For loom models; not part of
@@ -765,6 +776,61 @@ mod tests {
         assert_eq!(sleepers(u32::MAX), (1 << 23) - 1);
         assert_eq!(starved(u32::MAX), MAX_STARVED);
         assert_eq!(starved(SLEEPER - 1) * STARVED + (STARVED - 1), SLEEPER - 1);
+    }
+
+    /// A mutex over `B` whose word holds `state`, with the lock free.
+    fn with_word<B: Backend>(state: u32) -> Mutex<(), B> {
+        Mutex { state: B::Word::new(state), data: LockData::with_backend(()) }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn between_processes_a_hand_off_nobody_is_asleep_for_is_undone() {
+        use crate::backend::ProcessShared;
+        // A sleeper counted by a process since killed: the fair unlock's wake finds nobody, so
+        // it releases plainly instead of leaving the lock to a dead process.
+        let lock = with_word::<ProcessShared>(SLEEPER);
+        MutexGuard::unlock_fair(lock.try_lock().expect("free"));
+        assert_eq!(lock.state.load(Relaxed), SLEEPER);
+        // In one process a counted sleeper cannot be dead: the hand-off stands for it.
+        let lock = with_word::<Real>(SLEEPER);
+        MutexGuard::unlock_fair(lock.try_lock().expect("free"));
+        assert_eq!(lock.state.load(Relaxed), SLEEPER | HANDOFF | LOCKED);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn between_processes_a_dead_waiters_starved_mark_costs_one_hand_off() {
+        use crate::backend::ProcessShared;
+        let lock = with_word::<ProcessShared>(SLEEPER | STARVED);
+        drop(lock.try_lock().expect("free"));
+        assert_eq!(lock.state.load(Relaxed), SLEEPER, "the hand-off cleared the mark (and was undone)");
+        drop(lock.try_lock().expect("free"));
+        assert_eq!(lock.state.load(Relaxed), SLEEPER, "a plain release from then on");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_sleeper_field_still_admits_waiters_and_stays_full() {
+        use crate::backend::ProcessShared;
+        let full = MAX_SLEEPERS * SLEEPER;
+        // Every counted sleeper dead, and a hand-off to them standing: a newcomer claims it.
+        let lock = with_word::<ProcessShared>(full | HANDOFF | LOCKED);
+        drop(lock.lock());
+        assert_eq!(lock.state.load(Relaxed), full);
+        // A newcomer that finds the field full while the lock is held waits uncounted, polling.
+        let guard = lock.try_lock().expect("free");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| drop(lock.lock()));
+            drop(guard);
+            waiter.join().unwrap();
+        });
+        assert_eq!(lock.state.load(Relaxed), full, "the field neither wrapped nor spilled");
+        // A timed one gives up at its deadline, leaving nothing behind.
+        let guard = lock.try_lock().expect("free");
+        assert!(lock.try_lock_for(Duration::from_millis(2)).is_none());
+        drop(guard);
+        assert_eq!(lock.state.load(Relaxed), full);
     }
 
     #[test]
