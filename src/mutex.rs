@@ -7,8 +7,8 @@
 //! | 0     | `LOCKED`    | held                                                                 |
 //! | 1     | `HANDOFF`   | the holder handed the lock to the sleepers: the first to look owns it |
 //! | 2     | `REQUEUED`  | a condition variable moved its waiters onto this word: unlock wakes one |
-//! | 3..9  | starved     | sleepers that have waited past the fairness bound: unlocks hand off  |
-//! | 9..32 | sleepers    | how many threads are counted as asleep on the word                  |
+//! | 3..9  | starved     | sleepers that have waited past the fairness bound: unlocks hand off (between processes, a mark: 0 or 1) |
+//! | 9..32 | sleepers    | how many threads are counted as asleep on the word (saturates)      |
 //!
 //! * **Lock.** One compare-exchange `0 → LOCKED`. If that fails, the thread waits by the crate's
 //!   contention policy (`backoff.rs`): spin a little, yield a few times, and only
@@ -42,7 +42,9 @@
 //! sleeper keeps it by how it goes to sleep: with a compare-exchange on a word that shows the lock
 //! held, or with the futex's atomic check of the word it last saw. A counted sleeper that comes
 //! back from the futex for any reason (woken, spurious, timed out) looks at the word before
-//! anything else, and takes the lock if it is free or handed over.
+//! anything else, and takes the lock if it is free or handed over. Between processes, where the
+//! thread an unlock woke can be killed before it looks, each sleep also ends after a slice (see
+//! "Waiters that vanish" below).
 //!
 //! **Eventual fairness.** The lock barges: a running thread may take it ahead of a woken
 //! sleeper, which is what keeps throughput high. A sleeper that is overtaken after it has waited
@@ -54,6 +56,32 @@
 //! asleep, and a starved thread is served after about as many hand-offs as there were sleepers
 //! ahead of it (a sleeper back from a spurious wake-up may claim one first); when it has the lock it un-counts itself, and once no sleeper is starved the lock
 //! barges again. [`MutexGuard::unlock_fair`](LockGuard::unlock_fair) hands off at once.
+//!
+//! **Waiters that vanish (between processes).** In one process a counted thread cannot vanish:
+//! a thread that dies takes the process with it. Over
+//! [`ProcessShared`](crate::backend::ProcessShared) a waiter process can be killed anywhere:
+//! spinning, counted asleep, starved, or just after a wake picked it. Its count stays in the
+//! word (nobody can tell a dead count from a live one), and without care a hand-off waits for it
+//! forever, or the one wake an unlock makes dies with it while the others sleep on beside a free
+//! lock. So there, and only there ([`Backend::SLEEP_SLICE`]), three things change:
+//!
+//! * a counted sleeper sleeps at most 10 ms at a time, then looks at the word as after any
+//!   return: it takes a lock it finds free, and claims a hand-off that stands (it is a counted
+//!   sleeper, so "the first to look owns it" still holds);
+//! * a hand-off whose wake finds nobody asleep is undone at once: the lock is released plainly
+//!   (a live sleeper on its way to sleep or back finds the word changed and takes it);
+//! * the starved field is a mark, not a count: a starved sleeper raises it each time it looks
+//!   and is overtaken, and each hand-off clears it, so a dead waiter's mark costs one hand-off.
+//!
+//! **The guarantee between processes:** a waiter killed at any point never wedges the lock. It
+//! costs the live waiters at most one 10 ms slice of delay, and every later unlock a `FUTEX_WAKE`
+//! that finds nobody, as its count is never taken back; the sleeper field saturates at
+//! 2^23 − 1 (about 8.4 million kills), after which newcomers wait uncounted, looking at the word
+//! every slice, and claim a hand-off that stands. Starvation is bounded more loosely than in one
+//! process (the mark asks for one hand-off at a time). The one wedge left: a holder killed while
+//! it holds a plain `shm::Mutex`; [`RobustMutex`](crate::shm::RobustMutex) is for that. Over
+//! [`Real`] nothing of this runs: sleepers sleep until woken, and the uncontended paths are the
+//! same compare-exchange each.
 //!
 //! **Condition variables.** [`Condvar`](crate::Condvar) moves its waiters onto this word with
 //! `FUTEX_CMP_REQUEUE` while they sleep, so they cannot count themselves. It sets `REQUEUED`
@@ -157,7 +185,9 @@ fn starved(state: u32) -> u32 {
 ///
 /// `#[repr(C)]`: the `u32` lock word at offset 0, then the data. Over the
 /// [`ProcessShared`](crate::backend::ProcessShared) backend it works between processes, in a
-/// [`shm::Region`](crate::shm::Region) (Linux).
+/// [`shm::Region`](crate::shm::Region) (Linux); there a waiter process killed at any point never
+/// wedges it, but a holder killed holding it does (see the [module docs](crate::mutex), "Waiters
+/// that vanish").
 ///
 /// ```
 /// use std::sync::Arc;
