@@ -655,8 +655,13 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
             Wake::HandedOff => {
                 if B::wake_masked(&self.state, SLEEPER_MASK, 1) == 0 && B::SLEEP_SLICE.is_some() {
                     // Nobody was asleep to take it: the sleepers counted may all be dead. Undo
-                    // the hand-off rather than leave the lock to whoever next ends a slice.
-                    self.undo_hand_off();
+                    // the hand-off rather than leave the lock to whoever next ends a slice, and
+                    // wake again: a sleeper that counted itself on the hand-off just now may
+                    // have gone to sleep on it, and only a wake after the change is sure to
+                    // reach it (the futex's check is ordered after our change by the wake).
+                    if self.undo_hand_off() {
+                        B::wake_masked(&self.state, SLEEPER_MASK, 1);
+                    }
                 }
             }
             Wake::Sleeper => {
@@ -665,12 +670,12 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
         }
     }
 
-    /// Turns a hand-off that stands into a plain release, where sleepers may vanish. Sound
-    /// whoever handed it: while `HANDOFF` stands nobody holds the lock, and a counted sleeper on
-    /// its way to sleep or back finds the change and takes the free lock (its futex wait
-    /// compares the word, which this changes).
+    /// Turns a hand-off that stands into a plain release, where sleepers may vanish; whether
+    /// there was one to undo. Sound whoever handed it: while `HANDOFF` stands nobody holds the
+    /// lock, and a counted sleeper that looks afterwards takes the free lock as after any
+    /// release (the caller wakes one, for a sleeper that looked just before).
     #[cold]
-    fn undo_hand_off(&self) {
+    fn undo_hand_off(&self) -> bool {
         // Relaxed, here and below: the hand-off's Release compare-exchange published the
         // critical section, and this read-modify-write continues its release sequence, so an
         // acquirer that reads our value still synchronizes with it. (Loom models release
@@ -678,10 +683,11 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
         let mut state = self.state.load(Relaxed);
         while state & HANDOFF != 0 {
             match self.state.compare_exchange(state, state & !(HANDOFF | LOCKED), Relaxed, Relaxed) {
-                Ok(_) => return,
+                Ok(_) => return true,
                 Err(now) => state = now,
             }
         }
+        false
     }
 }
 
