@@ -510,9 +510,9 @@ os_backend!(Real, semaphore_yields: false, sleep_slice: None, crate::wait);
 /// [`Mutex`](crate::Mutex) waiter killed at any point (spinning, counted asleep, or just picked
 /// by a wake) never wedges the lock. Its sleepers look at the word at least every 10 ms, not only
 /// when woken; a hand-off whose wake finds nobody asleep is undone; and "starved" is a mark each
-/// hand-off clears, not a count a dead waiter could leave behind. A killed waiter can cost the
-/// others at most one such 10 ms delay, and each unlock afterwards a `FUTEX_WAKE` that finds
-/// nobody (its count in the word is never taken back). The one wedge left is a holder killed
+/// hand-off clears, not a count a dead waiter could leave behind. Each killed waiter can cost
+/// the live ones at most one such 10 ms delay, and each unlock afterwards a `FUTEX_WAKE` that
+/// finds nobody (its count in the word is never taken back). The one wedge left is a holder killed
 /// holding a plain `shm::Mutex`; [`RobustMutex`](crate::shm::RobustMutex) survives that too.
 /// Details in the [mutex docs](crate::mutex).
 ///

@@ -68,14 +68,15 @@
 //! * a counted sleeper sleeps at most 10 ms at a time, then looks at the word as after any
 //!   return: it takes a lock it finds free, and claims a hand-off that stands (it is a counted
 //!   sleeper, so "the first to look owns it" still holds);
-//! * a hand-off whose wake finds nobody asleep is undone at once: the lock is released plainly
+//! * a hand-off whose wake finds nobody asleep is undone at once: the lock is released plainly,
+//!   and one more wake goes out for a sleeper that counted itself on the hand-off just before
 //!   (a live sleeper on its way to sleep or back finds the word changed and takes it);
 //! * the starved field is a mark, not a count: a starved sleeper raises it each time it looks
 //!   and is overtaken, and each hand-off clears it, so a dead waiter's mark costs one hand-off.
 //!
-//! **The guarantee between processes:** a waiter killed at any point never wedges the lock. It
-//! costs the live waiters at most one 10 ms slice of delay, and every later unlock a `FUTEX_WAKE`
-//! that finds nobody, as its count is never taken back; the sleeper field saturates at
+//! **The guarantee between processes:** a waiter killed at any point never wedges the lock. Each
+//! such kill costs the live waiters at most one 10 ms slice of delay, and every later unlock a
+//! `FUTEX_WAKE` that finds nobody, as its count is never taken back; the sleeper field saturates at
 //! 2^23 − 1 (about 8.4 million kills), after which newcomers wait uncounted, looking at the word
 //! every slice, and claim a hand-off that stands. Starvation is bounded more loosely than in one
 //! process (the mark asks for one hand-off at a time). The one wedge left: a holder killed while
