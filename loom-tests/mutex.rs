@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use loom::thread;
 use std::sync::Arc;
-use turnstile::backend::{Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease};
+use turnstile::backend::{
+    Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease, Patient, PatientForgetfulWake, PatientNoRelease,
+    SharedMemory,
+};
 use turnstile::{Mutex, MutexGuard};
 
 use crate::{check, check_bounded, check_fails, check_fails_bounded, DEADLOCK, RACE};
@@ -245,4 +248,237 @@ fn mutex_timed_hand_off_that_forgets_to_wake_deadlocks() {
     check_fails(DEADLOCK, || {
         timed_waiter_handed_the_lock::<Loom<ForgetfulWake>>();
     });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Waiters that vanish (a process killed while it waits): the process-shared policy
+// ------------------------------------------------------------------------------------------------
+
+/// What a killed waiter left behind when the holder let go.
+#[derive(Clone, Copy)]
+enum Ghost {
+    /// A counted sleeper, and the holder unlocks fairly: the hand-off is owed to it.
+    Sleeper,
+    /// A counted starved sleeper, and the holder unlocks plainly: it hands off all the same.
+    Starved,
+}
+
+/// The holder counts a sleeper that is not there (a process killed after counting itself), then
+/// a live thread comes for the lock and the holder lets go. The live thread must get the lock,
+/// and so must the holder after it. Over the in-process policy the hand-off waits for the dead
+/// sleeper forever; over the process-shared one it is undone, or claimed by the live sleeper.
+fn a_vanished_sleeper_strands_nobody<B: Backend>(ghost: Ghost) {
+    let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
+    let guard = lock.lock();
+    lock.count_phantom_sleeper(matches!(ghost, Ghost::Starved));
+    let live = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || *lock.lock() += 1)
+    };
+    match ghost {
+        Ghost::Sleeper => MutexGuard::unlock_fair(guard),
+        Ghost::Starved => drop(guard),
+    }
+    live.join().unwrap();
+    *lock.lock() += 1;
+    assert_eq!(*lock.lock(), 2);
+}
+
+/// A waiter is picked by the holder's wake and vanishes before it looks (a process killed just
+/// then), while another sleeps counted. Over the in-process policy that sleeper sleeps on with
+/// the lock free; over the process-shared one it wakes at the end of a slice and takes it.
+fn a_waiter_killed_after_its_wake_strands_nobody<B: Backend>() {
+    let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
+    let guard = lock.lock();
+    let doomed = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || lock.sleep_then_vanish())
+    };
+    let live = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || *lock.lock() += 1)
+    };
+    drop(guard);
+    doomed.join().unwrap();
+    live.join().unwrap();
+    assert_eq!(*lock.lock(), 1);
+}
+
+#[test]
+fn shared_mutex_fair_unlock_to_a_vanished_sleeper_strands_nobody() {
+    check(|| a_vanished_sleeper_strands_nobody::<Loom<SharedMemory>>(Ghost::Sleeper));
+}
+
+#[test]
+fn in_process_mutex_fair_unlock_to_a_vanished_sleeper_deadlocks() {
+    check_fails(DEADLOCK, || a_vanished_sleeper_strands_nobody::<Loom>(Ghost::Sleeper));
+}
+
+#[test]
+fn shared_mutex_vanished_starved_sleeper_strands_nobody() {
+    check(|| a_vanished_sleeper_strands_nobody::<Loom<SharedMemory>>(Ghost::Starved));
+}
+
+#[test]
+fn in_process_mutex_vanished_starved_sleeper_deadlocks() {
+    check_fails(DEADLOCK, || a_vanished_sleeper_strands_nobody::<Loom>(Ghost::Starved));
+}
+
+/// The preemption bound of the three-thread model of a waiter killed after its wake: each slice
+/// of the live sleeper's sleep is a timed wait that may end at any point, and at 4 the search
+/// takes about a minute.
+const VANISHED: usize = 3;
+
+#[test]
+fn shared_mutex_waiter_killed_after_its_wake_strands_nobody() {
+    check_bounded(VANISHED, a_waiter_killed_after_its_wake_strands_nobody::<Loom<SharedMemory>>);
+}
+
+#[test]
+fn in_process_mutex_waiter_killed_after_its_wake_deadlocks() {
+    check_fails_bounded(VANISHED, DEADLOCK, a_waiter_killed_after_its_wake_strands_nobody::<Loom>);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The everyday contended path: spin, sleep, wake overtaken, un-count, spin, re-count, starve
+// ------------------------------------------------------------------------------------------------
+
+/// What a holder saw of its sleepers over a model's run, taken while it held the lock.
+#[derive(Clone, Default)]
+struct Sightings(Arc<[AtomicBool; 3]>);
+
+impl Sightings {
+    /// A sleeper that had been counted was un-counted without having had the lock: it woke
+    /// overtaken and went back to spinning (`Slept::Awake`).
+    const AWAKE: usize = 0;
+    /// A sleeper counted as starved.
+    const STARVED: usize = 1;
+    /// Two sleepers counted, one of them starved and one not.
+    const MIXED: usize = 2;
+
+    fn record(&self, which: usize) {
+        self.0[which].store(true, Ordering::Relaxed);
+    }
+    fn assert_seen(&self, which: usize, what: &str) {
+        assert!(self.0[which].load(Ordering::Relaxed), "no interleaving reached {what}");
+    }
+}
+
+/// Takes the lock `times` times, adding 2 each time, while `sleepers` threads each add 1 once;
+/// records what each hold saw of the word. With one spin round and a sleeper starved on its
+/// second overtake (`Loom<Patient>`), a sleeper can wake overtaken, un-count itself, spin,
+/// count itself again, and starve; the holder's plain unlock must then hand the lock over (its
+/// `try_lock` right after must fail) and everyone must be served.
+fn overtaken_sleepers_spin_then_starve<B: Backend>(sleepers: u32, times: u32, seen: &Sightings) {
+    let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
+    let others: Vec<_> = (0..sleepers)
+        .map(|_| {
+            let lock = Arc::clone(&lock);
+            thread::spawn(move || *lock.lock() += 1)
+        })
+        .collect();
+    // The most sleepers seen counted at once so far.
+    let mut most_counted = 0;
+    for held in 0..times {
+        let mut guard = lock.lock();
+        *guard += 2;
+        // How many sleepers have had the lock: each added 1, and we 2 per hold.
+        let served = *guard - 2 * (held + 1);
+        let (counted, starved) = lock.sleepers();
+        if sleepers == 1 && served == 0 && counted < most_counted {
+            // Counted at an earlier hold, un-counted now, and never had the lock.
+            seen.record(Sightings::AWAKE);
+        }
+        most_counted = most_counted.max(counted);
+        if starved > 0 {
+            seen.record(Sightings::STARVED);
+        }
+        if counted == 2 && starved == 1 {
+            seen.record(Sightings::MIXED);
+        }
+        drop(guard);
+        if starved > 0 {
+            // A starved sleeper was counted as we let go: the unlock handed it the lock, so we
+            // get it back only after a sleeper has had it.
+            if let Some(value) = lock.try_lock() {
+                assert!(*value - 2 * (held + 1) > served, "a newcomer barged in past a starved sleeper");
+            }
+        }
+    }
+    for t in others {
+        t.join().unwrap();
+    }
+    assert_eq!(*lock.lock(), 2 * times + sleepers);
+    assert!(lock.is_idle(), "the word kept state after everyone left");
+}
+
+// Reaching a starved sleeper takes four preemptions (the sleeper must look during three of the
+// holder's holds): below LOOM_MAX_PREEMPTIONS=4 this model reports it unreached.
+#[test]
+fn mutex_overtaken_sleeper_spins_then_starves() {
+    let seen = Sightings::default();
+    let record = seen.clone();
+    check(move || overtaken_sleepers_spin_then_starve::<Loom<Patient>>(1, 3, &record));
+    seen.assert_seen(Sightings::AWAKE, "a sleeper woken overtaken going back to spin");
+    seen.assert_seen(Sightings::STARVED, "a starved sleeper");
+}
+
+#[test]
+fn mutex_overtaken_sleeper_with_a_forgetful_wake_deadlocks() {
+    check_fails(DEADLOCK, || {
+        overtaken_sleepers_spin_then_starve::<Loom<PatientForgetfulWake>>(1, 3, &Sightings::default())
+    });
+}
+
+#[test]
+fn mutex_overtaken_sleeper_without_release_does_not_publish() {
+    check_fails(RACE, || {
+        overtaken_sleepers_spin_then_starve::<Loom<PatientNoRelease>>(1, 3, &Sightings::default())
+    });
+}
+
+/// The preemption bound of the mixed-sleepers model: three threads and three holds, each sleeper
+/// spinning and re-counting, grow past a minute at 3.
+const MIXED_BOUND: usize = 2;
+
+#[test]
+fn mutex_starved_and_patient_sleepers_mix() {
+    let seen = Sightings::default();
+    let record = seen.clone();
+    check_bounded(MIXED_BOUND, move || overtaken_sleepers_spin_then_starve::<Loom<Patient>>(2, 3, &record));
+    seen.assert_seen(Sightings::MIXED, "a starved and a not-starved sleeper counted at once");
+}
+
+#[test]
+fn mutex_mixed_sleepers_with_a_forgetful_wake_deadlock() {
+    check_fails_bounded(MIXED_BOUND, DEADLOCK, || {
+        overtaken_sleepers_spin_then_starve::<Loom<PatientForgetfulWake>>(2, 3, &Sightings::default())
+    });
+}
+
+/// The sleeper field is full of the dead (as millions of killed waiters would leave it) and the
+/// holder hands the lock to them: a live newcomer, which cannot count itself, waits uncounted
+/// and claims the hand-off. The claim must acquire what the holder wrote.
+fn a_full_sleeper_field_admits_a_newcomer<B: Backend>() {
+    let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
+    let mut guard = lock.lock();
+    lock.fill_sleepers_with_phantoms();
+    let live = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || *lock.lock() += 1)
+    };
+    *guard += 1;
+    MutexGuard::unlock_fair(guard);
+    live.join().unwrap();
+    assert_eq!(*lock.lock(), 2);
+}
+
+#[test]
+fn mutex_full_sleeper_field_admits_a_newcomer() {
+    check(a_full_sleeper_field_admits_a_newcomer::<Loom>);
+}
+
+#[test]
+fn mutex_full_sleeper_field_claim_without_release_does_not_publish() {
+    check_fails(RACE, a_full_sleeper_field_admits_a_newcomer::<Loom<NoRelease>>);
 }

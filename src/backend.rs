@@ -35,8 +35,9 @@ use std::time::{Duration, Instant};
 #[cfg(feature = "loom")]
 pub use crate::loom_backend::{
     BlindWait, CheckThenSet, CheckThenSetCas, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Loom,
-    LoomWord, LoomWord64, LostRequeue, NamespaceBlind, NoFence, NoRelease, PidOnly, PlainLook, Sound,
-    SwallowedWake, Tracker, Unprobed, UnprobedPlainLook,
+    LoomWord, LoomWord64, LostRequeue, NamespaceBlind, NoFence, NoRelease, Patient, PatientForgetfulWake,
+    PatientNoRelease, PidOnly, PlainLook, SharedMemory, Sound, SwallowedWake, Tracker, Unprobed,
+    UnprobedPlainLook,
 };
 
 /// A 32-bit atomic word with the operations the algorithms use: the std `AtomicU32` API.
@@ -194,8 +195,18 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// How many times the mutex then yields the CPU before it sleeps.
     const YIELD_ROUNDS: u32;
     /// How long a sleeping waiter may be overtaken before unlocks hand the lock straight to a
-    /// sleeper (see [`Mutex`](crate::Mutex)'s eventual fairness). Zero means "at once".
+    /// sleeper (see [`Mutex`](crate::Mutex)'s eventual fairness). Zero means the backend has no
+    /// clock: see [`FAIRNESS_OVERTAKES`](Self::FAIRNESS_OVERTAKES).
     const FAIRNESS_BOUND: Duration;
+    /// On a backend without a clock (`FAIRNESS_BOUND` zero: loom), how many times a sleeper is
+    /// overtaken (wakes to find the lock taken) before it counts as starved. Unused elsewhere.
+    const FAIRNESS_OVERTAKES: u32;
+    /// How long a counted mutex sleeper sleeps at most before it looks at the lock word again,
+    /// woken or not. `None` (sleep until woken) where a counted sleeper cannot vanish: the
+    /// threads of one process. `Some` between processes, where a waiter killed after it counted
+    /// itself, or after a wake picked it, must not strand the others; it also switches the
+    /// mutex to the policy for waiters that may vanish (see the [mutex docs](crate::mutex)).
+    const SLEEP_SLICE: Option<Duration>;
     /// How many doubling rounds of pauses a lock that never sleeps spins before it starts
     /// yielding the CPU.
     const SNOOZE_ROUNDS: u32;
@@ -414,7 +425,7 @@ impl sealed::Sealed for AtomicU32 {}
 /// The backend impl of the operating system's futex, for [`Real`] and [`ProcessShared`]: the
 /// same constants and atomics, and the wait layer's functions of the given scope.
 macro_rules! os_backend {
-    ($backend:ty, semaphore_yields: $yields:expr, $($futex:ident)::+) => {
+    ($backend:ty, semaphore_yields: $yields:expr, sleep_slice: $slice:expr, $($futex:ident)::+) => {
         impl Backend for $backend {
             type Word = AtomicU32;
             type Tracker = NoTracker;
@@ -429,6 +440,8 @@ macro_rules! os_backend {
             const SPIN_ROUNDS: u32 = 3;
             const YIELD_ROUNDS: u32 = 7;
             const FAIRNESS_BOUND: Duration = Duration::from_micros(500);
+            const FAIRNESS_OVERTAKES: u32 = 1;
+            const SLEEP_SLICE: Option<Duration> = $slice;
             // 1 + 2 + ... + 64 = 127 pauses before the first yield.
             const SNOOZE_ROUNDS: u32 = 7;
             const SEMAPHORE_YIELDS: bool = $yields;
@@ -473,7 +486,9 @@ macro_rules! os_backend {
 
 // The semaphore spins and sleeps: spin-then-yield measured faster for it but left the least served
 // of 8 threads 0.28 of the most served's acquisitions, against 0.66 (`backoff.rs`).
-os_backend!(Real, semaphore_yields: false, crate::wait);
+// Its threads cannot vanish while counted (a thread that dies takes its process with it), so its
+// sleepers sleep until woken.
+os_backend!(Real, semaphore_yields: false, sleep_slice: None, crate::wait);
 
 /// The real machine, for locks that live in memory shared between processes (Linux only).
 ///
@@ -497,6 +512,16 @@ os_backend!(Real, semaphore_yields: false, crate::wait);
 /// for, and a yield hands it the CPU. (Over `Real` the yields cost the semaphore its fairness
 /// among many waiters, measured in `backoff.rs`.)
 ///
+/// And one guarantee differs, because a process can be killed anywhere, a waiter too: a
+/// [`Mutex`](crate::Mutex) waiter killed at any point (spinning, counted asleep, or just picked
+/// by a wake) never wedges the lock. Its sleepers look at the word at least every 10 ms, not only
+/// when woken; a hand-off whose wake finds nobody asleep is undone; and "starved" is a mark each
+/// hand-off clears, not a count a dead waiter could leave behind. Each killed waiter can cost
+/// the live ones at most one such 10 ms delay, and each unlock afterwards a `FUTEX_WAKE` that
+/// finds nobody (its count in the word is never taken back). The one wedge left is a holder killed
+/// holding a plain `shm::Mutex`; [`RobustMutex`](crate::shm::RobustMutex) survives that too.
+/// Details in the [mutex docs](crate::mutex).
+///
 /// ```
 /// use turnstile::{backend::ProcessShared, Mutex};
 ///
@@ -515,8 +540,10 @@ impl sealed::Sealed for ProcessShared {}
 #[cfg(target_os = "linux")]
 // The semaphore yields while it waits: a round trip between two processes on one core took 9.8 µs
 // with a plain spin (it only delays the partner it waits for) and 3.6 µs with yields, against
-// sem_t's 4.5 µs (`benches/ipc.rs` under `taskset -c 0`).
-os_backend!(ProcessShared, semaphore_yields: true, crate::wait::shared);
+// sem_t's 4.5 µs (`benches/ipc.rs` under `taskset -c 0`). Its mutex sleepers look at the word at
+// least every 10 ms: a process killed while counted, or after a wake picked it, delays the others
+// by at most that (see the mutex docs); the timer costs a sleeper about 100 wakes a second.
+os_backend!(ProcessShared, semaphore_yields: true, sleep_slice: Some(Duration::from_millis(10)), crate::wait::shared);
 
 impl Word for AtomicU32 {
     #[inline]

@@ -40,7 +40,9 @@
 //!
 //! Under loom every pause is a `yield_now`, which tells loom's scheduler to run someone else;
 //! the loom backend does not spin at all before sleeping (its budgets are 0), because a model
-//! that spins on a lock word multiplies the values each load may see.
+//! that spins on a lock word multiplies the values each load may see, except in the mutex models
+//! over `Loom<Patient>`, which spin one round (a yield) and are starved on the second overtake, so
+//! that a sleeper's way back from a wake is explored as it runs on the real machine.
 
 use core::marker::PhantomData;
 use std::time::{Duration, Instant};
@@ -111,10 +113,13 @@ impl<B: Backend> Backoff<B> {
 /// How long a sleeper has been waiting, against the fairness bound.
 ///
 /// Started when a thread first sleeps (not on the fast path: reading the clock costs about
-/// 20 ns), and asked each time the thread wakes to find the lock taken by someone else.
+/// 20 ns), and asked each time the thread wakes to find the lock taken by someone else: once per
+/// overtake. On a backend without a clock (loom) it counts those overtakes instead, up to
+/// [`Backend::FAIRNESS_OVERTAKES`].
 pub(crate) struct Patience<B: Backend> {
-    /// When the bound runs out; `None` when the bound is zero (loom: always overdue).
+    /// When the bound runs out; `None` when the bound is zero (no clock: count overtakes).
     until: Option<Instant>,
+    overtakes: u32,
     _backend: PhantomData<B>,
 }
 
@@ -126,12 +131,18 @@ impl<B: Backend> Patience<B> {
         } else {
             Instant::now().checked_add(B::FAIRNESS_BOUND)
         };
-        Patience { until, _backend: PhantomData }
+        Patience { until, overtakes: 0, _backend: PhantomData }
     }
 
-    /// Whether the thread has waited past the bound.
+    /// Called once each time the thread is overtaken: whether it has now waited past the bound.
     #[inline]
-    pub(crate) fn exhausted(&self) -> bool {
-        self.until.map_or(true, |until| Instant::now() >= until)
+    pub(crate) fn exhausted(&mut self) -> bool {
+        match self.until {
+            Some(until) => Instant::now() >= until,
+            None => {
+                self.overtakes = self.overtakes.saturating_add(1);
+                self.overtakes >= B::FAIRNESS_OVERTAKES
+            }
+        }
     }
 }

@@ -96,6 +96,13 @@ pub trait Fault: Send + Sync + 'static {
     /// (`Processes::PROBE_INTERVAL` is `Duration::MAX`), so it sleeps until woken, and a lost
     /// wakeup is a loom deadlock instead of a probe interval's delay.
     const SLEEP_UNTIL_WOKEN: bool = false;
+    /// Not a fault: the machine of [`ProcessShared`](crate::backend::ProcessShared), where a
+    /// counted waiter may vanish, so the mutex's sleepers sleep in slices
+    /// ([`Backend::SLEEP_SLICE`]).
+    const SHARED: bool = false;
+    /// Not a fault: the mutex spins (one yield) before it sleeps, and a sleeper counts as starved
+    /// only the second time it is overtaken, so that models reach the paths real sleepers take.
+    const PATIENT: bool = false;
 }
 
 macro_rules! faults {
@@ -148,6 +155,16 @@ faults! {
     UnprobedPlainLook => SLEEP_UNTIL_WOKEN, PLAIN_LOOK;
     /// Every compare-exchange is a load, then a store: "check, then take".
     CheckThenSetCas => SPLIT_CAS;
+    /// No fault: the process-shared policy, for the models of waiters that vanish. Its twin is
+    /// `Sound`, the in-process policy, which a vanished waiter wedges.
+    SharedMemory => SHARED;
+    /// No fault: the mutex's spin budget and fairness bound made reachable (see
+    /// [`Fault::PATIENT`]).
+    Patient => PATIENT;
+    /// [`Patient`] with [`ForgetfulWake`]'s fault.
+    PatientForgetfulWake => PATIENT, FORGET_WAKES;
+    /// [`Patient`] with [`NoRelease`]'s fault.
+    PatientNoRelease => PATIENT, NO_RELEASE;
 }
 
 /// The loom backend. `Loom` alone is the sound one; `Loom<F>` injects the fault `F`.
@@ -627,18 +644,24 @@ impl<F: Fault> Backend for Loom<F> {
     type Exclusive = loom::cell::MutPtr<()>;
     type Shared = loom::cell::ConstPtr<()>;
 
-    // No spinning before sleeping: a pause is a loom yield, which tells loom the thread cannot
-    // progress until another does, and so hides the interleavings where a waiter goes to sleep
-    // before the other thread acts (the ones where wakeups get lost). What spinning does, re-try
-    // the same compare-exchange, the models still cover on the way to sleep.
-    // No spinning: a model that spins on a lock word multiplies the values loom lets each load
-    // see, and the sleeping path is the one worth checking.
+    // By default no spinning before sleeping: a pause is a loom yield, which tells loom the
+    // thread cannot progress until another does, and a model that spins on a lock word
+    // multiplies the values loom lets each load see. What spinning does, re-try the same
+    // compare-exchange, the models still cover on the way to sleep. `Patient` models spin one
+    // round (a yield), so that a woken sleeper's un-count, spin and re-count is explored too.
     const SPIN_PAUSES: u32 = 0;
     const SPIN_ROUNDS: u32 = 0;
-    const YIELD_ROUNDS: u32 = 0;
-    // Loom has no clock: every sleeper that has been overtaken once counts as starved, so the
-    // models reach the hand-off as soon as they can.
+    const YIELD_ROUNDS: u32 = if F::PATIENT { 1 } else { 0 };
+    // Loom has no clock, so patience counts overtakes: by default a sleeper overtaken once counts
+    // as starved, so the models reach the hand-off as soon as they can; `Patient` models need
+    // two, so that a sleeper is first overtaken without starving, and starved and not-starved
+    // sleepers mix.
     const FAIRNESS_BOUND: Duration = Duration::ZERO;
+    const FAIRNESS_OVERTAKES: u32 = if F::PATIENT { 2 } else { 1 };
+    // Loom has no clock: a timed wait may end at any point whatever its length. An hour keeps
+    // every model's deadline (a millisecond or so) the earlier of the two, deterministically,
+    // so only untimed waits are cut into slices.
+    const SLEEP_SLICE: Option<Duration> = if F::SHARED { Some(Duration::from_secs(3600)) } else { None };
     const SNOOZE_ROUNDS: u32 = 1;
     const SEMAPHORE_YIELDS: bool = false;
 

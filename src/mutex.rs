@@ -7,8 +7,8 @@
 //! | 0     | `LOCKED`    | held                                                                 |
 //! | 1     | `HANDOFF`   | the holder handed the lock to the sleepers: the first to look owns it |
 //! | 2     | `REQUEUED`  | a condition variable moved its waiters onto this word: unlock wakes one |
-//! | 3..9  | starved     | sleepers that have waited past the fairness bound: unlocks hand off  |
-//! | 9..32 | sleepers    | how many threads are counted as asleep on the word                  |
+//! | 3..9  | starved     | sleepers that have waited past the fairness bound: unlocks hand off (between processes, a mark: 0 or 1) |
+//! | 9..32 | sleepers    | how many threads are counted as asleep on the word (saturates)      |
 //!
 //! * **Lock.** One compare-exchange `0 → LOCKED`. If that fails, the thread waits by the crate's
 //!   contention policy (`backoff.rs`): spin a little, yield a few times, and only
@@ -42,7 +42,9 @@
 //! sleeper keeps it by how it goes to sleep: with a compare-exchange on a word that shows the lock
 //! held, or with the futex's atomic check of the word it last saw. A counted sleeper that comes
 //! back from the futex for any reason (woken, spurious, timed out) looks at the word before
-//! anything else, and takes the lock if it is free or handed over.
+//! anything else, and takes the lock if it is free or handed over. Between processes, where the
+//! thread an unlock woke can be killed before it looks, each sleep also ends after a slice (see
+//! "Waiters that vanish" below).
 //!
 //! **Eventual fairness.** The lock barges: a running thread may take it ahead of a woken
 //! sleeper, which is what keeps throughput high. A sleeper that is overtaken after it has waited
@@ -54,6 +56,33 @@
 //! asleep, and a starved thread is served after about as many hand-offs as there were sleepers
 //! ahead of it (a sleeper back from a spurious wake-up may claim one first); when it has the lock it un-counts itself, and once no sleeper is starved the lock
 //! barges again. [`MutexGuard::unlock_fair`](LockGuard::unlock_fair) hands off at once.
+//!
+//! **Waiters that vanish (between processes).** In one process a counted thread cannot vanish:
+//! a thread that dies takes the process with it. Over
+//! [`ProcessShared`](crate::backend::ProcessShared) a waiter process can be killed anywhere:
+//! spinning, counted asleep, starved, or just after a wake picked it. Its count stays in the
+//! word (nobody can tell a dead count from a live one), and without care a hand-off waits for it
+//! forever, or the one wake an unlock makes dies with it while the others sleep on beside a free
+//! lock. So there, and only there ([`Backend::SLEEP_SLICE`]), three things change:
+//!
+//! * a counted sleeper sleeps at most 10 ms at a time, then looks at the word as after any
+//!   return: it takes a lock it finds free, and claims a hand-off that stands (it is a counted
+//!   sleeper, so "the first to look owns it" still holds);
+//! * a hand-off whose wake finds nobody asleep is undone at once: the lock is released plainly,
+//!   and one more wake goes out for a sleeper that counted itself on the hand-off just before
+//!   (a live sleeper on its way to sleep or back finds the word changed and takes it);
+//! * the starved field is a mark, not a count: a starved sleeper raises it each time it looks
+//!   and is overtaken, and each hand-off clears it, so a dead waiter's mark costs one hand-off.
+//!
+//! **The guarantee between processes:** a waiter killed at any point never wedges the lock. Each
+//! such kill costs the live waiters at most one 10 ms slice of delay, and every later unlock a
+//! `FUTEX_WAKE` that finds nobody, as its count is never taken back; the sleeper field saturates at
+//! 2^23 − 1 (about 8.4 million kills), after which newcomers wait uncounted, looking at the word
+//! every slice, and claim a hand-off that stands. Starvation is bounded more loosely than in one
+//! process (the mark asks for one hand-off at a time). The one wedge left: a holder killed while
+//! it holds a plain `shm::Mutex`; [`RobustMutex`](crate::shm::RobustMutex) is for that. Over
+//! [`Real`] nothing of this runs: sleepers sleep until woken, and the uncontended paths are the
+//! same compare-exchange each.
 //!
 //! **Condition variables.** [`Condvar`](crate::Condvar) moves its waiters onto this word with
 //! `FUTEX_CMP_REQUEUE` while they sleep, so they cannot count themselves. It sets `REQUEUED`
@@ -83,8 +112,18 @@ const REQUEUED: u32 = 1 << 2;
 const STARVED: u32 = 1 << 3;
 /// The most starved sleepers the 6-bit field counts; more starve uncounted until one leaves.
 const MAX_STARVED: u32 = 63;
-/// One counted sleeper. The 23-bit field cannot overflow: Linux has at most 2^22 thread ids.
+/// All the bits of the starved field.
+const STARVED_FIELD: u32 = STARVED * MAX_STARVED;
+/// One counted sleeper.
 const SLEEPER: u32 = 1 << 9;
+/// The most sleepers the 23-bit field counts. Threads of one process never fill it (Linux has at
+/// most 2^22 thread ids); between processes the counts of killed waiters, never taken back, can,
+/// after about 8.4 million such kills. Then a waiter does not count itself: it polls (see
+/// `lock_slow`), and the field stays full.
+const MAX_SLEEPERS: u32 = u32::MAX / SLEEPER;
+/// How often a waiter that found the sleeper field full looks at the word, where the backend
+/// has no sleep slice of its own (never, over `Real`: see `MAX_SLEEPERS`).
+const FULL_POLL: Duration = Duration::from_millis(1);
 
 /// The futex mask counted sleepers sleep under, and that their wakes name.
 const SLEEPER_MASK: u32 = 1 << 0;
@@ -107,8 +146,29 @@ enum Slept {
     Awake(u32),
 }
 
+/// Whom an unlock wakes (see `Mutex::unlock_slow`).
+enum Wake {
+    Nobody,
+    /// One requeued thread, or if none is left one counted sleeper.
+    Requeued,
+    Sleeper,
+    /// One counted sleeper, to take the lock handed over.
+    HandedOff,
+}
+
 fn sleepers(state: u32) -> u32 {
     state / SLEEPER
+}
+
+/// When a counted sleeper's next sleep ends at the latest, and whether that is the caller's
+/// deadline: the deadline itself, or where sleepers may vanish the end of a slice if sooner.
+#[inline]
+fn sleep_until<B: Backend>(deadline: Option<Instant>) -> (Option<Instant>, bool) {
+    let Some(slice) = B::SLEEP_SLICE else { return (deadline, true) };
+    match Instant::now().checked_add(slice) {
+        Some(end) if deadline.map_or(true, |deadline| end < deadline) => (Some(end), false),
+        _ => (deadline, true),
+    }
 }
 
 fn starved(state: u32) -> u32 {
@@ -126,7 +186,9 @@ fn starved(state: u32) -> u32 {
 ///
 /// `#[repr(C)]`: the `u32` lock word at offset 0, then the data. Over the
 /// [`ProcessShared`](crate::backend::ProcessShared) backend it works between processes, in a
-/// [`shm::Region`](crate::shm::Region) (Linux).
+/// [`shm::Region`](crate::shm::Region) (Linux); there a waiter process killed at any point never
+/// wedges it, but a holder killed holding it does (see the [module docs](crate::mutex), "Waiters
+/// that vanish").
 ///
 /// ```
 /// use std::sync::Arc;
@@ -325,6 +387,18 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
                 state = self.state.load(Relaxed);
                 continue;
             }
+            if sleepers(state) == MAX_SLEEPERS {
+                // Only the counts of killed waiters fill the field. Wait uncounted, polling, and
+                // claim a hand-off that stands as a counted sleeper would: it was handed to
+                // sleepers of whom this thread would be one if the field had room.
+                match self.wait_uncounted(state, deadline, take) {
+                    Some(taken) => return taken,
+                    None => {
+                        state = self.state.load(Relaxed);
+                        continue;
+                    }
+                }
+            }
             // Count ourselves, on a word that shows the lock held: its unlock will see us.
             // Relaxed: counting only; nothing is published or acquired by it.
             match self.state.compare_exchange(state, state + SLEEPER, Relaxed, Relaxed) {
@@ -353,17 +427,29 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     /// Un-counting matters: a thread that spins while counted makes every unlock meanwhile pay a
     /// `FUTEX_WAKE` that finds nobody asleep. (Counted spinning measured about one futex call per
     /// operation with a long critical section at 8 threads; parking_lot made one per 27.) The
-    /// loom backend does not spin, so its sleepers stay counted; leaving is the same
-    /// compare-exchange as a timed-out sleeper's, which the models check.
+    /// models over `Loom<Patient>` spin one round and starve on the second overtake, so they take
+    /// this way back and re-count, and mix starved and not-starved sleepers.
     #[cold]
-    fn sleep(&self, mut seen: u32, deadline: Option<Instant>, take: u32, patience: &Patience<B>) -> Slept {
-        // Whether this thread counts itself in the starved field.
+    fn sleep(
+        &self,
+        mut seen: u32,
+        deadline: Option<Instant>,
+        take: u32,
+        patience: &mut Patience<B>,
+    ) -> Slept {
+        // Whether this thread counts itself in the starved field (never where sleepers may
+        // vanish: there the field is a mark that hand-offs clear, and nobody un-counts).
         let mut starving = false;
         let mut timed_out = false;
         loop {
             // The futex checks that the word still holds `seen` as it puts us to sleep: an
-            // unlock or a hand-off after we looked makes it return at once.
-            timed_out = timed_out || !B::wait_masked(&self.state, seen, SLEEPER_MASK, deadline);
+            // unlock or a hand-off after we looked makes it return at once. Where sleepers may
+            // vanish the sleep ends after a slice anyway, so that a wake or hand-off that went to
+            // a killed waiter strands nobody.
+            let (until, is_deadline) = sleep_until::<B>(deadline);
+            timed_out = timed_out || (!B::wait_masked(&self.state, seen, SLEEPER_MASK, until) && is_deadline);
+            // Asked at most once per look, as each look that finds the lock taken is one overtake.
+            let mut overtaken_past_bound = None;
             // Back for whatever reason: look at the word afresh. Relaxed: as in `lock_slow`.
             let mut state = self.state.load(Relaxed);
             loop {
@@ -381,10 +467,16 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
                     Some(Slept::Acquired)
                 } else if timed_out {
                     Some(Slept::TimedOut)
-                } else if patience.exhausted() {
+                } else if *overtaken_past_bound.get_or_insert_with(|| patience.exhausted()) {
                     // Overtaken past the bound: count ourselves starved (once), and from then on
-                    // unlocks hand off. A starved thread sleeps on, counted, until served.
-                    starve = !starving && starved(state) < MAX_STARVED;
+                    // unlocks hand off. A starved thread sleeps on, counted, until served. Where
+                    // sleepers may vanish, raise the mark instead, on every look until served:
+                    // the next hand-off clears it, so a killed waiter's mark outlives it by one.
+                    starve = if B::SLEEP_SLICE.is_some() {
+                        starved(state) == 0
+                    } else {
+                        !starving && starved(state) < MAX_STARVED
+                    };
                     if starve {
                         new += STARVED;
                     }
@@ -409,7 +501,7 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
                     Ok(_) => match outcome {
                         Some(outcome) => return outcome,
                         None => {
-                            starving |= starve;
+                            starving |= starve && B::SLEEP_SLICE.is_none();
                             state = new;
                             break;
                         }
@@ -419,6 +511,32 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
             }
             seen = state;
         }
+    }
+
+    /// Waits, uncounted, for a lock whose sleeper field is full (see `MAX_SLEEPERS`): claims a
+    /// hand-off that stands, or sleeps one poll on `seen`. `Some(taken)` when done (the lock is
+    /// ours, or the deadline passed), `None` to look again from the top.
+    #[cold]
+    fn wait_uncounted(&self, seen: u32, deadline: Option<Instant>, take: u32) -> Option<bool> {
+        if seen & HANDOFF != 0 {
+            // Acquire: pairs with the Release of the hand-off, as a counted sleeper's claim does.
+            return self
+                .state
+                .compare_exchange(seen, (seen & !HANDOFF) | take, Acquire, Relaxed)
+                .ok()
+                .map(|_| true);
+        }
+        let poll = Instant::now().checked_add(B::SLEEP_SLICE.unwrap_or(FULL_POLL));
+        let (until, is_deadline) = match (poll, deadline) {
+            (Some(poll), Some(deadline)) if deadline <= poll => (Some(deadline), true),
+            (None, deadline) => (deadline, true),
+            (poll, _) => (poll, false),
+        };
+        if !B::wait_masked(&self.state, seen, SLEEPER_MASK, until) && is_deadline {
+            // One last look, as a counted sleeper takes a lock it finds free as it gives up.
+            return Some(self.try_acquire_slow());
+        }
+        None
     }
 
     /// How many threads the word counts as asleep, and how many of those as starved. For loom
@@ -438,6 +556,50 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     pub fn is_idle(&self) -> bool {
         // Relaxed: as in `sleepers`.
         self.state.load(Relaxed) == UNLOCKED
+    }
+
+    /// Counts a sleeper (`starved`: a starved one) that is not there, standing for a waiter
+    /// process killed after it counted itself. Call it while holding the lock, as a sleeper
+    /// counts itself only on a word that shows the lock held. For loom models; not part of the
+    /// API.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn count_phantom_sleeper(&self, starved: bool) {
+        assert!(self.is_locked(), "a phantom sleeper is counted while the lock is held");
+        // Relaxed: counting only, as a sleeper's own compare-exchange is.
+        self.state.fetch_add(SLEEPER + if starved { STARVED } else { 0 }, Relaxed);
+    }
+
+    /// Fills the sleeper field with phantoms, as about 8.4 million killed waiter processes would
+    /// (see `MAX_SLEEPERS`). Call it while holding the lock. For loom models; not part of the API.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn fill_sleepers_with_phantoms(&self) {
+        assert!(self.is_locked(), "phantom sleepers are counted while the lock is held");
+        // Relaxed: counting only, as a sleeper's own compare-exchange is.
+        let state = self.state.load(Relaxed);
+        self.state.fetch_add((MAX_SLEEPERS - sleepers(state)) * SLEEPER, Relaxed);
+    }
+
+    /// Counts this thread as a sleeper, sleeps once, and returns still counted without looking
+    /// at the word: a waiter process killed just after a wake picked it (or after a spurious
+    /// return). Returns at once, uncounted, if the lock is free. For loom models; not part of
+    /// the API.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn sleep_then_vanish(&self) {
+        // Relaxed: as in `lock_slow`.
+        let mut state = self.state.load(Relaxed);
+        while state & LOCKED != 0 {
+            // Relaxed: counting only, as in `lock_slow`.
+            match self.state.compare_exchange(state, state + SLEEPER, Relaxed, Relaxed) {
+                Ok(_) => {
+                    B::wait_masked(&self.state, state + SLEEPER, SLEEPER_MASK, None);
+                    return;
+                }
+                Err(now) => state = now,
+            }
+        }
     }
 
     /// The word threads sleep on while they wait for this lock (a condvar requeues onto it).
@@ -462,14 +624,17 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
         let mut state = self.state.load(Relaxed);
         let wake = loop {
             let (new, wake) = if sleepers(state) > 0 && (fair || starved(state) > 0) {
-                (state | HANDOFF, SLEEPER_MASK)
+                // Where sleepers may vanish the starved field is a mark, which this hand-off
+                // answers: cleared, so a killed waiter's mark costs one hand-off, not all.
+                let cleared = if B::SLEEP_SLICE.is_some() { state & !STARVED_FIELD } else { state };
+                (cleared | HANDOFF, Wake::HandedOff)
             } else if state & REQUEUED != 0 {
                 // Requeued threads first: the one woken takes the lock with REQUEUED set again.
-                (state & !(LOCKED | REQUEUED), REQUEUED_MASK)
+                (state & !(LOCKED | REQUEUED), Wake::Requeued)
             } else if sleepers(state) > 0 {
-                (state & !LOCKED, SLEEPER_MASK)
+                (state & !LOCKED, Wake::Sleeper)
             } else {
-                (state & !LOCKED, 0)
+                (state & !LOCKED, Wake::Nobody)
             };
             // Release: publishes the critical section to the next acquirer's Acquire (the
             // compare-exchange that sets LOCKED, or the one that claims the hand-off).
@@ -479,8 +644,8 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
             }
         };
         match wake {
-            0 => {}
-            REQUEUED_MASK => {
+            Wake::Nobody => {}
+            Wake::Requeued => {
                 // If nobody requeued was left, the counted sleepers we passed over for them must
                 // not sleep on past our release. (Those counted since then counted themselves on
                 // a word that showed a new holder, whose unlock will see them.)
@@ -488,10 +653,42 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
                     B::wake_masked(&self.state, SLEEPER_MASK, 1);
                 }
             }
-            mask => {
-                B::wake_masked(&self.state, mask, 1);
+            Wake::HandedOff => {
+                if B::wake_masked(&self.state, SLEEPER_MASK, 1) == 0 && B::SLEEP_SLICE.is_some() {
+                    // Nobody was asleep to take it: the sleepers counted may all be dead. Undo
+                    // the hand-off rather than leave the lock to whoever next ends a slice, and
+                    // wake again: a sleeper that counted itself on the hand-off just now may
+                    // have gone to sleep on it, and only a wake after the change is sure to
+                    // reach it (the futex's check is ordered after our change by the wake).
+                    if self.undo_hand_off() {
+                        B::wake_masked(&self.state, SLEEPER_MASK, 1);
+                    }
+                }
+            }
+            Wake::Sleeper => {
+                B::wake_masked(&self.state, SLEEPER_MASK, 1);
             }
         }
+    }
+
+    /// Turns a hand-off that stands into a plain release, where sleepers may vanish; whether
+    /// there was one to undo. Sound whoever handed it: while `HANDOFF` stands nobody holds the
+    /// lock, and a counted sleeper that looks afterwards takes the free lock as after any
+    /// release (the caller wakes one, for a sleeper that looked just before).
+    #[cold]
+    fn undo_hand_off(&self) -> bool {
+        // Relaxed, here and below: the hand-off's Release compare-exchange published the
+        // critical section, and this read-modify-write continues its release sequence, so an
+        // acquirer that reads our value still synchronizes with it. (Loom models release
+        // sequences, so no model could tell a Release here from this.)
+        let mut state = self.state.load(Relaxed);
+        while state & HANDOFF != 0 {
+            match self.state.compare_exchange(state, state & !(HANDOFF | LOCKED), Relaxed, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => state = now,
+            }
+        }
+        false
     }
 }
 
@@ -616,6 +813,61 @@ mod tests {
         assert_eq!(sleepers(u32::MAX), (1 << 23) - 1);
         assert_eq!(starved(u32::MAX), MAX_STARVED);
         assert_eq!(starved(SLEEPER - 1) * STARVED + (STARVED - 1), SLEEPER - 1);
+    }
+
+    /// A mutex over `B` whose word holds `state`, with the lock free.
+    fn with_word<B: Backend>(state: u32) -> Mutex<(), B> {
+        Mutex { state: B::Word::new(state), data: LockData::with_backend(()) }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn between_processes_a_hand_off_nobody_is_asleep_for_is_undone() {
+        use crate::backend::ProcessShared;
+        // A sleeper counted by a process since killed: the fair unlock's wake finds nobody, so
+        // it releases plainly instead of leaving the lock to a dead process.
+        let lock = with_word::<ProcessShared>(SLEEPER);
+        MutexGuard::unlock_fair(lock.try_lock().expect("free"));
+        assert_eq!(lock.state.load(Relaxed), SLEEPER);
+        // In one process a counted sleeper cannot be dead: the hand-off stands for it.
+        let lock = with_word::<Real>(SLEEPER);
+        MutexGuard::unlock_fair(lock.try_lock().expect("free"));
+        assert_eq!(lock.state.load(Relaxed), SLEEPER | HANDOFF | LOCKED);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn between_processes_a_dead_waiters_starved_mark_costs_one_hand_off() {
+        use crate::backend::ProcessShared;
+        let lock = with_word::<ProcessShared>(SLEEPER | STARVED);
+        drop(lock.try_lock().expect("free"));
+        assert_eq!(lock.state.load(Relaxed), SLEEPER, "the hand-off cleared the mark (and was undone)");
+        drop(lock.try_lock().expect("free"));
+        assert_eq!(lock.state.load(Relaxed), SLEEPER, "a plain release from then on");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_sleeper_field_still_admits_waiters_and_stays_full() {
+        use crate::backend::ProcessShared;
+        let full = MAX_SLEEPERS * SLEEPER;
+        // Every counted sleeper dead, and a hand-off to them standing: a newcomer claims it.
+        let lock = with_word::<ProcessShared>(full | HANDOFF | LOCKED);
+        drop(lock.lock());
+        assert_eq!(lock.state.load(Relaxed), full);
+        // A newcomer that finds the field full while the lock is held waits uncounted, polling.
+        let guard = lock.try_lock().expect("free");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| drop(lock.lock()));
+            drop(guard);
+            waiter.join().unwrap();
+        });
+        assert_eq!(lock.state.load(Relaxed), full, "the field neither wrapped nor spilled");
+        // A timed one gives up at its deadline, leaving nothing behind.
+        let guard = lock.try_lock().expect("free");
+        assert!(lock.try_lock_for(Duration::from_millis(2)).is_none());
+        drop(guard);
+        assert_eq!(lock.state.load(Relaxed), full);
     }
 
     #[test]

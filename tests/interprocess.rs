@@ -278,6 +278,10 @@ fn child() {
         "consume" => child_consume(&region),
         "open_other_data" => child_open_other_data(&region),
         role if role.starts_with("robust-") => robust_child(role, &region),
+        "doomed_lock" => child_doomed_lock(&region),
+        "doomed_timed" => child_doomed_timed(&region),
+        "survivor" => child_survivor(&region),
+        "count_after_kills" => child_count_after_kills(&region),
         other => panic!("unknown child role {other:?}"),
     }
 }
@@ -1441,4 +1445,257 @@ fn waiters_killed_at_random_points_leave_the_lock_working() {
         };
         assert_eq!(count, survivors_total, "round {round}: each survivor adds one, the killed none");
     }
+}
+
+// ------------------------------------------------------------------------------------------------
+// 11. Waiters killed at random points never wedge a shm::Mutex
+// ------------------------------------------------------------------------------------------------
+
+/// Rounds of killing; each starts with the parent taking the lock, which hangs (and fails at
+/// [`CHILD_LIMIT`]) if an earlier round's dead waiters wedged it.
+const SHARED_KILL_ROUNDS: u64 = 20;
+/// Waiters started, and killed, per round.
+const DOOMED: usize = 3;
+/// Acquisitions per surviving process once the killing is over.
+fn after_kills() -> u64 {
+    iters(2_000) as u64
+}
+
+/// Slots for every child the test starts: the doomed, the survivors, the counters.
+const SLOTS: usize = (DOOMED + 1) * SHARED_KILL_ROUNDS as usize + 4;
+
+turnstile::shm_struct! {
+struct Doomed {
+    /// Counts every acquisition of anyone but the parent.
+    lock: shm::Mutex<u64>,
+    /// A child adds a permit once it has published its thread and is about to wait for `lock`.
+    waiting: shm::Semaphore,
+    /// The next free slot of `pids`/`tids`.
+    next: AtomicU64,
+    /// Each child's pid and the thread id that waits, by slot.
+    pids: [AtomicU64; SLOTS],
+    tids: [AtomicU64; SLOTS],
+    /// Acquisitions the doomed children made (in the parent's brief releases), under the lock.
+    doomed_took: AtomicU64,
+}
+}
+
+/// The lock word of a shared mutex: a `u32` at offset 0, as the shm layout table documents.
+fn mutex_word(lock: &shm::Mutex<u64>) -> u32 {
+    // SAFETY: `shm::Mutex` is `#[repr(C)]` with its `u32` lock word at offset 0, an atomic that
+    // other threads change concurrently, so it is read as one.
+    unsafe { (*(lock as *const shm::Mutex<u64>).cast::<std::sync::atomic::AtomicU32>()).load(Relaxed) }
+}
+
+/// The starved field of a mutex word (bits 3..9, see `turnstile::mutex`).
+fn starved_field(word: u32) -> u32 {
+    (word >> 3) & 63
+}
+
+/// A small xorshift generator: random kill points without a dependency. Seeded from the clock
+/// and printed, so a failing run can be told apart.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn seeded() -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let seed = (nanos as u64 ^ u64::from(process::id())) | 1;
+        eprintln!("kill-point seed {seed:#x}");
+        Xorshift(seed)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Publishes this process's pid and waiting thread, says "waiting", and returns the region.
+fn announce_doomed(name: &str) -> Region<Doomed> {
+    let d = open::<Doomed>(name);
+    let slot = d.next.fetch_add(1, Relaxed) as usize;
+    d.tids[slot].store(this_thread_id(), Relaxed);
+    d.pids[slot].store(u64::from(process::id()), Relaxed);
+    d.waiting.add_permits(1);
+    d
+}
+
+/// One acquisition by a doomed child: counted twice, in the data and in `doomed_took`, under the
+/// lock (the parent kills only while it holds the lock itself, so never a child inside). Let go
+/// fairly every other time.
+fn doomed_took(
+    d: &Doomed,
+    mut guard: turnstile::MutexGuard<'_, u64, turnstile::backend::ProcessShared>,
+    fair: bool,
+) {
+    bump(&mut guard);
+    d.doomed_took.fetch_add(1, Relaxed);
+    if fair {
+        turnstile::MutexGuard::unlock_fair(guard);
+    }
+}
+
+/// Waits for the lock with `lock()`, forever, until killed.
+fn child_doomed_lock(name: &str) {
+    let d = announce_doomed(name);
+    for i in 0.. {
+        doomed_took(&d, d.lock.lock(), i % 2 == 1);
+    }
+}
+
+/// Waits for the lock with short `try_lock_for`s, forever, until killed.
+fn child_doomed_timed(name: &str) {
+    let d = announce_doomed(name);
+    let mut rng = Xorshift(u64::from(process::id()) | 1);
+    for i in 0.. {
+        if let Some(guard) = d.lock.try_lock_for(Duration::from_micros(200 + rng.below(5_000))) {
+            doomed_took(&d, guard, i % 2 == 1);
+        }
+    }
+}
+
+/// Takes the lock once (bounded), counts it, and exits: a waiter that is not killed.
+fn child_survivor(name: &str) {
+    let d = announce_doomed(name);
+    // Untimed: if the dead strand it, its parent's bounded wait for its exit fails the test.
+    doomed_took(&d, d.lock.lock(), false);
+}
+
+/// `after_kills()` acquisitions by lock, timed lock and fair unlock in turn.
+fn count_after_kills(d: &Doomed) {
+    for i in 0..after_kills() {
+        let mut guard = match i % 3 {
+            0 => d.lock.lock(),
+            _ => d.lock.try_lock_for(CHILD_LIMIT).expect("the lock is wedged"),
+        };
+        bump(&mut guard);
+        if i % 5 == 0 {
+            turnstile::MutexGuard::unlock_fair(guard);
+        }
+    }
+}
+
+fn child_count_after_kills(name: &str) {
+    count_after_kills(&open::<Doomed>(name));
+}
+
+/// The stat file of the waiting thread of `child`, once it has said "waiting".
+fn doomed_stat(d: &Doomed, child: &Running) -> PathBuf {
+    let slots = d.next.load(Relaxed) as usize;
+    let slot = (0..slots)
+        .find(|&s| d.pids[s].load(Relaxed) == u64::from(child.pid()))
+        .expect("the child published its pid before saying waiting");
+    let tid = d.tids[slot].load(Relaxed);
+    Path::new("/proc").join(child.pid().to_string()).join("task").join(tid.to_string()).join("stat")
+}
+
+#[test]
+fn waiters_killed_at_random_points_never_wedge_a_shared_mutex() {
+    let name = Name::new("doomed");
+    let d = Arc::new(
+        Region::create(
+            name.as_str(),
+            Doomed {
+                lock: shm::Mutex::with_backend(0),
+                waiting: shm::Semaphore::with_backend(0),
+                next: AtomicU64::new(0),
+                pids: [(); SLOTS].map(|()| AtomicU64::new(0)),
+                tids: [(); SLOTS].map(|()| AtomicU64::new(0)),
+                doomed_took: AtomicU64::new(0),
+            },
+        )
+        .expect("create the region"),
+    );
+    let mut rng = Xorshift::seeded();
+    let mut starved_rounds = 0;
+    let mut survivors = 0;
+    for round in 0..SHARED_KILL_ROUNDS {
+        // Where an earlier round's dead wedged the lock, this is where it shows: an untimed
+        // `lock()` that never returns (bounded, it fails the test).
+        {
+            let d = Arc::clone(&d);
+            bounded(&format!("round {round}: lock()"), move || drop(d.lock.lock()));
+        }
+        let mut guard = d.lock.try_lock().unwrap_or_else(|| {
+            panic!("round {round}: nobody else runs, yet the lock is not free ({:#x})", mutex_word(&d.lock))
+        });
+        let mut doomed: Vec<Running> = (0..DOOMED)
+            .map(|i| spawn_child(if i == 1 { "doomed_timed" } else { "doomed_lock" }, name.as_str()))
+            .collect();
+        for child in &mut doomed {
+            child.wait_for(&d.waiting, "waiting");
+        }
+        if round % 2 == 0 {
+            // Starve the first: once it sleeps, let the fairness bound pass (this sleep orders
+            // nothing; it only makes the sleeper's wait long enough), then let go and barge
+            // back in until it has woken overtaken and marked itself starved.
+            wait_until_asleep(&doomed_stat(&d, &doomed[0]), "the waiter to starve");
+            for _ in 0..200 {
+                thread::sleep(turnstile::mutex::FAIRNESS_BOUND * 2);
+                // Looked at after the pause, so a waiter woken by the last release has had time
+                // to mark itself (the next release's hand-off clears the mark).
+                if starved_field(mutex_word(&d.lock)) > 0 {
+                    starved_rounds += 1;
+                    break;
+                }
+                drop(guard);
+                guard = d.lock.try_lock_for(CHILD_LIMIT).expect("the parent barges back in");
+            }
+        }
+        // Kill each at a random point: at once (likely spinning or on its way to sleep), after a
+        // random delay, or once its thread sleeps counted in the futex.
+        for child in &mut doomed {
+            match rng.below(3) {
+                0 => {}
+                1 => thread::sleep(Duration::from_micros(rng.below(2_000))),
+                _ => wait_until_asleep(&doomed_stat(&d, child), "a waiter to kill asleep"),
+            }
+            child.kill();
+        }
+        for child in doomed {
+            reap_killed(child);
+        }
+        // In odd rounds a live waiter is asleep too when the parent lets go.
+        let survivor = (round % 2 == 1).then(|| {
+            let mut child = spawn_child("survivor", name.as_str());
+            child.wait_for(&d.waiting, "waiting");
+            wait_until_asleep(&doomed_stat(&d, &child), "the survivor");
+            survivors += 1;
+            child
+        });
+        eprintln!("round {round}: word {:#x} as the parent lets go", mutex_word(&d.lock));
+        if round % 4 < 2 {
+            turnstile::MutexGuard::unlock_fair(guard);
+        } else {
+            drop(guard);
+        }
+        if let Some(child) = survivor {
+            child.finish();
+        }
+    }
+    assert!(starved_rounds > 0, "no round got a waiter counted starved before it was killed");
+
+    // The killing is over: three processes count, and every acquisition is there.
+    let before = {
+        let d = Arc::clone(&d);
+        bounded("lock() after the rounds", move || *d.lock.lock())
+    };
+    assert_eq!(before, d.doomed_took.load(Relaxed), "every acquisition of the rounds was counted");
+    let counters =
+        [spawn_child("count_after_kills", name.as_str()), spawn_child("count_after_kills", name.as_str())];
+    {
+        let d = Arc::clone(&d);
+        bounded("this process's share of the counting", move || count_after_kills(&d));
+    }
+    for child in counters {
+        child.finish();
+    }
+    let total = *d.lock.try_lock().expect("every process has let go");
+    assert_eq!(total, before + 3 * after_kills(), "acquisitions lost or doubled");
+    eprintln!(
+        "{SHARED_KILL_ROUNDS} rounds, {starved_rounds} with a starved waiter killed, {survivors} survivors; \
+         word at the end {:#x}",
+        mutex_word(&d.lock)
+    );
 }
