@@ -224,9 +224,13 @@ impl<B: Backend> Fair<B> {
         }
     }
 
-    /// Announces a sleeper, then sleeps on `completions` unless `ready` holds for its value.
+    /// Announces a sleeper, then sleeps on `completions` until `ready` holds for its value.
     /// A queued writer passes its ticket as `head`: if it is next in line, behind readers, it
     /// writes the ticket to `head` before it sleeps. `false` only if `deadline` passed.
+    ///
+    /// It counts itself once and looks once with a read-modify-write, however often it wakes:
+    /// every completion after that look sees the count. (Counting again on every wake would
+    /// cost each wake two more read-modify-writes, and the models many more interleavings.)
     fn sleep_unless(
         &self,
         ready: impl Fn(u32) -> bool,
@@ -242,10 +246,20 @@ impl<B: Backend> Fair<B> {
         // waiter's `ready` (which reads `requests`) sees every ticket these count as done; with
         // a stale `requests` it would sleep out its timeout beside a free lock. No loom model
         // can see that half: a timed waiter's last look after its timeout takes the lock anyway.
-        let done = self.completions.read_latest(AcqRel);
-        let woke = ready(done)
-            || self.tell_the_readers(head, done)
-            || B::wait_masked(&self.completions, done, mask, deadline);
+        let mut done = self.completions.read_latest(AcqRel);
+        let woke = loop {
+            if ready(done) {
+                break true;
+            }
+            if !self.tell_the_readers(head, done) && !B::wait_masked(&self.completions, done, mask, deadline)
+            {
+                break false;
+            }
+            // Acquire: as the look's Acquire half, for `ready`. No older than the look (it is
+            // earlier in this thread), so a completion this misses came after the look: it sees
+            // our count and wakes us, or the futex's own compare sees its change.
+            done = self.completions.load(Acquire);
+        };
         // Relaxed: a stale count costs a completer one needless wake, nothing more.
         self.sleepers.fetch_sub(1, Relaxed);
         woke
