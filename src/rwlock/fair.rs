@@ -476,7 +476,7 @@ mod tests {
     fn one_writer_too_many_panics_before_queueing() {
         let lock = FairRwLock::new(());
         lock.raw().requests.store(MAX_FAIR_WRITERS, Relaxed);
-        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lock.raw().try_write()));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lock.raw().write(None)));
         assert!(caught.is_err());
         assert_eq!(lock.raw().requests.load(Relaxed), MAX_FAIR_WRITERS, "it took no ticket");
         lock.raw().requests.store(0, Relaxed);
