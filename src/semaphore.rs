@@ -413,8 +413,10 @@ impl<B: Backend> Semaphore<B> {
     /// Counts a waiter for `n` permits in `sleepers`: returns what it added (`ONE`, or `MANY`
     /// for a single-permit waiter whose half is full), or `None` if both halves are full.
     fn count_sleeper(&self, n: u32) -> Option<u32> {
-        // Relaxed: a first guess for the compare-exchange, which re-reads.
-        let mut seen = self.sleepers.load(Relaxed);
+        // A first guess of "nobody counted", not a load: the compare-exchange reads the latest
+        // value anyway, and a first sleeper then counts itself in one step. (Under loom a load
+        // here could read any older count, which only multiplies the interleavings.)
+        let mut seen = 0;
         loop {
             let me = if n == 1 && seen & COUNT_MASK != COUNT_MASK {
                 ONE
