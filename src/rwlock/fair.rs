@@ -255,7 +255,8 @@ impl<B: Backend> Fair<B> {
             {
                 break false;
             }
-            // Acquire: as the look's Acquire half, for `ready`. No older than the look (it is
+            // Acquire: as the look's Acquire half, for a timed waiter's `ready` (and, like it,
+            // beyond what a loom model can see). No older than the look (it is
             // earlier in this thread), so a completion this misses came after the look: it sees
             // our count and wakes us, or the futex's own compare sees its change.
             done = self.completions.load(Acquire);
@@ -477,7 +478,9 @@ mod tests {
         let lock = FairRwLock::new(());
         lock.raw().requests.store(MAX_FAIR_WRITERS, Relaxed);
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lock.raw().write(None)));
-        assert!(caught.is_err());
+        let message = caught.expect_err("one writer too many must panic");
+        let message = message.downcast_ref::<String>().map_or("", String::as_str);
+        assert!(message.contains("too many writers"), "{message}");
         assert_eq!(lock.raw().requests.load(Relaxed), MAX_FAIR_WRITERS, "it took no ticket");
         lock.raw().requests.store(0, Relaxed);
     }
