@@ -2,15 +2,18 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use loom::cell::UnsafeCell;
 use loom::thread;
 use std::sync::Arc;
-use turnstile::backend::{Backend, CheckThenSet, ForgetfulWake, Loom, NoFence, SwallowedWake};
+use turnstile::backend::{Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease, PlainLook, SwallowedWake};
 use turnstile::Semaphore;
 
-use crate::{check, check_bounded, check_fails, check_fails_bounded, DEADLOCK};
+use crate::{check, check_bounded, check_fails, check_fails_bounded, DEADLOCK, RACE};
 
 /// Preemptions for the three-thread models (see `check_bounded`).
 const THREE: usize = 3;
+/// Preemptions for the three-thread models in which two threads sleep (their search is larger).
+const TWO_SLEEPERS: usize = 2;
 
 const TOO_MANY: &str = "more holders than permits";
 
@@ -39,9 +42,100 @@ fn holders_never_exceed_permits<B: Backend>() {
 }
 
 /// P in one thread, V in the other (the seeds' signalling use): the acquirer may be asleep when
-/// the permit comes, and must be woken.
+/// the permit comes, and must be woken; and what the releaser wrote before its V, the acquirer
+/// reads after its P (loom reports the read as a causality violation if it is not ordered).
 fn a_sleeping_acquirer_gets_the_released_permit<B: Backend>() {
     let sem = Arc::new(Semaphore::<B>::with_backend(0));
+    let message = Arc::new(Message(UnsafeCell::new(0)));
+    let consumer = {
+        let (sem, message) = (Arc::clone(&sem), Arc::clone(&message));
+        thread::spawn(move || {
+            sem.acquire().forget();
+            // SAFETY: the producer wrote before its V and touches the cell no more.
+            let seen = message.0.with(|v| unsafe { *v });
+            assert_eq!(seen, 7);
+        })
+    };
+    // SAFETY: the consumer reads only after its P, which this V precedes.
+    message.0.with_mut(|v| unsafe { *v = 7 });
+    sem.add_permits(1);
+    consumer.join().unwrap();
+    assert_eq!(sem.available_permits(), 0);
+}
+
+/// A value handed from thread to thread through a semaphore (loom's cell checks who touches it
+/// when).
+struct Message(UnsafeCell<u32>);
+
+// SAFETY: the models touch the cell only while the semaphore orders the accesses; when it does
+// not, loom's cell reports it.
+unsafe impl Sync for Message {}
+
+/// A semaphore of one permit used as a lock: each of two threads bumps a counter while it holds
+/// the permit. The second holder must see the first one's bump, which only the permit orders
+/// (the Release of the returning compare-exchange, the Acquire of the taking one).
+fn a_permit_orders_its_holders<B: Backend>() {
+    let sem = Arc::new(Semaphore::<B>::with_backend(1));
+    let counter = Arc::new(Message(UnsafeCell::new(0)));
+    let bump = {
+        let (sem, counter) = (Arc::clone(&sem), Arc::clone(&counter));
+        move || {
+            let _permit = sem.acquire();
+            // SAFETY: one permit: no other holder touches the counter meanwhile.
+            counter.0.with_mut(|v| unsafe { *v += 1 });
+        }
+    };
+    let other = thread::spawn(bump.clone());
+    bump();
+    other.join().unwrap();
+    // SAFETY: both holders are done.
+    assert_eq!(counter.0.with(|v| unsafe { *v }), 2);
+    assert_eq!(sem.available_permits(), 1);
+}
+
+/// Two threads sleep for one permit each; one `add_permits(2)` must wake both (`wake_many` of
+/// two: a release that woke one would leave the other asleep beside its permit).
+fn one_release_wakes_two_sleepers<B: Backend>() {
+    let sem = Arc::new(Semaphore::<B>::with_backend(0));
+    let sleepers: Vec<_> = (0..2)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            thread::spawn(move || sem.acquire().forget())
+        })
+        .collect();
+    sem.add_permits(2);
+    for t in sleepers {
+        t.join().unwrap();
+    }
+    assert_eq!(sem.available_permits(), 0);
+}
+
+/// One thread sleeps for two permits, another for one. A single permit comes first and must
+/// reach the one-permit sleeper, though the two-permit one may be the older sleeper: with a
+/// sleeper wanting several, a release wakes them all (waking one would pick the older, which
+/// cannot use it and sleeps again, leaving the other beside its permit). Then two more come for
+/// the two-permit sleeper.
+fn a_release_reaches_the_one_permit_sleeper_behind_a_many_permit_one<B: Backend>() {
+    let sem = Arc::new(Semaphore::<B>::with_backend(0));
+    let two = {
+        let sem = Arc::clone(&sem);
+        thread::spawn(move || sem.acquire_many(2).forget())
+    };
+    let one = {
+        let sem = Arc::clone(&sem);
+        thread::spawn(move || sem.acquire().forget())
+    };
+    sem.add_permits(1);
+    one.join().unwrap();
+    sem.add_permits(2);
+    two.join().unwrap();
+    assert_eq!(sem.available_permits(), 0);
+}
+
+/// The sleeper counts start as waiters killed in their sleep leave them (`one` and `many` that
+/// never un-count); a live waiter then sleeps and a release must still reach it.
+fn leaked_counts_lose_no_wakeup<B: Backend>(one: u32, many: u32) {
+    let sem = Arc::new(Semaphore::<B>::with_leaked_sleepers(0, one, many));
     let consumer = {
         let sem = Arc::clone(&sem);
         thread::spawn(move || sem.acquire().forget())
@@ -50,6 +144,9 @@ fn a_sleeping_acquirer_gets_the_released_permit<B: Backend>() {
     consumer.join().unwrap();
     assert_eq!(sem.available_permits(), 0);
 }
+
+/// A half of the sleeper word holds at most this many.
+const FULL: u32 = 0xFFFF;
 
 /// A thread that sleeps for a permit and one that gives up after a timeout, and one release.
 /// Whatever the timed thread does, it takes a permit only when it reports one, the sleeper is
@@ -91,11 +188,73 @@ fn semaphore_release_that_forgets_to_wake_loses_the_acquirer() {
     check_fails(DEADLOCK, a_sleeping_acquirer_gets_the_released_permit::<Loom<ForgetfulWake>>);
 }
 
-/// Without the store→load order, the releaser can miss the sleeper while the sleeper misses the
-/// permit.
+/// The sleeper's look at the permits as a plain load: the releaser can miss the sleeper while
+/// the sleeper misses the permit.
 #[test]
-fn semaphore_without_store_load_order_loses_a_wakeup() {
-    check_fails(DEADLOCK, a_sleeping_acquirer_gets_the_released_permit::<Loom<NoFence>>);
+fn semaphore_with_a_plain_look_loses_a_wakeup() {
+    check_fails(DEADLOCK, a_sleeping_acquirer_gets_the_released_permit::<Loom<PlainLook>>);
+}
+
+#[test]
+fn semaphore_v_publishes_to_the_p_it_wakes() {
+    check_fails(RACE, a_sleeping_acquirer_gets_the_released_permit::<Loom<NoRelease>>);
+}
+
+#[test]
+fn semaphore_of_one_permit_orders_its_holders() {
+    check(a_permit_orders_its_holders::<Loom>);
+}
+
+#[test]
+fn semaphore_of_one_permit_without_release_lets_holders_race() {
+    check_fails(RACE, a_permit_orders_its_holders::<Loom<NoRelease>>);
+}
+
+#[test]
+fn semaphore_release_of_two_wakes_two_sleepers() {
+    check_bounded(TWO_SLEEPERS, one_release_wakes_two_sleepers::<Loom>);
+}
+
+#[test]
+fn semaphore_release_of_two_that_forgets_to_wake_strands_them() {
+    check_fails_bounded(TWO_SLEEPERS, DEADLOCK, one_release_wakes_two_sleepers::<Loom<ForgetfulWake>>);
+}
+
+#[test]
+fn semaphore_release_reaches_a_one_permit_sleeper_beside_a_many_permit_one() {
+    check_bounded(TWO_SLEEPERS, a_release_reaches_the_one_permit_sleeper_behind_a_many_permit_one::<Loom>);
+}
+
+#[test]
+fn semaphore_many_permit_model_sees_a_lost_wakeup() {
+    check_fails_bounded(
+        TWO_SLEEPERS,
+        DEADLOCK,
+        a_release_reaches_the_one_permit_sleeper_behind_a_many_permit_one::<Loom<ForgetfulWake>>,
+    );
+}
+
+/// Counts one short of full in both halves: the waiter counts itself (as wanting several,
+/// its own half being full), and the release wakes it.
+#[test]
+fn semaphore_with_nearly_full_sleeper_counts_still_wakes() {
+    check(|| leaked_counts_lose_no_wakeup::<Loom>(FULL, FULL - 1));
+}
+
+/// The twin: the waiter of that model is counted, so it is owed a wake, and a release that
+/// forgets it strands it.
+#[test]
+fn semaphore_with_nearly_full_counts_strands_a_waiter_nobody_wakes() {
+    check_fails(DEADLOCK, || leaked_counts_lose_no_wakeup::<Loom<ForgetfulWake>>(FULL, FULL - 1));
+}
+
+/// Both halves full: the word cannot count the waiter, so (instead of wrapping it to "nobody
+/// sleeps", which strands the waiter) it naps and looks again. No wake is owed to it: the model
+/// passes even when every wake is lost.
+#[test]
+fn semaphore_waiter_the_full_word_cannot_count_needs_no_wake() {
+    check(|| leaked_counts_lose_no_wakeup::<Loom>(FULL, FULL));
+    check(|| leaked_counts_lose_no_wakeup::<Loom<ForgetfulWake>>(FULL, FULL));
 }
 
 #[test]

@@ -22,11 +22,25 @@
 //!
 //! **The invariant:** a thread sleeps only while `permits` holds the value it saw after counting
 //! itself in `sleepers`, and a release changes `permits` before it reads `sleepers`. Each side
-//! writes one word and then reads the other, so both accesses are `SeqCst` (with a store→load
-//! barrier that only the loom model needs, see [`Backend::store_load_fence`]): then either the
-//! sleeper sees the new permits or the releaser sees the sleeper. This is the handshake whose
-//! absence loses wakeups; the loom model `semaphore_without_store_load_order_loses_a_wakeup`
-//! removes the barrier and loom finds the lost wakeup.
+//! writes one word and then reads the other ("publish, then look"), and a plain read could miss
+//! the other side's write on both sides at once: the lost wakeup. So the sleeper's read of
+//! `permits` is a read-modify-write ([`Word::read_latest`], with `Release`), and the release's
+//! compare-exchange has an `Acquire` half. Every write of `permits` is a read-modify-write, so
+//! they are totally ordered: if the sleeper's look comes first, the release's compare-exchange
+//! synchronizes with it and its load of `sleepers` sees the count; if the release comes first,
+//! the look reads the new permits. The release pays nothing for this (its compare-exchange was
+//! there anyway, and the load after it is `Relaxed`); the sleeper pays one read-modify-write on
+//! its way to sleep. The loom model `semaphore_with_a_plain_look_loses_a_wakeup` makes the look
+//! a plain load and loom finds the lost wakeup.
+//!
+//! **Counts at their limits.** `sleepers` packs two 16-bit counts. A thread that wants one
+//! permit and finds its half full counts itself among those that want several (a release then
+//! wakes everybody, which is correct for it too); a thread that finds both halves full (65,535
+//! threads of each kind waiting at once, or, between processes, counts left behind by waiters
+//! killed while counted) is not counted at all. No release owes it a wake, so it never sleeps
+//! untimed: it naps for a millisecond at a time and looks at `permits` after each nap,
+//! until it gets its permits or finds room to count itself. Nothing is lost or wraps; such a
+//! waiter only answers up to a millisecond late.
 //!
 //! A thread that times out un-counts itself, after a last look at `permits`, and leaves no trace:
 //! the next release pays no wake for it.
@@ -51,12 +65,24 @@ const ONE: u32 = 1;
 const MANY: u32 = 1 << 16;
 const COUNT_MASK: u32 = 0xffff;
 
+/// How long a waiter that `sleepers` has no room to count naps before it looks at the permits
+/// again (see the module docs: nobody would wake it).
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(1);
+
 /// A counting semaphore: `acquire` takes a permit, waiting while there is none; `add_permits`
 /// returns permits and wakes waiters.
 ///
 /// Uncontended, acquire and release are one compare-exchange each, with no system call; a
 /// release makes a system call only when a thread sleeps. Not fair (see the
 /// [module docs](crate::semaphore) for what can starve). 8 bytes.
+///
+/// **Limits.** At most [`MAX_PERMITS`](Self::MAX_PERMITS) permits (more panics). Sleepers are
+/// counted in two 16-bit halves; past 65,535 waiters wanting one permit the rest count as
+/// wanting several (every release then wakes all sleepers), and past 65,535 of those a waiter is
+/// not counted: it re-checks the permits every millisecond instead of sleeping until woken.
+/// Between processes a waiter killed while it sleeps stays counted (it costs later releases a
+/// wake, and enough of them move new waiters to that millisecond re-check); nothing wraps and
+/// no wakeup is lost.
 ///
 /// A permit is returned when its [`SemaphorePermit`] drops, also when a panic unwinds. The
 /// seeds' pattern, P in one thread and V in another, is [`SemaphorePermit::forget`] plus
@@ -155,6 +181,20 @@ impl<B: Backend> Semaphore<B> {
     /// ```
     pub fn with_backend(permits: usize) -> Self {
         Semaphore { permits: B::Word::new(count(permits, "with_backend")), sleepers: B::Word::new(0) }
+    }
+
+    /// A semaphore whose sleeper word already counts `one` single-permit and `many`
+    /// several-permit waiters that never un-count themselves, as waiters killed in their sleep
+    /// leave it between processes: for models and tests of the counts at their limits. Not part
+    /// of the API.
+    #[cfg(any(test, feature = "loom"))]
+    #[doc(hidden)]
+    pub fn with_leaked_sleepers(permits: usize, one: u32, many: u32) -> Self {
+        assert!(one <= COUNT_MASK && many <= COUNT_MASK, "a half of `sleepers` counts at most {COUNT_MASK}");
+        let sem = Self::with_backend(permits);
+        // Relaxed: not yet shared.
+        sem.sleepers.store(one * ONE + many * MANY, Relaxed);
+        sem
     }
 
     /// Takes one permit, sleeping until there is one (Dijkstra's P).
@@ -328,7 +368,7 @@ impl<B: Backend> Semaphore<B> {
         // Relaxed load: the compare-exchange re-reads.
         let mut available = self.permits.load(Relaxed);
         while available >= n {
-            // Acquire: pairs with the SeqCst (so Release) compare-exchange of `give`, so what the
+            // Acquire: pairs with the Release half of `give`'s compare-exchange, so what the
             // releaser did before returning its permits happens before our use of them.
             match self.permits.compare_exchange(available, available - n, Acquire, Relaxed) {
                 Ok(_) => return Some(available - n),
@@ -350,22 +390,70 @@ impl<B: Backend> Semaphore<B> {
                 return Some(left);
             }
         }
-        let me = if n == 1 { ONE } else { MANY };
-        // SeqCst with the fence: the sleeper's half of the handshake (module docs).
-        self.sleepers.fetch_add(me, SeqCst);
-        B::store_load_fence();
+        loop {
+            if let Some(me) = self.count_sleeper(n) {
+                return self.sleep(n, me, deadline);
+            }
+            // `sleepers` is full: nobody will wake us, so nap and look again (module docs).
+            if let Some(left) = self.try_take(n) {
+                return Some(left);
+            }
+            let nap_end = Instant::now() + POLL_INTERVAL;
+            let last = deadline.is_some_and(|deadline| deadline <= nap_end);
+            let until = if last { deadline } else { Some(nap_end) };
+            // A timed sleep on a word nobody wakes: a nap that ends early only if the word moved
+            // meanwhile. Relaxed: the value is only the futex's "still the same?".
+            let moved = B::wait(&self.sleepers, self.sleepers.load(Relaxed), until);
+            if last && !moved {
+                return self.try_take(n);
+            }
+        }
+    }
+
+    /// Counts a waiter for `n` permits in `sleepers`: returns what it added (`ONE`, or `MANY`
+    /// for a single-permit waiter whose half is full), or `None` if both halves are full.
+    fn count_sleeper(&self, n: u32) -> Option<u32> {
+        // A first guess of "nobody counted", not a load: the compare-exchange reads the latest
+        // value anyway, and a first sleeper then counts itself in one step. (Under loom a load
+        // here could read any older count, which only multiplies the interleavings.)
+        let mut seen = 0;
+        loop {
+            let me = if n == 1 && seen & COUNT_MASK != COUNT_MASK {
+                ONE
+            } else if seen >> 16 != COUNT_MASK {
+                MANY
+            } else {
+                return None;
+            };
+            // Relaxed: the count is published by the Release look that follows it in `sleep`.
+            match self.sleepers.compare_exchange(seen, seen + me, Relaxed, Relaxed) {
+                Ok(_) => return Some(me),
+                Err(now) => seen = now,
+            }
+        }
+    }
+
+    /// The sleeper's side of the handshake (module docs): counted as `me`, it looks at
+    /// `permits` and sleeps until `n` are there or `deadline` passes; then un-counts itself.
+    fn sleep(&self, n: u32, me: u32, deadline: Option<Instant>) -> Option<u32> {
+        // Release: the look of "publish, then look", a read-modify-write so that it is ordered
+        // against every release's compare-exchange; its Release half pairs with their Acquire
+        // half, so a release ordered after it sees our count. No Acquire: nothing is read on the
+        // strength of this value; the permits are taken by `try_take`'s Acquire.
+        let mut available = self.permits.read_latest(Release);
         let got = loop {
-            let available = self.permits.load(SeqCst);
             if available >= n {
                 if let Some(left) = self.try_take(n) {
                     break Some(left);
                 }
-                continue;
-            }
-            if !B::wait(&self.permits, available, deadline) {
+            } else if !B::wait(&self.permits, available, deadline) {
                 // Timed out: a release may have come just now; take it rather than leave it.
                 break self.try_take(n);
             }
+            // Relaxed: no older than the look above (it is earlier in this thread), so a
+            // release this misses comes after the look and so wakes us, or the futex's own
+            // compare sees its change.
+            available = self.permits.load(Relaxed);
         };
         // Relaxed: un-counting publishes nothing; a release that still sees us wakes one
         // thread too many at most.
@@ -388,15 +476,17 @@ impl<B: Backend> Semaphore<B> {
                 "Semaphore::add_permits({n}) with {available} available would pass \
                  Semaphore::MAX_PERMITS ({MAX}); the count is unchanged"
             );
-            // SeqCst: the releaser's half of the handshake (module docs), and Release for the
-            // acquirer that takes these permits (pairs with its Acquire in `try_take`).
-            match self.permits.compare_exchange(available, available + n, SeqCst, Relaxed) {
+            // AcqRel. Release: what the releaser did before is published to whoever takes these
+            // permits (pairs with the Acquire in `try_take`). Acquire: the releaser's half of the
+            // handshake (module docs): pairs with the Release of a sleeper's look in `sleep`, so
+            // the load below sees the count of every sleeper whose look came before this.
+            match self.permits.compare_exchange(available, available + n, AcqRel, Relaxed) {
                 Ok(_) => break,
                 Err(now) => available = now,
             }
         }
-        B::store_load_fence();
-        let sleeping = self.sleepers.load(SeqCst);
+        // Relaxed: ordered by the compare-exchange's Acquire half (above).
+        let sleeping = self.sleepers.load(Relaxed);
         if sleeping != 0 {
             self.wake(sleeping, n);
         }
@@ -474,6 +564,42 @@ mod tests {
         let sem = Semaphore::new(0);
         assert!(sem.acquire_timeout(Duration::from_micros(10)).is_none());
         assert_eq!(sem.sleepers.load(Relaxed), 0, "a later release must not pay a wake for it");
+    }
+
+    #[test]
+    fn a_one_permit_waiter_whose_half_is_full_counts_as_wanting_several() {
+        let sem = Semaphore::<Real>::with_leaked_sleepers(0, COUNT_MASK, 0);
+        assert_eq!(sem.count_sleeper(1), Some(MANY));
+        assert_eq!(sem.sleepers.load(Relaxed), COUNT_MASK | MANY, "the one-permit half must not carry");
+    }
+
+    #[test]
+    fn a_waiter_that_finds_both_halves_full_is_not_counted() {
+        let sem = Semaphore::<Real>::with_leaked_sleepers(0, COUNT_MASK, COUNT_MASK);
+        assert_eq!(sem.count_sleeper(1), None);
+        assert_eq!(sem.count_sleeper(2), None);
+        assert_eq!(sem.sleepers.load(Relaxed), u32::MAX, "the word must not wrap to \"nobody sleeps\"");
+    }
+
+    #[test]
+    fn a_waiter_the_word_cannot_count_still_gets_a_later_permit() {
+        let sem = Semaphore::<Real>::with_leaked_sleepers(0, COUNT_MASK, COUNT_MASK);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| sem.acquire_many(2).forget());
+            sem.add_permits(1);
+            sem.add_permits(1);
+            waiter.join().unwrap();
+        });
+        assert_eq!(sem.available_permits(), 0);
+        assert_eq!(sem.sleepers.load(Relaxed), u32::MAX, "the waiter left the leaked counts as they were");
+    }
+
+    #[test]
+    fn a_timed_waiter_the_word_cannot_count_times_out_and_takes_nothing() {
+        let sem = Semaphore::<Real>::with_leaked_sleepers(0, COUNT_MASK, COUNT_MASK);
+        assert!(sem.acquire_timeout(Duration::from_millis(3)).is_none());
+        assert_eq!(sem.available_permits(), 0);
+        assert_eq!(sem.sleepers.load(Relaxed), u32::MAX);
     }
 
     #[test]

@@ -27,9 +27,25 @@
 //! head writes its ticket in `head` before it sleeps, and a leaving reader wakes it only when
 //! `completions` reaches that ticket. **Wakes for nothing**: a waiter whose turn is a multiple
 //! of 16 writers away shares its bit with the one being woken. `sleepers` counts the threads
-//! asleep (or about to sleep), so that a release makes no system call when nobody sleeps; it
-//! and `completions`, and `head` and `completions`, are "publish, then look" pairs, ordered by
-//! `SeqCst` and the backend's store-load fence, as in the semaphore.
+//! asleep (or about to sleep), so that a release makes no system call when nobody sleeps.
+//!
+//! **Publish, then look.** `sleepers` and `completions`, and `head` and `completions`, are
+//! handshakes: the waiter writes `sleepers` (or `head`) and then reads `completions`; a thread
+//! leaving writes `completions` and then reads `sleepers` (and `head`). Plain reads on both sides
+//! could each miss the other's write: a sleeper nobody wakes. So the waiter's read is a
+//! read-modify-write ([`Word::read_latest`]) with a Release half, and the leaving thread's
+//! `fetch_add` has an Acquire half. Every write of `completions` is a read-modify-write, so they
+//! are totally ordered: if the waiter's look comes first, the leaver's `fetch_add` synchronizes
+//! with it and sees the count (and the ticket in `head`); if the leaver comes first, the look
+//! sees its completion. The leaving thread pays nothing for this: its `fetch_add` was there
+//! anyway (its Release half publishes the critical section), and its reads after it are
+//! `Relaxed`. The loom models `fair_with_a_plain_look_strands_*` make the look a plain load and
+//! loom finds the stranded sleeper.
+//!
+//! **Counts.** `requests` and `completions` wrap by design (below); `sleepers` counts live
+//! threads of one process (the lock is not shared between processes), which the kernel bounds
+//! far below 2³² (Linux: at most 2²² threads), so it cannot overflow; `head` holds a ticket, not a
+//! count.
 //!
 //! **Timed waits do not queue.** A ticket cannot be handed back: the threads behind it count on
 //! its completion. So `try_read_for`/`try_write_for` take no ticket until the lock can be had at
@@ -208,9 +224,13 @@ impl<B: Backend> Fair<B> {
         }
     }
 
-    /// Announces a sleeper, then sleeps on `completions` unless `ready` holds for its value.
+    /// Announces a sleeper, then sleeps on `completions` until `ready` holds for its value.
     /// A queued writer passes its ticket as `head`: if it is next in line, behind readers, it
     /// writes the ticket to `head` before it sleeps. `false` only if `deadline` passed.
+    ///
+    /// It counts itself once and looks once with a read-modify-write, however often it wakes:
+    /// every completion after that look sees the count. (Counting again on every wake would
+    /// cost each wake two more read-modify-writes, and the models many more interleavings.)
     fn sleep_unless(
         &self,
         ready: impl Fn(u32) -> bool,
@@ -218,14 +238,29 @@ impl<B: Backend> Fair<B> {
         deadline: Option<Instant>,
         head: Option<u32>,
     ) -> bool {
-        // SeqCst, with the fence: either this count is seen by a completer that changed
-        // `completions` after our read below, or our read sees its change (see `complete`).
-        self.sleepers.fetch_add(1, SeqCst);
-        B::store_load_fence();
-        let done = self.completions.load(SeqCst);
-        let woke = ready(done)
-            || self.tell_the_readers(head, done)
-            || B::wait_masked(&self.completions, done, mask, deadline);
+        // Relaxed: published by the Release half of the look below.
+        self.sleepers.fetch_add(1, Relaxed);
+        // AcqRel: the look of "publish, then look" (module docs). Release: pairs with the
+        // Acquire half of `complete`'s `fetch_add`, so a completer ordered after this look sees
+        // our count. Acquire: pairs with the Release of the completions we read, so that a timed
+        // waiter's `ready` (which reads `requests`) sees every ticket these count as done; with
+        // a stale `requests` it would sleep out its timeout beside a free lock. No loom model
+        // can see that half: a timed waiter's last look after its timeout takes the lock anyway.
+        let mut done = self.completions.read_latest(AcqRel);
+        let woke = loop {
+            if ready(done) {
+                break true;
+            }
+            if !self.tell_the_readers(head, done) && !B::wait_masked(&self.completions, done, mask, deadline)
+            {
+                break false;
+            }
+            // Acquire: as the look's Acquire half, for a timed waiter's `ready` (and, like it,
+            // beyond what a loom model can see). No older than the look (it is
+            // earlier in this thread), so a completion this misses came after the look: it sees
+            // our count and wakes us, or the futex's own compare sees its change.
+            done = self.completions.load(Acquire);
+        };
         // Relaxed: a stale count costs a completer one needless wake, nothing more.
         self.sleepers.fetch_sub(1, Relaxed);
         woke
@@ -236,11 +271,13 @@ impl<B: Backend> Fair<B> {
     /// `true` if a reader left meanwhile, so the caller looks again instead of sleeping.
     fn tell_the_readers(&self, head: Option<u32>, done: u32) -> bool {
         let Some(ticket) = head.filter(|&ticket| Kind::Reader.its_turn(ticket, done)) else { return false };
-        // SeqCst, with the fence: either the last reader's `after_reader` sees this ticket, or
-        // the read below sees that reader's completion.
-        self.head.store(ticket, SeqCst);
-        B::store_load_fence();
-        self.completions.load(SeqCst) != done
+        // Relaxed: published by the Release half of the look below.
+        self.head.store(ticket, Relaxed);
+        // Release: the look of the `head` handshake (module docs): pairs with the Acquire half of
+        // the last reader's `fetch_add` in `complete`, so that reader sees this ticket, or this
+        // sees its completion. No Acquire: a change only sends the caller to look again, with
+        // the Acquire load in `wait_turn`.
+        self.completions.read_latest(Release) != done
     }
 
     /// Waits, without queueing, until a ticket of `kind` can be taken and served at once.
@@ -266,11 +303,14 @@ impl<B: Backend> Fair<B> {
     /// the new value of `completions` (none if it gives 0).
     #[inline]
     fn complete(&self, amount: u32, wake: impl Fn(&Self, u32) -> u32) {
-        // SeqCst: Release publishes the critical section to whoever this admits; SeqCst, with
-        // the fence, pairs with `sleep_unless` so that we see its count or it sees our change.
-        let done = self.completions.fetch_add(amount, SeqCst).wrapping_add(amount);
-        B::store_load_fence();
-        if self.sleepers.load(SeqCst) != 0 {
+        // AcqRel. Release: publishes the critical section to whoever this admits (pairs with
+        // the Acquire loads of `completions` in `take_ticket` and `wait_turn`). Acquire: the
+        // leaver's half of the handshakes (module docs): pairs with the Release half of a
+        // waiter's look in `sleep_unless` or `tell_the_readers`, so the loads below see the
+        // count and the ticket it published before it looked.
+        let done = self.completions.fetch_add(amount, AcqRel).wrapping_add(amount);
+        // Relaxed: ordered by the Acquire half above.
+        if self.sleepers.load(Relaxed) != 0 {
             let mask = wake(self, done);
             if mask != 0 {
                 B::wake_masked(&self.completions, mask, usize::MAX);
@@ -287,10 +327,12 @@ impl<B: Backend> Fair<B> {
     /// After a reader: only a writer can be let in, and only if this was the last thing it
     /// waited for: the head writer (its ticket is `done`), or a timed writer (nothing is queued).
     fn after_reader(&self, done: u32) -> u32 {
-        // SeqCst: the other side of the `head` handshake (see `wait_turn`). The `requests` load
-        // is for timed writers, which wait for the queue to empty; a stale value only costs a
-        // needless wake, or skips one that the thread holding the newer ticket will make.
-        if done == self.head.load(SeqCst) || done == self.requests.load(SeqCst) {
+        // Relaxed: the `head` load is ordered by the Acquire half of `complete`'s `fetch_add`
+        // (the `head` handshake, module docs). The `requests` load is for timed writers, which
+        // wait for the queue to empty; the same Acquire half makes it see every ticket that
+        // `done` counts, and a newer value only skips a wake that the thread holding the newer
+        // ticket will make when it leaves.
+        if done == self.head.load(Relaxed) || done == self.requests.load(Relaxed) {
             Kind::Writer.mask(done)
         } else {
             0
@@ -314,7 +356,7 @@ impl ConstInit for Fair<Real> {
     };
 }
 
-// The ordering: releases are SeqCst (so Release) increments of `completions`, admissions
+// The ordering: releases are AcqRel (so Release) increments of `completions`, admissions
 // Acquire loads of it.
 // SAFETY: a writer enters only when every ticket before it is done (and later ones wait for it);
 // a reader only when every writer before it is done, and later writers wait for it.
@@ -390,9 +432,13 @@ unsafe impl<B: Backend> RawRwLock for Fair<B> {
 
     #[cfg(feature = "loom")]
     fn queued_writers(&self) -> u32 {
-        // Completions first, as in `is_locked`. Acquire: as in the other policy.
+        // Completions first, as in `is_locked`. Acquire: pairs with the Release of the
+        // completions read, so the `requests` read after it sees every ticket they count and
+        // the difference cannot go negative (a wrapped, huge count). No model can see it: in
+        // the models that call this, every ticket completed before the call was taken before
+        // the calling thread was spawned. Relaxed for `requests`: it is the later read.
         let done = self.completions.load(Acquire);
-        self.requests.load(Acquire).wrapping_sub(done) & WRITERS
+        self.requests.load(Relaxed).wrapping_sub(done) & WRITERS
     }
 }
 
@@ -424,6 +470,18 @@ mod tests {
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lock.raw().try_read()));
         assert!(caught.is_err());
         assert_eq!(lock.raw().requests.load(Relaxed), MAX_FAIR_READERS << 16);
+        lock.raw().requests.store(0, Relaxed);
+    }
+
+    #[test]
+    fn one_writer_too_many_panics_before_queueing() {
+        let lock = FairRwLock::new(());
+        lock.raw().requests.store(MAX_FAIR_WRITERS, Relaxed);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lock.raw().write(None)));
+        let message = caught.expect_err("one writer too many must panic");
+        let message = message.downcast_ref::<String>().map_or("", String::as_str);
+        assert!(message.contains("too many writers"), "{message}");
+        assert_eq!(lock.raw().requests.load(Relaxed), MAX_FAIR_WRITERS, "it took no ticket");
         lock.raw().requests.store(0, Relaxed);
     }
 
