@@ -2,10 +2,14 @@
 //!
 //! Each model runs the crate's own code over the loom backend and checks one property. Each has a
 //! broken twin: the *same* model over a faulty backend (`Loom<NoRelease>`, `Loom<CheckThenSet>`,
-//! `Loom<ForgetfulWake>`, `Loom<BlindWait>`, `Loom<NoFence>`, `Loom<LostRequeue>`, and for the
-//! owner-aware mutex `Loom<ImmortalOwner>`, `Loom<PidOnly>`, `Loom<HastyProbe>`), asserted
-//! to fail with the report we expect: a causality violation when two critical sections overlap or
-//! are not ordered, a deadlock when a wakeup is lost, or the model's own assertion.
+//! `Loom<ForgetfulWake>`, `Loom<BlindWait>`, `Loom<PlainLook>`, `Loom<LostRequeue>`, and for the
+//! owner-aware mutex `Loom<ImmortalOwner>`, `Loom<PidOnly>`, `Loom<HastyProbe>`,
+//! `Loom<NamespaceBlind>`, `Loom<CheckThenSetCas>`), asserted to fail with the report we expect: a
+//! causality violation when two critical sections overlap or are not ordered, a deadlock when a
+//! wakeup is lost, or the model's own assertion. A few backends are not faults but settings that
+//! make a path reachable: `Loom<Patient>` (the mutex spins one round and starves on the second
+//! overtake), `Loom<SharedMemory>` (the process-shared mutex policy, whose twin is plain `Loom`),
+//! `Loom<Unprobed>` (robust-mutex waiters sleep until woken, so a lost wake is a deadlock).
 //!
 //! `LOOM_MAX_PREEMPTIONS` bounds the search (default 5 here); models of three threads cap it at 3
 //! or 4 (`check_bounded`), which keeps the suite to a few minutes on 2 cores. Models use

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 #[cfg(feature = "loom")]
 pub use crate::loom_backend::{
     BlindWait, CheckThenSet, CheckThenSetCas, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Loom,
-    LoomWord, LoomWord64, LostRequeue, NamespaceBlind, NoFence, NoRelease, Patient, PatientForgetfulWake,
+    LoomWord, LoomWord64, LostRequeue, NamespaceBlind, NoRelease, Patient, PatientForgetfulWake,
     PatientNoRelease, PidOnly, PlainLook, SharedMemory, Sound, SwallowedWake, Tracker, Unprobed,
     UnprobedPlainLook,
 };
@@ -348,23 +348,6 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// assert_eq!(Real::requeue(&from, 2, &to), None); // `from` holds 1, not 2
     /// ```
     fn requeue(from: &Self::Word, expected: u32, to: &Self::Word) -> Option<usize>;
-    /// Orders a `SeqCst` read-modify-write before this call with a `SeqCst` load after it, for
-    /// the "publish, then look for sleepers" handshake where each side writes one word and reads
-    /// the other.
-    ///
-    /// On the real machine this does nothing: `SeqCst` accesses already take part in one total
-    /// order, which forbids both sides reading the old value. Loom models `SeqCst` accesses only
-    /// as `AcqRel`, so its backend puts a `SeqCst` fence here, which it does model.
-    ///
-    /// ```
-    /// # use turnstile::backend::{Backend, Real, Word};
-    /// # use core::sync::atomic::Ordering::*;
-    /// let (mine, theirs) = (<Real as Backend>::Word::new(0), <Real as Backend>::Word::new(0));
-    /// mine.fetch_add(1, SeqCst);
-    /// Real::store_load_fence();
-    /// let _they_sleep = theirs.load(SeqCst) != 0;
-    /// ```
-    fn store_load_fence();
 
     /// Whether this thread is unwinding out of a failed model, when guards must leave their lock
     /// alone. Always `false` on the real machine, where a guard releases its lock on unwind. Loom
@@ -466,8 +449,6 @@ macro_rules! os_backend {
             fn requeue(from: &AtomicU32, expected: u32, to: &AtomicU32) -> Option<usize> {
                 $($futex)::+::requeue(from, expected, to)
             }
-            #[inline]
-            fn store_load_fence() {}
             #[inline]
             fn model_failed() -> bool {
                 false

@@ -72,8 +72,6 @@ pub trait Fault: Send + Sync + 'static {
     const SWALLOW_TIMED_WAKES: bool = false;
     /// `wait` goes to sleep without comparing the word with `expected`.
     const BLIND_WAIT: bool = false;
-    /// [`Backend::store_load_fence`] does nothing.
-    const NO_FENCE: bool = false;
     /// `requeue` reports the sleepers moved but leaves them where they were.
     const LOSE_REQUEUE: bool = false;
     /// A process that exited is still reported alive.
@@ -131,9 +129,6 @@ faults! {
     /// A futex wait that does not compare the word before sleeping: the "check a flag, then
     /// sleep" bug, where a wake that comes between the check and the sleep is lost.
     BlindWait => BLIND_WAIT;
-    /// No store→load barrier: each side of a "publish, then look for sleepers" handshake can miss
-    /// the other's write.
-    NoFence => NO_FENCE;
     /// A requeue that strands the sleepers it claims to have moved.
     LostRequeue => LOSE_REQUEUE;
     /// The kernel never reports a process gone: a holder that dies is waited for forever.
@@ -719,12 +714,6 @@ impl<F: Fault> Backend for Loom<F> {
             moved += 1;
         }
         Some(moved)
-    }
-
-    fn store_load_fence() {
-        if !F::NO_FENCE {
-            loom::sync::atomic::fence(Ordering::SeqCst);
-        }
     }
 
     fn model_failed() -> bool {
