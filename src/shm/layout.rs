@@ -406,10 +406,10 @@ macro_rules! shm_struct {
             $($(#[$field_attr])* $field_vis $field: $ty,)*
         }
 
-        // SAFETY: `#[repr(C)]` (added above), and every field's type is `ShmSafe` (the layout
-        // below names `<$ty as ShmSafe>::LAYOUT` for each, which does not compile otherwise), so
-        // the struct has no pointers, a fixed layout, every bit pattern valid, and is `Sync`; the
-        // check below refuses a `Drop` impl; the layout lists every field in order.
+        // The layout below names `<$ty as ShmSafe>::LAYOUT` for each field, which does not
+        // compile unless the field is `ShmSafe`; the check below refuses a `Drop` impl.
+        // SAFETY: `#[repr(C)]` (added above) and every field `ShmSafe`: no pointers, a fixed
+        // layout, every bit pattern valid, `Sync`; the layout lists every field in order.
         unsafe impl $crate::shm::ShmSafe for $name {
             const LAYOUT: &'static $crate::shm::Layout = &$crate::shm::Layout::repr_c::<$name>(
                 ::core::stringify!($name),

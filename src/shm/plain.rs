@@ -141,9 +141,9 @@ unsafe impl<T: ShmSafe> ShmSafe for crossbeam_utils::CachePadded<T> {
     const LAYOUT: &'static Layout = &Layout::wrapper::<Self>("CachePadded", T::LAYOUT);
 }
 
-// SAFETY: `#[repr(C)]`: a `u32` word and the data, which is `ShmSafe`; the word is all the lock's
-// state, and every value of it is one the lock handles (a garbage word may look held, or count
-// sleepers that do not exist: a wait or a spurious wake, never undefined behaviour); the
+// Every value of the word is one the lock handles: a garbage word may look held, or count
+// sleepers that do not exist (a wait or a spurious wake, never undefined behaviour).
+// SAFETY: `#[repr(C)]`: a `u32` word, all the lock's state, and the `ShmSafe` data; the
 // `ProcessShared` backend's futex calls meet sleepers in any process.
 unsafe impl<T: ShmSafe + Send> ShmSafe for Mutex<T, ProcessShared> {
     const LAYOUT: &'static Layout = &Layout::wrapper::<Self>("Mutex", T::LAYOUT);
