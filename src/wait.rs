@@ -483,6 +483,12 @@ mod tests {
     contract_tests!(futex: crate::wait::futex::private);
     #[cfg(target_os = "linux")]
     contract_tests!(futex_shared: crate::wait::futex::shared);
+    // Not under Miri on Linux: there parking_lot_core's thread parker calls the variadic
+    // `syscall(SYS_futex, &AtomicI32, ..)` with a reference where a `*mut u32` is declared, and
+    // current Miri stops on that as undefined behaviour in the dependency (Miri's own check of
+    // variadic argument types, not a fault of this layer). These tests still run natively here,
+    // and under Miri on targets whose parker does not make that call.
+    #[cfg(not(all(miri, target_os = "linux")))]
     contract_tests!(parked: crate::wait::parked);
 
     #[test]
