@@ -1301,6 +1301,10 @@ fn child_hold_on_a_thread_then_end_main(name: &str) {
     h.release.acquire_timeout(CHILD_LIMIT).expect("the parent said release").forget();
     guard[1] = 1;
     drop(guard);
+    // End the whole process here: with its main thread gone, libtest cannot, and a runtime's
+    // own thread (a sanitizer's) would keep it alive after this one.
+    // SAFETY: `_exit` ends every thread at once; nothing of this process runs after it.
+    unsafe { libc::_exit(0) };
 }
 
 #[test]
@@ -1335,10 +1339,18 @@ fn one_short_timed_wait_probes_a_dead_holder() {
     let h = held_region(&name);
     let mut child = holder_that_hangs(&name, &h);
     child.kill();
-    // Seen dead: a zombie (or already gone) before the one short wait.
-    let stat = Path::new("/proc").join(child.pid().to_string()).join("stat");
+    // Seen dead before the one short wait: gone, or a zombie whose every thread has ended. (A
+    // SIGKILL ends the threads one by one; until the last has, the process is still dying, and
+    // the lock rightly counts it alive. A sanitizer's runtime thread makes that window wider.)
+    let pid = child.pid().to_string();
+    let stat = Path::new("/proc").join(&pid).join("stat");
+    let status = Path::new("/proc").join(&pid).join("status");
+    let threads = || {
+        let text = std::fs::read_to_string(&status).ok()?;
+        text.lines().find_map(|line| line.strip_prefix("Threads:")).and_then(|n| n.trim().parse::<u32>().ok())
+    };
     let deadline = Instant::now() + CHILD_LIMIT;
-    while task_state(&stat).is_some_and(|state| state != 'Z') {
+    while task_state(&stat).is_some_and(|state| state != 'Z') || threads().is_some_and(|n| n > 1) {
         assert!(Instant::now() < deadline, "the killed holder did not die");
         thread::yield_now();
     }
