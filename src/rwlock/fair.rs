@@ -255,10 +255,11 @@ impl<B: Backend> Fair<B> {
             {
                 break false;
             }
-            // Acquire: as the look's Acquire half, for a timed waiter's `ready` (and, like it,
-            // beyond what a loom model can see). No older than the look (it is
-            // earlier in this thread), so a completion this misses came after the look: it sees
-            // our count and wakes us, or the futex's own compare sees its change.
+            // Acquire: as the look's Acquire half, for a timed waiter's `ready`. No older than
+            // the look (it is earlier in this thread), so a completion this misses came after the
+            // look: it sees our count and wakes us, or the futex's own compare sees its change.
+            // loom-invisible: a timed waiter's last look after its timeout takes the lock anyway,
+            // so no model sees the stale `requests` this Acquire prevents.
             done = self.completions.load(Acquire);
         };
         // Relaxed: a stale count costs a completer one needless wake, nothing more.
