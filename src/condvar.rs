@@ -48,7 +48,7 @@
 //!
 //! Nothing else: a spurious return from the futex with no notify outstanding is absorbed, so with
 //! no notify at all [`wait_for`](Condvar::wait_for) reports [`timed_out`](WaitTimeoutResult::timed_out).
-//! It answers the seeds' producer-consumer problem without polling (see [`Monitor`](crate::Monitor)
+//! It answers the producer-consumer (bounded buffer) problem without polling (see [`Monitor`](crate::Monitor)
 //! for the same with named conditions).
 
 use core::fmt;

@@ -1,6 +1,6 @@
 //! A monitor: shared state, the one lock that guards it, and condition variables, as one object.
 //!
-//! Hoare and Brinch Hansen's monitor (1974) is what the seeds' `monitor ProducerConsumer` is:
+//! Hoare and Brinch Hansen's monitor (1974) is what the textbook's `monitor ProducerConsumer` is:
 //! procedures that run one at a time over private state, and conditions that a procedure waits on
 //! (leaving the monitor while it waits) and signals. Here the state is a `T`, [`Monitor::lock`]
 //! enters (a [`Mutex`] underneath), the [`MonitorGuard`] is "being inside", and conditions are
@@ -66,7 +66,7 @@ fn fresh_id(next: &AtomicId) -> Id {
 /// use std::sync::Arc;
 /// use turnstile::Monitor;
 ///
-/// // The seeds' bounded buffer, capacity 2, with one condition per side.
+/// // The bounded buffer, capacity 2, with one condition per side.
 /// struct Buffer {
 ///     items: std::collections::VecDeque<u32>,
 /// }

@@ -92,7 +92,7 @@
 //! set again, so the mark travels down the line (as "contended" does in Drepper's mutex). When
 //! nobody requeued is left, one wake finds nobody and the mark is gone.
 //!
-//! This answers the seeds' mutual-exclusion problem without busy-waiting.
+//! This answers the mutual-exclusion problem without busy-waiting.
 
 use core::sync::atomic::{AtomicU32, Ordering::*};
 use std::time::{Duration, Instant};

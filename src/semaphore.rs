@@ -2,8 +2,8 @@
 //!
 //! A semaphore holds a number of permits. `acquire` (P, *proberen*, down, wait) takes one,
 //! waiting while there are none; `add_permits` (V, *verhogen*, up, signal) puts some back and
-//! wakes threads that can now proceed. The seeds build their producer-consumer and dining
-//! philosophers on it.
+//! wakes threads that can now proceed. The classic bounded buffer and dining philosophers are
+//! built on it.
 //!
 //! **State.** Two words:
 //!
@@ -85,7 +85,7 @@ pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(1);
 /// no wakeup is lost.
 ///
 /// A permit is returned when its [`SemaphorePermit`] drops, also when a panic unwinds. The
-/// seeds' pattern, P in one thread and V in another, is [`SemaphorePermit::forget`] plus
+/// classic pattern, P in one thread and V in another, is [`SemaphorePermit::forget`] plus
 /// [`add_permits`](Self::add_permits):
 ///
 /// ```
@@ -105,7 +105,7 @@ pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(1);
 ///
 /// `#[repr(C)]`: the `u32` permit count at offset 0 and the `u32` sleeper count at 4. Over the
 /// `ProcessShared` backend it works between processes, in a
-/// [`shm::Region`](crate::shm::Region) (Linux): the seeds' `empty` and `full`.
+/// [`shm::Region`](crate::shm::Region) (Linux): a bounded buffer's `empty` and `full`.
 #[repr(C)]
 pub struct Semaphore<B: Backend = Real> {
     permits: B::Word,

@@ -1,6 +1,6 @@
 //! A test-and-test-and-set spinlock with exponential backoff.
 //!
-//! **Why "check, then set" is not a lock.** The seeds' first attempt at mutual exclusion reads a
+//! **Why "check, then set" is not a lock.** The textbook's first attempt at mutual exclusion reads a
 //! shared `lock` variable and, if it is 0, writes 1 and enters:
 //!
 //! ```text

@@ -1,7 +1,7 @@
 //! The reader-preferring and writer-preferring policies: one state word, one writer wake word.
 //!
 //! These are the first and second readers-writers problems of Courtois, Heymans and Parnas
-//! (1971), which the seeds solve with semaphores; here each is one futex lock. They share
+//! (1971), which the textbook solves with semaphores; here each is one futex lock. They share
 //! everything but two decisions, taken by the `WRITERS_FIRST` parameter:
 //!
 //! * whether a reader may enter while writers *wait* (reader-preferring: yes, unless a writer
