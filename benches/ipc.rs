@@ -30,7 +30,7 @@
 //!   so the time covers delivery, not just handing records to a buffer. One element is one
 //!   record. The parent compares the child's count and checksum with what it sent (after the
 //!   clock stops): a broken transfer fails the benchmark.
-//!   - `turnstile`: the seeds' bounded buffer in a `Region`: `RING_SLOTS` (64) slots, `empty` and
+//!   - `turnstile`: the classic bounded buffer in a `Region`: `RING_SLOTS` (64) slots, `empty` and
 //!     `full` `shm::Semaphore`s and a `shm::Mutex` over the ring. Producer: P(empty), lock, put,
 //!     unlock, V(full); consumer: P(full), lock, take, unlock, V(empty).
 //!   - `sem_t`: the same ring with `sem_t` `empty`, `full`, and a `sem_t` at 1 as the mutex.

@@ -1,4 +1,4 @@
-//! The dining philosophers, two ways: the seeds' solution (a state per philosopher and a
+//! The dining philosophers, two ways: the classic solution (a state per philosopher and a
 //! semaphore each), and forks as `turnstile::Mutex`es taken in a fixed order.
 //!
 //! Five philosophers sit at a round table with one fork between each pair of neighbours:
@@ -13,7 +13,7 @@
 //! is the "circular wait" of Coffman's four deadlock conditions; the other three (exclusive
 //! forks, holding one fork while waiting for another, no taking a fork away) are all present.
 //!
-//! # The seeds' solution (the default mode)
+//! # The classic solution (the default mode)
 //!
 //! Nobody holds one fork while waiting for the other: a philosopher takes both at once or none.
 //! A `Mutex` guards an array of states, THINKING, HUNGRY or EATING, one per philosopher, and each
@@ -78,7 +78,7 @@ enum State {
     Eating,
 }
 
-/// The seeds' table: the states under one mutex, and a semaphore per philosopher on which it
+/// The classic table: the states under one mutex, and a semaphore per philosopher on which it
 /// waits for its forks.
 struct Table {
     state: Mutex<[State; PHILOSOPHERS]>,
@@ -145,7 +145,7 @@ impl Table {
     }
 }
 
-/// The seeds' solution; returns the meals each philosopher ate.
+/// The classic solution; returns the meals each philosopher ate.
 fn dine_with_semaphores(meals: u32) -> Vec<u32> {
     let table = Table::new();
     let eaten: Vec<u32> = thread::scope(|s| {
@@ -240,7 +240,7 @@ fn main() {
         Some("ordered") => true,
         Some("semaphores") => false,
         _ => {
-            // No mode named: the seeds' solution, with the meal count (if any) as first argument.
+            // No mode named: the classic solution, with the meal count (if any) as first argument.
             args.insert(0, String::from("semaphores"));
             false
         }
@@ -257,7 +257,7 @@ fn main() {
         println!("{PHILOSOPHERS} philosophers, {meals} meals each, forks taken in order");
         dine_with_ordered_forks(meals)
     } else {
-        println!("{PHILOSOPHERS} philosophers, {meals} meals each, the seeds' states and semaphores");
+        println!("{PHILOSOPHERS} philosophers, {meals} meals each, the classic states and semaphores");
         dine_with_semaphores(meals)
     };
 

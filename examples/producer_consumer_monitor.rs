@@ -1,4 +1,4 @@
-//! The bounded buffer as the seeds' `monitor ProducerConsumer`: the buffer lives inside a
+//! The bounded buffer as the classic `monitor ProducerConsumer`: the buffer lives inside a
 //! `turnstile::Monitor`, producers wait on the condition `not_full`, consumers on `not_empty`.
 //!
 //! ```text

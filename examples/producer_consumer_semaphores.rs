@@ -1,4 +1,4 @@
-//! The bounded buffer with semaphores, as the seeds write it: `empty` counts free slots, `full`
+//! The bounded buffer with semaphores, as the textbook writes it: `empty` counts free slots, `full`
 //! counts filled ones, and a mutex guards the buffer itself.
 //!
 //! ```text

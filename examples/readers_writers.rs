@@ -1,4 +1,4 @@
-//! The readers-writers problem three ways, as the seeds give it: readers first, writers first,
+//! The readers-writers problem three ways, as the textbook gives it: readers first, writers first,
 //! and fair (a FIFO service queue). Each is one lock here, `ReaderPrefRwLock`, `WriterPrefRwLock`
 //! and `FairRwLock`, and this program runs the same scripts of arriving readers and writers
 //! through all three and prints the order in which they were served.

@@ -1,9 +1,9 @@
 //! Two processes talking through shared memory, ordered by semaphores that live in it.
 //!
-//! The seeds call shared memory the fastest way for processes to communicate: once a region is
+//! Shared memory is the fastest way for processes to communicate: once a region is
 //! mapped into both, a message is a copy into memory the other process can read, with no system
 //! call and no copy through the kernel. What shared memory does not give is order: nothing says
-//! when a slot holds a record or when it is free again. The seeds pair it with semaphores, and
+//! when a slot holds a record or when it is free again. It is usually paired with semaphores, and
 //! this program does exactly that with the bounded buffer of `producer_consumer_semaphores`, now
 //! placed in a named POSIX shared-memory object and used by two processes instead of two threads:
 //!
@@ -106,7 +106,7 @@ mod ipc {
     }
 
     turnstile::shm_struct! {
-        /// The seeds' bounded buffer: `empty` and `full` semaphores and a mutex around the slots.
+        /// The classic bounded buffer: `empty` and `full` semaphores and a mutex around the slots.
         struct Buffer {
             /// Free slots: the sender takes one, the receiver gives it back.
             empty: shm::Semaphore,

@@ -16,7 +16,7 @@ const BOUND: usize = 3;
 
 const ITEMS: u32 = 2;
 
-/// The seeds' bounded buffer, capacity 1: a producer puts `ITEMS` items, a consumer takes them,
+/// The classic bounded buffer, capacity 1: a producer puts `ITEMS` items, a consumer takes them,
 /// each waiting on its own condition. Every item arrives, in order, and neither side sleeps
 /// through the other's signal.
 fn bounded_buffer_of_one<B: Backend>() {

@@ -41,7 +41,7 @@ fn holders_never_exceed_permits<B: Backend>() {
     assert_eq!(sem.available_permits(), 2);
 }
 
-/// P in one thread, V in the other (the seeds' signalling use): the acquirer may be asleep when
+/// P in one thread, V in the other (the classic signalling use): the acquirer may be asleep when
 /// the permit comes, and must be woken; and what the releaser wrote before its V, the acquirer
 /// reads after its P (loom reports the read as a causality violation if it is not ordered).
 fn a_sleeping_acquirer_gets_the_released_permit<B: Backend>() {

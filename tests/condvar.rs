@@ -19,7 +19,7 @@ use turnstile::{Condvar, Mutex};
 mod common;
 use common::{bump, iters, panic_text, SleepProbe};
 
-/// A bounded queue and its two conditions, as the seeds' producer-consumer has them.
+/// A bounded queue and its two conditions, as the classic producer-consumer has them.
 struct BoundedQueue {
     items: Mutex<VecDeque<usize>>,
     not_full: Condvar,

@@ -1,4 +1,4 @@
-//! `turnstile::Monitor` from the outside: the seeds' bounded buffer with two named conditions,
+//! `turnstile::Monitor` from the outside: the classic bounded buffer with two named conditions,
 //! conditions bound to their monitor, panics inside the monitor, timeouts, `try_lock`, and a
 //! `Debug` that never blocks.
 //!
@@ -17,7 +17,7 @@ use turnstile::{Condition, Monitor};
 mod common;
 use common::{bump, iters, panic_text, SleepProbe};
 
-/// The seeds' `monitor ProducerConsumer`: a buffer of `capacity` slots, with producers waiting on
+/// The classic `monitor ProducerConsumer`: a buffer of `capacity` slots, with producers waiting on
 /// `not_full` and consumers on `not_empty`.
 struct ProducerConsumer {
     buffer: Monitor<VecDeque<usize>>,
