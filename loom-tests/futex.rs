@@ -27,7 +27,7 @@ fn mailbox<B: Backend>() -> Arc<Mailbox<B>> {
 /// Wakes until somebody was woken or the waiter is done (so that a wake which came too early
 /// cannot deadlock the model).
 fn wake_until_someone_wakes<B: Backend>(mailbox: &Mailbox<B>) {
-    while !mailbox.done.load(Ordering::SeqCst) && B::wake_one(&mailbox.word) == 0 {
+    while !mailbox.done.load(Ordering::SeqCst) && B::futex_wake(&mailbox.word, u32::MAX, 1) == 0 {
         thread::yield_now();
     }
 }
@@ -44,7 +44,7 @@ fn waiter_that_trusts_the_wake<B: Backend>() {
             wake_until_someone_wakes::<B>(&mailbox);
         })
     };
-    B::wait(&mailbox.word, 0, None);
+    B::futex_wait(&mailbox.word, 0, u32::MAX, None);
     // SAFETY (of the model, not of the code it stands for): loom checks this read.
     let _ = mailbox.letter.with(|letter| unsafe { *letter });
     mailbox.done.store(true, Ordering::SeqCst);
@@ -60,11 +60,11 @@ fn waiter_that_reads_the_word<B: Backend>() {
         thread::spawn(move || {
             mailbox.letter.with_mut(|letter| unsafe { *letter = 1 });
             mailbox.word.store(1, Ordering::Release);
-            B::wake_one(&mailbox.word);
+            B::futex_wake(&mailbox.word, u32::MAX, 1);
         })
     };
     while mailbox.word.load(Ordering::Acquire) == 0 {
-        B::wait(&mailbox.word, 0, None);
+        B::futex_wait(&mailbox.word, 0, u32::MAX, None);
     }
     assert_eq!(mailbox.letter.with(|letter| unsafe { *letter }), 1);
     waker.join().unwrap();
@@ -97,10 +97,10 @@ fn an_untimed_wait_can_return_spuriously() {
             let word = Arc::clone(&word);
             thread::spawn(move || {
                 word.store(1, Ordering::Relaxed);
-                Loom::wake_one(&word);
+                Loom::futex_wake(&word, u32::MAX, 1);
             })
         };
-        Loom::wait(&word, 0, None);
+        Loom::futex_wait(&word, 0, u32::MAX, None);
         // Relaxed: a woken waiter is ordered after the store by the modelled kernel and must
         // read 1; only one that returned on its own can still read 0.
         if word.load(Ordering::Relaxed) == 0 {

@@ -61,15 +61,13 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-pub mod backend;
 mod backoff;
 pub mod condvar;
 mod guard;
 #[cfg(feature = "lock_api")]
 mod interop;
 pub mod lock;
-#[cfg(feature = "loom")]
-mod loom_backend;
+mod machine;
 pub mod monitor;
 pub mod mutex;
 pub mod peterson;
@@ -78,7 +76,9 @@ pub mod semaphore;
 #[cfg(target_os = "linux")]
 pub mod shm;
 pub mod spin;
-mod wait;
+
+pub use machine::backend;
+pub(crate) use machine::wait;
 
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use guard::{ArcLockGuard, LockGuard, MappedLockGuard};

@@ -467,7 +467,9 @@ impl<T: ?Sized, B: Processes> RobustMutex<T, B> {
                 (Some(deadline), Some(probe_at)) => Some(deadline.min(probe_at)),
                 (deadline, probe_at) => deadline.or(probe_at),
             };
-            let woken = B::wait(&self.wakes, seen, until);
+            // The kernel's futex itself, on every backend: this lock lives between processes,
+            // where no process's own wait queue can hold the others' waiters.
+            let woken = B::futex_wait(&self.wakes, seen, crate::wait::ALL, until);
             if B::killed_while_waiting() {
                 // A model's kill: a dead process leaves its count behind and does nothing more.
                 return None;
@@ -637,7 +639,7 @@ unsafe impl<T: ?Sized, B: Processes> RawLock for RobustMutex<T, B> {
             // Relaxed: the bump tells a sleeper only to look again; its look is ordered after
             // our `fetch_and` by the handshake (see `lock_contended`), not by this.
             self.wakes.fetch_add(1, Relaxed);
-            B::wake_one(&self.wakes);
+            B::futex_wake(&self.wakes, crate::wait::ALL, 1);
         }
     }
 

@@ -29,15 +29,24 @@
 //! assert_eq!(b.into_inner(), 1);
 //! ```
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use super::queue::{self, Pick, QueueFaults, Requeue, Slot};
+pub use super::queue::{Parked, Unparked};
+
+/// A word's address: the key its waiters queue under.
+#[inline]
+fn address<W>(word: &W) -> usize {
+    word as *const W as usize
+}
+
 #[cfg(feature = "loom")]
-pub use crate::loom_backend::{
-    BlindWait, CheckThenSet, CheckThenSetCas, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Loom,
+pub use super::loom_backend::{
+    BlindWait, CheckThenSet, CheckThenSetCas, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Lifo, Loom,
     LoomWord, LoomWord64, LostRequeue, NamespaceBlind, NoRelease, Patient, PatientForgetfulWake,
-    PatientNoRelease, PidOnly, PlainLook, SharedMemory, Sound, SwallowedWake, Tracker, Unprobed,
-    UnprobedPlainLook,
+    PatientNoRelease, PidOnly, PlainLook, SharedMemory, Sound, StaleMore, SwallowedWake, Tracker, Unprobed,
+    UnprobedPlainLook, ValidateUnlocked,
 };
 
 /// A 32-bit atomic word with the operations the algorithms use: the std `AtomicU32` API.
@@ -275,7 +284,10 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// let word = <Real as Backend>::Word::new(1);
     /// assert!(Real::wait_masked(&word, 0, 0b10, None)); // the word is not 0: no sleep
     /// ```
-    fn wait_masked(word: &Self::Word, expected: u32, mask: u32, deadline: Option<Instant>) -> bool;
+    #[inline]
+    fn wait_masked(word: &Self::Word, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
+        Self::park(word, expected, mask, deadline, |_| {}) != Parked::TimedOut
+    }
     /// Wakes one thread waiting on `word`; returns how many were woken, where the OS says.
     ///
     /// ```
@@ -327,7 +339,10 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// let word = <Real as Backend>::Word::new(0);
     /// assert_eq!(Real::wake_masked(&word, 0b10, usize::MAX), 0); // nobody sleeps on it
     /// ```
-    fn wake_masked(word: &Self::Word, mask: u32, count: usize) -> usize;
+    #[inline]
+    fn wake_masked(word: &Self::Word, mask: u32, count: usize) -> usize {
+        Self::unpark(word, mask, count, |_| 0).woken
+    }
     /// If `from` still holds `expected`, moves every thread sleeping on `from` to sleep on `to`
     /// instead, waking none, and returns how many moved; `None` if the value differed.
     ///
@@ -347,7 +362,149 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// assert_eq!(Real::requeue(&from, 1, &to), Some(0)); // nobody sleeps on `from`
     /// assert_eq!(Real::requeue(&from, 2, &to), None); // `from` holds 1, not 2
     /// ```
-    fn requeue(from: &Self::Word, expected: u32, to: &Self::Word) -> Option<usize>;
+    fn requeue(from: &Self::Word, expected: u32, to: &Self::Word) -> Option<usize> {
+        if !Self::QUEUED {
+            return Self::futex_requeue(from, expected, to);
+        }
+        // Relaxed: the bucket locks order the comparison with every park on `from`, as the
+        // kernel's lock orders `FUTEX_CMP_REQUEUE`'s.
+        let decide = || if from.load(Relaxed) == expected { Requeue::MoveAll } else { Requeue::Abort };
+        let mut matched = false;
+        let done = queue::requeue::<Self>(address(from), address(to), decide, |op, _| {
+            matched = op != Requeue::Abort;
+            0
+        });
+        matched.then_some(done.moved)
+    }
+
+    /// Queues the calling thread on `word` if it holds `expected`, and sleeps until an
+    /// [`unpark`](Self::unpark) picks it or `deadline` passes. `park_token` (nonzero) is the mask
+    /// that wakes must meet. `timed_out(more)` runs when the thread gives up at its deadline,
+    /// with whether other threads still wait on `word`.
+    ///
+    /// Where [`QUEUED`](Self::QUEUED) (the threads of one process), this is the crate's own wait
+    /// queue: the answer is exact, a return is never spurious, and the token is the one the
+    /// waker's callback chose. Otherwise it is the kernel's futex on `word` itself: a return may
+    /// be spurious (`Woken(0)`, no token), and `timed_out` hears `true` ("others may wait").
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// use turnstile::backend::Parked;
+    ///
+    /// let word = <Real as Backend>::Word::new(1);
+    /// assert_eq!(Real::park(&word, 0, 1, None, |_| {}), Parked::Invalid); // it holds 1, not 0
+    /// ```
+    #[doc(hidden)]
+    fn park(
+        word: &Self::Word,
+        expected: u32,
+        park_token: u32,
+        deadline: Option<Instant>,
+        timed_out: impl FnOnce(bool),
+    ) -> Parked {
+        if Self::QUEUED {
+            // Relaxed: the bucket lock orders the check with every unpark, which a waker makes
+            // after it changed the word.
+            let validate = || word.load(Relaxed) == expected;
+            return queue::park::<Self>(address(word), validate, park_token, deadline, timed_out);
+        }
+        // Relaxed: the kernel re-reads the word under its own lock.
+        if word.load(Relaxed) != expected {
+            return Parked::Invalid;
+        }
+        if Self::futex_wait(word, expected, park_token, deadline) {
+            Parked::Woken(0)
+        } else {
+            timed_out(true);
+            Parked::TimedOut
+        }
+    }
+
+    /// Wakes up to `count` threads parked on `word` whose park token meets `mask`, oldest first.
+    /// `callback` runs before anyone is woken and returns the token they get; it learns how many
+    /// were picked, whether others still wait, and whether this unpark should be fair.
+    ///
+    /// Where [`QUEUED`](Self::QUEUED) the callback runs under the queue's lock and its answers
+    /// are exact. Otherwise (the kernel's futex) it runs before the wake with `woken: count`
+    /// (an upper bound), `more: true` and `fair: false`, and the token is lost; the value
+    /// returned has the count the kernel reports.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// let word = <Real as Backend>::Word::new(0);
+    /// let result = Real::unpark(&word, u32::MAX, 1, |r| { assert!(!r.more); 0 });
+    /// assert_eq!(result.woken, 0); // nobody waits on it
+    /// ```
+    #[doc(hidden)]
+    fn unpark(
+        word: &Self::Word,
+        mask: u32,
+        count: usize,
+        callback: impl FnOnce(Unparked) -> u32,
+    ) -> Unparked {
+        if Self::QUEUED {
+            let mut picked = 0;
+            let filter = |theirs: u32| {
+                if picked == count {
+                    Pick::Stop
+                } else if theirs & mask == 0 {
+                    Pick::Skip
+                } else {
+                    picked += 1;
+                    Pick::Wake
+                }
+            };
+            return queue::unpark::<Self>(address(word), filter, callback);
+        }
+        callback(Unparked { woken: count, more: true, fair: false });
+        let woken = Self::futex_wake(word, mask, count);
+        Unparked { woken, more: true, fair: false }
+    }
+
+    /// Whether this backend's waiters queue in this process's wait queues (exact answers from
+    /// [`park`](Self::park) and [`unpark`](Self::unpark)) rather than sleep in the kernel on the
+    /// lock word itself (between processes).
+    const QUEUED: bool;
+    /// How many buckets the wait-queue table starts with.
+    #[doc(hidden)]
+    const QUEUE_BUCKETS: usize;
+    /// Whether the table grows with the number of threads.
+    #[doc(hidden)]
+    const QUEUE_GROWS: bool;
+    /// Where this backend keeps its wait-queue table.
+    #[doc(hidden)]
+    fn queue_slot() -> &'static Slot<Self>;
+    /// How the wait queue is broken, for a model's failing twin (none but in loom's faults).
+    #[doc(hidden)]
+    const QUEUE_FAULTS: QueueFaults = QueueFaults::NONE;
+
+    /// The machine's own futex: sleeps while `*word == expected`, wakeable by wakes whose mask
+    /// meets `mask`; `false` only when `deadline` passed. May return spuriously. The wait queues
+    /// sleep each waiter on its own word with it; between processes the locks use it directly.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// let word = <Real as Backend>::Word::new(1);
+    /// assert!(Real::futex_wait(&word, 0, u32::MAX, None)); // the word is not 0: no sleep
+    /// ```
+    fn futex_wait(word: &Self::Word, expected: u32, mask: u32, deadline: Option<Instant>) -> bool;
+    /// The machine's own futex wake: wakes up to `count` sleepers of [`futex_wait`](Self::futex_wait)
+    /// on `word` whose mask meets `mask`; returns how many.
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// let word = <Real as Backend>::Word::new(0);
+    /// assert_eq!(Real::futex_wake(&word, u32::MAX, 1), 0);
+    /// ```
+    fn futex_wake(word: &Self::Word, mask: u32, count: usize) -> usize;
+    /// The machine's own `FUTEX_CMP_REQUEUE`: see [`requeue`](Self::requeue).
+    ///
+    /// ```
+    /// # use turnstile::backend::{Backend, Real, Word};
+    /// let (from, to) = (<Real as Backend>::Word::new(1), <Real as Backend>::Word::new(0));
+    /// assert_eq!(Real::futex_requeue(&from, 1, &to), Some(0));
+    /// ```
+    fn futex_requeue(from: &Self::Word, expected: u32, to: &Self::Word) -> Option<usize>;
 
     /// Whether this thread is unwinding out of a failed model, when guards must leave their lock
     /// alone. Always `false` on the real machine, where a guard releases its lock on unwind. Loom
@@ -408,7 +565,7 @@ impl sealed::Sealed for AtomicU32 {}
 /// The backend impl of the operating system's futex, for [`Real`] and [`ProcessShared`]: the
 /// same constants and atomics, and the wait layer's functions of the given scope.
 macro_rules! os_backend {
-    ($backend:ty, semaphore_yields: $yields:expr, sleep_slice: $slice:expr, $($futex:ident)::+) => {
+    ($backend:ty, queued: $queued:expr, semaphore_yields: $yields:expr, sleep_slice: $slice:expr, $($futex:ident)::+) => {
         impl Backend for $backend {
             type Word = AtomicU32;
             type Tracker = NoTracker;
@@ -437,16 +594,24 @@ macro_rules! os_backend {
             fn exclusive(_: &NoTracker) {}
             #[inline]
             fn shared(_: &NoTracker) {}
+            const QUEUED: bool = $queued;
+            const QUEUE_BUCKETS: usize = if $queued { 64 } else { 1 };
+            const QUEUE_GROWS: bool = $queued;
+
+            fn queue_slot() -> &'static Slot<Self> {
+                static SLOT: Slot<$backend> = Slot::new();
+                &SLOT
+            }
             #[inline]
-            fn wait_masked(word: &AtomicU32, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
+            fn futex_wait(word: &AtomicU32, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
                 $($futex)::+::wait(word, expected, mask, deadline)
             }
             #[inline]
-            fn wake_masked(word: &AtomicU32, mask: u32, count: usize) -> usize {
+            fn futex_wake(word: &AtomicU32, mask: u32, count: usize) -> usize {
                 $($futex)::+::wake(word, mask, count)
             }
             #[inline]
-            fn requeue(from: &AtomicU32, expected: u32, to: &AtomicU32) -> Option<usize> {
+            fn futex_requeue(from: &AtomicU32, expected: u32, to: &AtomicU32) -> Option<usize> {
                 $($futex)::+::requeue(from, expected, to)
             }
             #[inline]
@@ -469,7 +634,7 @@ macro_rules! os_backend {
 // of 8 threads 0.28 of the most served's acquisitions, against 0.66 (`backoff.rs`).
 // Its threads cannot vanish while counted (a thread that dies takes its process with it), so its
 // sleepers sleep until woken.
-os_backend!(Real, semaphore_yields: false, sleep_slice: None, crate::wait);
+os_backend!(Real, queued: true, semaphore_yields: false, sleep_slice: None, crate::wait);
 
 /// The real machine, for locks that live in memory shared between processes (Linux only).
 ///
@@ -524,7 +689,7 @@ impl sealed::Sealed for ProcessShared {}
 // sem_t's 4.5 µs (`benches/ipc.rs` under `taskset -c 0`). Its mutex sleepers look at the word at
 // least every 10 ms: a process killed while counted, or after a wake picked it, delays the others
 // by at most that (see the mutex docs); the timer costs a sleeper about 100 wakes a second.
-os_backend!(ProcessShared, semaphore_yields: true, sleep_slice: Some(Duration::from_millis(10)), crate::wait::shared);
+os_backend!(ProcessShared, queued: false, semaphore_yields: true, sleep_slice: Some(Duration::from_millis(10)), crate::wait::shared);
 
 impl Word for AtomicU32 {
     #[inline]

@@ -33,6 +33,7 @@
 //! parameter that breaks the *machine* under the unchanged crate code: see each fault's docs.
 //! `Loom` (that is, `Loom<Sound>`) has none.
 
+use core::any::{Any, TypeId};
 use core::marker::PhantomData;
 use core::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use loom::sync::{Mutex, Notify};
 
+use super::queue::{QueueFaults, Slot};
 use crate::backend::{sealed, Backend, Processes, Word, Word64};
 
 /// A way to break the machine, so that a model can be shown able to fail. See the module docs.
@@ -90,6 +92,13 @@ pub trait Fault: Send + Sync + 'static {
     /// whole. (`SPLIT_RMW` splits those too: where a loop re-reads a word with a split
     /// `read_latest`, its write-backs multiply what later loads may read past loom's bounds.)
     const SPLIT_CAS: bool = false;
+    /// The wait queue runs a park's validation before it takes the bucket lock: a wake that
+    /// comes between the check and the enqueue is lost.
+    const VALIDATE_UNLOCKED: bool = false;
+    /// The wait queue puts each new waiter at the head of its line: last come, first served.
+    const LIFO: bool = false;
+    /// A waiter that gives up at its deadline reports "more wait" counting itself.
+    const STALE_MORE: bool = false;
     /// Not a fault but a model setting: a robust mutex's waiter never wakes on its own to probe
     /// (`Processes::PROBE_INTERVAL` is `Duration::MAX`), so it sleeps until woken, and a lost
     /// wakeup is a loom deadlock instead of a probe interval's delay.
@@ -131,6 +140,12 @@ faults! {
     BlindWait => BLIND_WAIT;
     /// A requeue that strands the sleepers it claims to have moved.
     LostRequeue => LOSE_REQUEUE;
+    /// A wait queue that validates a park outside its bucket lock.
+    ValidateUnlocked => VALIDATE_UNLOCKED;
+    /// A wait queue that serves the newest waiter first.
+    Lifo => LIFO;
+    /// A wait queue whose timed-out waiter counts itself among those that remain.
+    StaleMore => STALE_MORE;
     /// The kernel never reports a process gone: a holder that dies is waited for forever.
     ImmortalOwner => IMMORTAL;
     /// A probe that checks the pid only: a dead holder whose pid a new process took looks alive.
@@ -278,6 +293,10 @@ impl Kernel {
 loom::lazy_static! {
     /// The kernel of the current loom execution (loom rebuilds it for every execution).
     static ref KERNEL: Mutex<Kernel> = Mutex::new(Kernel::default());
+    /// The wait-queue table of each `Loom<F>` used in the current execution. (A `static` cannot
+    /// be generic, so each backend finds its own by type.) Not a loom lock: the table is the
+    /// crate's code under test, and this only finds it.
+    static ref QUEUES: std::sync::Mutex<Vec<(TypeId, Box<dyn Any + Send + Sync>)>> = std::sync::Mutex::new(Vec::new());
 }
 
 loom::thread_local! {
@@ -670,7 +689,36 @@ impl<F: Fault> Backend for Loom<F> {
         tracker.0.get()
     }
 
-    fn wait_masked(word: &LoomWord<F>, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
+    // One bucket: keys are heap addresses, which differ between executions, and a model must
+    // take the same steps whenever loom replays the same schedule. Every key shares the bucket,
+    // so every walk also skips other keys' waiters.
+    const QUEUED: bool = !F::SHARED;
+    const QUEUE_BUCKETS: usize = 1;
+    const QUEUE_GROWS: bool = false;
+    const QUEUE_FAULTS: QueueFaults = QueueFaults {
+        validate_unlocked: F::VALIDATE_UNLOCKED,
+        lifo: F::LIFO,
+        stale_more: F::STALE_MORE,
+        lose_requeue: F::LOSE_REQUEUE,
+    };
+
+    fn queue_slot() -> &'static Slot<Self> {
+        let mut slots = QUEUES.lock().unwrap();
+        let id = TypeId::of::<F>();
+        let at = match slots.iter().position(|(theirs, _)| *theirs == id) {
+            Some(at) => at,
+            None => {
+                slots.push((id, Box::new(Slot::<Self>::new())));
+                slots.len() - 1
+            }
+        };
+        let slot: *const Slot<Self> = slots[at].1.downcast_ref::<Slot<Self>>().expect("one slot per backend");
+        // SAFETY: the box lives in this execution's lazy static, which loom drops only when the
+        // execution ends, after every modelled thread; boxes are never removed before that.
+        unsafe { &*slot }
+    }
+
+    fn futex_wait(word: &LoomWord<F>, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
         let wakeup = WAKEUP.with(Arc::clone);
         let mut kernel = KERNEL.lock().unwrap();
         if !F::BLIND_WAIT && word.current() != expected {
@@ -696,11 +744,11 @@ impl<F: Fault> Backend for Loom<F> {
         true
     }
 
-    fn wake_masked(word: &LoomWord<F>, mask: u32, count: usize) -> usize {
+    fn futex_wake(word: &LoomWord<F>, mask: u32, count: usize) -> usize {
         Self::wake(word, mask, count)
     }
 
-    fn requeue(from: &LoomWord<F>, expected: u32, to: &LoomWord<F>) -> Option<usize> {
+    fn futex_requeue(from: &LoomWord<F>, expected: u32, to: &LoomWord<F>) -> Option<usize> {
         let mut kernel = KERNEL.lock().unwrap();
         if from.current() != expected {
             return None;
