@@ -419,7 +419,8 @@ fn lock_bucket_of<B: Backend>(node: &Node<B>) -> SpinLockGuard<'static, Line<B>,
     }
 }
 
-/// Locks the buckets of two keys, lower index first (once if they share one).
+/// Locks the buckets of two keys, lower index first (once if they share one). The first guard
+/// returned is always `a`'s bucket, the second `b`'s (`None` when it is the same).
 fn lock_two<B: Backend>(
     a: usize,
     b: usize,
@@ -628,15 +629,10 @@ pub(crate) fn requeue<B: Backend>(
     let mut done = Requeued { woken: 0, moved: 0 };
     let mut picked = Picked::<B>::new();
     if op != Requeue::Abort && from != to {
-        // Which guard is whose: with two buckets, the lower index was locked first.
-        let slot = B::queue_slot();
-        let table = slot.table();
-        let from_is_first = second.is_none() || table.index(from) < table.index(to);
         let mut moved = Picked::<B>::new();
         let mut lost = 0;
         {
-            let line: &mut Line<B> =
-                if from_is_first { &mut first } else { second.as_mut().expect("two buckets") };
+            let line: &mut Line<B> = &mut first;
             let (mut prev, mut cur) = (ptr::null(), line.head);
             while !cur.is_null() {
                 // SAFETY: a linked node is alive (see `Line::push`).
@@ -663,8 +659,10 @@ pub(crate) fn requeue<B: Backend>(
                 cur = next;
             }
         }
-        let line: &mut Line<B> =
-            if from_is_first { second.as_mut().unwrap_or(&mut first) } else { &mut first };
+        let line: &mut Line<B> = match second.as_mut() {
+            Some(to_line) => to_line,
+            None => &mut first,
+        };
         let mut cur = moved.head;
         while !cur.is_null() {
             // SAFETY: as above; `next` is read before `push` overwrites it.
@@ -692,34 +690,35 @@ mod growth {
     /// Counts a thread for as long as it lives.
     struct Registration;
 
+    impl Registration {
+        fn new() -> Self {
+            // Relaxed: a statistic that only sizes the table.
+            THREADS.fetch_add(1, Relaxed);
+            Registration
+        }
+    }
+
     impl Drop for Registration {
         fn drop(&mut self) {
-            // Relaxed: a statistic that only sizes the table.
+            // Relaxed: as in `new`.
             THREADS.fetch_sub(1, Relaxed);
         }
     }
 
     std::thread_local! {
-        static REGISTERED: Cell<Option<Registration>> = const { Cell::new(None) };
+        static REGISTERED: Registration = Registration::new();
     }
 
-    /// Counts the calling thread on its first park, and grows the table if threads now
+    /// Counts the calling thread (on its first park), and grows the table if threads now
     /// outnumber three per bucket.
     pub(super) fn register<B: Backend>() {
-        let first = REGISTERED
-            .try_with(|r| {
-                let first = r.replace(None).is_none();
-                r.set(Some(Registration));
-                first
-            })
-            .unwrap_or(false);
-        if !first {
+        // A thread being torn down is not counted again; its park goes on with the table as is.
+        if REGISTERED.try_with(|_| ()).is_err() {
             return;
         }
-        // Relaxed: as in `Registration::drop`.
-        let threads = THREADS.fetch_add(1, Relaxed) + 1;
-        let table = B::queue_slot().table();
-        if threads > LOAD_FACTOR * table.buckets.len() {
+        // Relaxed: as in `Registration::new`.
+        let threads = THREADS.load(Relaxed);
+        if threads > LOAD_FACTOR * B::queue_slot().table().buckets.len() {
             grow::<B>(threads);
         }
     }
