@@ -388,8 +388,11 @@ impl<B: Backend> Drop for Slot<B> {
     }
 }
 
+/// A locked bucket. `'static`: tables are never freed while their slot lives.
+type BucketGuard<B> = SpinLockGuard<'static, Line<B>, B>;
+
 /// Locks the bucket of `key` in the current table.
-fn lock_bucket<B: Backend>(key: usize) -> SpinLockGuard<'static, Line<B>, B> {
+fn lock_bucket<B: Backend>(key: usize) -> BucketGuard<B> {
     let slot = B::queue_slot();
     loop {
         let table = slot.table();
@@ -398,7 +401,7 @@ fn lock_bucket<B: Backend>(key: usize) -> SpinLockGuard<'static, Line<B>, B> {
             // SAFETY: tables are never freed while the slot lives (see `Slot::table`), so the
             // guard may outlive the borrow it was made from.
             return unsafe {
-                core::mem::transmute::<SpinLockGuard<'_, Line<B>, B>, SpinLockGuard<'static, Line<B>, B>>(
+                core::mem::transmute::<SpinLockGuard<'_, Line<B>, B>, BucketGuard<B>>(
                     guard,
                 )
             };
@@ -407,7 +410,7 @@ fn lock_bucket<B: Backend>(key: usize) -> SpinLockGuard<'static, Line<B>, B> {
 }
 
 /// Locks the bucket of the key a node waits on, which a requeue may change until we hold it.
-fn lock_bucket_of<B: Backend>(node: &Node<B>) -> SpinLockGuard<'static, Line<B>, B> {
+fn lock_bucket_of<B: Backend>(node: &Node<B>) -> BucketGuard<B> {
     loop {
         // Relaxed: a hint of where to look; checked again under the lock.
         let key = node.key.load(Relaxed);
@@ -424,7 +427,7 @@ fn lock_bucket_of<B: Backend>(node: &Node<B>) -> SpinLockGuard<'static, Line<B>,
 fn lock_two<B: Backend>(
     a: usize,
     b: usize,
-) -> (SpinLockGuard<'static, Line<B>, B>, Option<SpinLockGuard<'static, Line<B>, B>>) {
+) -> (BucketGuard<B>, Option<BucketGuard<B>>) {
     let slot = B::queue_slot();
     loop {
         let table = slot.table();
@@ -443,13 +446,13 @@ fn lock_two<B: Backend>(
             // SAFETY: as in `lock_bucket`, tables outlive every guard of theirs.
             unsafe {
                 return (
-                    core::mem::transmute::<SpinLockGuard<'_, Line<B>, B>, SpinLockGuard<'static, Line<B>, B>>(
+                    core::mem::transmute::<SpinLockGuard<'_, Line<B>, B>, BucketGuard<B>>(
                         first,
                     ),
                     second.map(|g| {
                         core::mem::transmute::<
                             SpinLockGuard<'_, Line<B>, B>,
-                            SpinLockGuard<'static, Line<B>, B>,
+                            BucketGuard<B>,
                         >(g)
                     }),
                 );
@@ -478,7 +481,7 @@ pub(crate) fn park<B: Backend>(
         let mut validate = Some(validate);
         let early = if faults.validate_unlocked { validate.take().map(|v| v()) } else { None };
         let mut line = lock_bucket::<B>(key);
-        if !early.unwrap_or_else(|| validate.take().map_or(false, |v| v())) {
+        if !early.unwrap_or_else(|| validate.take().is_some_and(|v| v())) {
             return Parked::Invalid;
         }
         if faults.lifo {
