@@ -381,7 +381,9 @@ pub mod counts {
                 };
                 if fd < 0 {
                     let error = std::io::Error::last_os_error();
-                    REFUSED.get_or_init(|| eprintln!("counts: perf_event_open refused ({error}): futex/op is n/a"));
+                    REFUSED.get_or_init(|| {
+                        eprintln!("counts: perf_event_open refused ({error}): futex/op is n/a")
+                    });
                     return None;
                 }
                 // SAFETY: a non-negative return is a descriptor the kernel just opened for us
