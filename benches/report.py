@@ -67,9 +67,7 @@ LATENCY = re.compile(
     r"(?:, futex/op = ([^,\s]+), cs/op = ([^,\s]+))?"
 )
 LATENCY_FIELDS = ("p50", "p99", "p999", "ns_op", "vcsw", "ivcsw", "futex", "cs")
-# `counts <id>: futex/op = X, cs/op = Y (vcsw/op = V, ivcsw/op = I; N ops)`, after criterion's figures.
-COUNTS = re.compile(r"^counts (\S+): futex/op = (\S+), cs/op = ([^\s,]+)")
-COUNTS_FIELDS = ("futex", "cs")
+# The `counts <id>: futex/op = X, cs/op = Y (...)` lines after criterion's figures: `medians.collect_counts`.
 OUTSIDE = re.compile(r"^outside work: ([0-9.]+) ns per call")
 
 # (id in the benchmarks, as the tables name it), in the tables' column order.
@@ -139,25 +137,6 @@ def number(text):
     if text is None or text in ("n/a", "nan"):
         return math.nan
     return float(text)
-
-
-def parse_counts(path):
-    """One run's kernel counts: {criterion id: {"futex": per op, "cs": per op}}."""
-    out = {}
-    for line in open(path, encoding="utf-8", errors="replace"):
-        m = COUNTS.match(line)
-        if m:
-            out[m.group(1)] = dict(zip(COUNTS_FIELDS, map(number, m.groups()[1:])))
-    return out
-
-
-def gather_counts(paths):
-    """Medians over the runs of each id's counts: {id: {"futex": x, "cs": y}}."""
-    runs = {}
-    for path in paths:
-        for k, figures in parse_counts(path).items():
-            runs.setdefault(k, []).append(figures)
-    return {k: {f: median_of(run[f] for run in v) for f in COUNTS_FIELDS} for k, v in runs.items()}
 
 
 def parse_fairness_harness(path):
@@ -598,7 +577,7 @@ def main():
     args = ap.parse_args()
 
     times, fairs, latencies, outside = gather(args.runs)
-    counts = gather_counts(args.runs)
+    counts = medians.collect_counts(args.runs)
     if args.family != "mutex":
         if not times and not fairs:
             sys.exit(f"report.py: no {args.family} benchmark figures in " + ", ".join(args.runs) + "; nothing written")
