@@ -328,7 +328,7 @@ pub mod counts {
                     std::fs::read_to_string(path).ok()?.trim().parse().ok()
                 });
                 if id.is_none() {
-                    eprintln!("counts: no tracepoint syscalls:sys_enter_futex (tracefs not mounted?): futex/op is n/a");
+                    eprintln!("counts: no tracepoint syscalls:sys_enter_futex (tracefs not mounted, or not readable): futex/op is n/a");
                 }
                 id
             })
