@@ -17,6 +17,10 @@ Regenerate the README's tables (each family's runs take the time shown; nothing 
     for i in 1 2 3; do cargo bench --bench rwlock > rw$i.txt 2>&1; done
     python3 benches/report.py --family rwlock --readme README.md rw1.txt rw2.txt rw3.txt
 
+    # semaphore (its tables have futex/op and cs/op once it prints `counts` lines)
+    for i in 1 2 3; do cargo bench --bench semaphore > sem$i.txt 2>&1; done
+    python3 benches/report.py --family semaphore --readme README.md sem1.txt sem2.txt sem3.txt
+
 Each run file is the whole console output (stdout and stderr) of the benchmark(s). Every figure
 is the median over the runs that have it: criterion's estimate of each id (ns per element); the
 `counts` line each contended id prints after criterion's figures (futex calls and context
@@ -32,9 +36,10 @@ parking_lot's; cs/op (voluntary + involuntary context switches per operation). T
 `parking_lot again` (the same benchmark as parking_lot on a fresh lock), shows the noise: a gap
 between locks smaller than its gap to parking_lot means nothing.
 
---family NAME  mutex (default), condvar or rwlock: which runs these are, and which README part
-               they replace: the text between `<!-- NAME-bench:begin -->` and
-               `<!-- NAME-bench:end -->`.
+--family NAME  mutex (default), condvar, rwlock or semaphore: which runs these are, and which
+               README part they replace: the text between `<!-- NAME-bench:begin -->` and
+               `<!-- NAME-bench:end -->`. Only the mutex markers are in the README today; add a
+               family's pair where its tables belong, or copy the Markdown from stdout.
 --readme FILE  replace what is between the family's markers in FILE with the Markdown; without
                the markers, or without this option, the Markdown goes to stdout instead.
 --svg FILE     (mutex) also draw ns/op against threads for the contended families (log scale),
@@ -108,6 +113,19 @@ OTHER = {
             "mixed": "50% reads, the same work outside: the lock changes hands between readers and writers.",
         },
         "`cargo bench --bench rwlock`: each crate's readers-writer lock",
+    ),
+    # Read with the `counts` lines once `benches/semaphore.rs` prints them (see `common::counts`).
+    "semaphore": (
+        [("turnstile", "turnstile"), ("turnstile_fair", "turnstile fair"), ("std", "std-built"),
+         ("parking_lot", "parking_lot-built"), ("parking_lot_again", "parking_lot-built again")],
+        ("std", "parking_lot"),
+        ("turnstile", "turnstile_fair"),
+        {
+            "contended": "threads share a semaphore of 2 permits: acquire, 4 pauses holding it, release, "
+            "1 pause outside.",
+            "contended_one_permit": "2 threads over 1 permit: the semaphore as a lock.",
+        },
+        "`cargo bench --bench semaphore`: turnstile's `Semaphore` and the mutex-and-condvar ones",
     ),
 }
 
@@ -285,6 +303,9 @@ def contended_table(family, figures, counts, locks=LOCKS, peers=PEERS, subjects=
     {"futex", "cs"}}."""
     threads = sorted({t for _, t in list(figures) + list(counts)})
     present = [(lock, label) for lock, label in locks if any((lock, t) in figures for t in threads)]
+    # Locks the runs have and the list does not (a peer added later): after the others, by id.
+    known = {lock for lock, _ in locks}
+    present += [(lock, f"`{lock}`") for lock in sorted({lock for lock, _ in figures} - known)]
     peers = [p for p in peers if any((p, t) in figures for t in threads)]
     best_label = "best peer" if len(peers) > 1 else dict(locks)[peers[0]] if peers else None
     rows = []
