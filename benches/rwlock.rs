@@ -51,9 +51,9 @@
 //!
 //! Run with `cargo bench --bench rwlock`: 60 benchmarks of 1 s each (`WARM_UP` + `MEASUREMENT`,
 //! 10 samples, 10,000 resamples) and the fairness lines, about 90 seconds on a 2-core machine
-//! (three runs in under five minutes); the first line of the output says so. Plots are off: criterion's
-//! plotters backend spends 3 to 5 s of CPU per benchmark drawing them (measured on the 2-core
-//! AMD EPYC), which would double the run; `-- --plotting-backend plotters` (or `gnuplot`) turns
+//! (three runs in under five minutes); the first line of the output says so. Plots are off:
+//! criterion's plotters backend spends 3 to 5 s of CPU per benchmark drawing them (measured on
+//! the 2-core AMD EPYC), which would double the run; `-- --plotting-backend plotters` (or `gnuplot`) turns
 //! them back on. Estimates are still saved in `target/criterion`. For tables, run it three times
 //! and take medians (criterion prints to stdout, the fairness lines too):
 //!
