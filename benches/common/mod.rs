@@ -171,6 +171,12 @@ pub mod locks {
 ///   figures are `None` and print as `n/a`, and the benchmark still runs.
 /// * **Context switches**: `getrusage(RUSAGE_THREAD)` read at the same two points, voluntary
 ///   (the thread blocked: slept on a futex, or yielded) and involuntary (preempted) apart.
+///
+/// What counting costs: while a syscall tracepoint is enabled, every system call of every task
+/// takes the kernel's slower traced entry (its cost is not measured here), so a lock making many
+/// futex calls pays a little more than it would uncounted; every lock pays alike per call.
+/// `BENCH_FUTEX_COUNT=0` in the environment turns the futex counter off (`n/a`), for ns/op
+/// without it; context switches are counted either way.
 #[allow(dead_code)] // each benchmark file uses the parts it needs
 pub mod counts {
     use std::ops::Add;
@@ -323,6 +329,10 @@ pub mod counts {
         fn tracepoint_id() -> Option<u64> {
             static ID: OnceLock<Option<u64>> = OnceLock::new();
             *ID.get_or_init(|| {
+                if std::env::var("BENCH_FUTEX_COUNT").is_ok_and(|v| v == "0") {
+                    eprintln!("counts: BENCH_FUTEX_COUNT=0: futex/op is n/a");
+                    return None;
+                }
                 let id = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"].iter().find_map(|root| {
                     let path = format!("{root}/events/syscalls/sys_enter_futex/id");
                     std::fs::read_to_string(path).ok()?.trim().parse().ok()
