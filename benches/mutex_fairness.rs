@@ -307,7 +307,7 @@ fn main() {
     let seconds = (configurations * rounds) as f64 * window.as_secs_f64();
     println!(
         "bench mutex_fairness: cargo bench --bench mutex_fairness (FAIRNESS_MS={} FAIRNESS_ROUNDS={rounds}: \
-         about {seconds:.0} s for all {configurations} configurations)",
+         about {seconds:.1} s for all {configurations} configurations)",
         window.as_millis()
     );
     let countable = counts::futex_countable();
