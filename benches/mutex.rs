@@ -30,14 +30,22 @@
 //! the lock's count is checked against the operations done: a lock that lets two threads in
 //! loses updates and fails the benchmark.
 //!
-//! Run with `cargo bench --bench mutex`. Settings are sized so the whole file takes about three
-//! minutes on a 2-core machine; fairness and tail latency of the same workloads are in
-//! `mutex_fairness.rs`.
+//! **Kernel counts.** After criterion's figures for each contended id, a line
+//! `counts <family>/<lock>/<threads>: futex/op = …, cs/op = … (vcsw/op = …, ivcsw/op = …; N ops)`:
+//! futex system calls and context switches per operation, counted by every locking thread (and
+//! the poller) for itself around its own loop, summed over all of the id's samples, warm-up
+//! included (`common::counts`; `n/a` where the counter cannot be opened).
+//!
+//! Run with `cargo bench --bench mutex`. Settings are sized so the whole file takes about 100
+//! seconds on a 2-core machine (three runs in five minutes); the first line of the output says
+//! so. Fairness and tail latency of the same workloads are in `mutex_fairness.rs`; the README's
+//! tables come from both (`python3 benches/report.py --help` says how).
 
 use std::cell::Cell;
 use std::hint::black_box;
 
 mod common;
+use common::counts::{self, Cost, Meter};
 use common::locks::{Counter, Work, CONTENDED, LONG_CS, SHORT_OUTSIDE, THREADS};
 use common::share;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::*};
@@ -45,15 +53,20 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use turnstile::{Peterson, PetersonHandle};
 
-// 78 benchmarks of 2 s each, plus criterion's analysis: about three minutes. Set in the
-// criterion config below rather than per group, so that `--warm-up-time`, `--measurement-time`
-// and `--sample-size` on the command line override them (a group's settings would win).
-const SAMPLES: usize = 20;
-const WARM_UP: Duration = Duration::from_millis(500);
-const MEASUREMENT: Duration = Duration::from_millis(1500);
+// 78 benchmarks of 1 s each, plus criterion's analysis (10,000 resamples, not its default
+// 100,000): about 100 seconds on the 2-core EPYC, so that three runs fit in five minutes. Set in
+// the criterion config below rather than per group, so that `--warm-up-time`,
+// `--measurement-time`, `--sample-size` and `--nresamples` on the command line override them (a
+// group's settings would win).
+const SAMPLES: usize = 10;
+const WARM_UP: Duration = Duration::from_millis(300);
+const MEASUREMENT: Duration = Duration::from_millis(700);
+const RESAMPLES: usize = 10_000;
+/// What the header says one run takes with the settings above.
+const EXPECTED: &str = "about 100 s on a 2-core machine";
 
 /// Locker thread counts of `with_poller` (the poller is one more thread).
 const POLLER_THREADS: [usize; 3] = [2, 4, 8];
@@ -164,19 +177,21 @@ fn lock_loop(handle: &mut impl Handle, ops: u64, work: Work, seed: u64) {
 }
 
 /// The `with_poller` poller: `try_lock_for(POLL_TIMEOUT)` over and over, incrementing whenever it
-/// gets the lock, until `done`. Returns how many times it got it.
-fn poll<C: TimedCounter>(counter: &C, done: &AtomicBool) -> u64 {
+/// gets the lock, until `done`. Returns how many times it got it, and what its polling cost the
+/// kernel (futex calls, context switches), counted from its first poll.
+fn poll<C: TimedCounter>(counter: &C, done: &AtomicBool, mut meter: Meter) -> (u64, Cost) {
     let mut got = 0;
+    meter.start();
     while !done.load(Relaxed) {
         if counter.try_with_for(POLL_TIMEOUT, |v| *v += 1) {
             got += 1;
         }
     }
-    got
+    (got, meter.stop())
 }
 
 /// What `run_threads` takes when there is no poller (the type `None` needs).
-const NO_POLLER: Option<fn(&AtomicBool) -> u64> = None;
+const NO_POLLER: Option<fn(&AtomicBool, Meter) -> (u64, Cost)> = None;
 
 /// Wall time for one thread per handle to do `total` operations of `work` between them, with
 /// `poller` (if any) running on one more thread until they are done.
@@ -189,12 +204,17 @@ const NO_POLLER: Option<fn(&AtomicBool) -> u64> = None;
 /// that way, less than its outside work alone). Spawning and stopping the poller are not timed.
 /// Then the lock's count must have grown by exactly the lockers' operations plus the poller's
 /// successful acquisitions.
+///
+/// Also returns what the run cost the kernel (`common::counts`): each locker counts its own
+/// futex calls and context switches from leaving the barrier to its last operation, the poller
+/// from its first poll to its last; the sum of them all (the barrier, spawning and joining are
+/// not in it).
 fn run_threads<H: Handle>(
     handles: &mut [H],
     total: u64,
     work: Work,
-    poller: Option<impl Fn(&AtomicBool) -> u64 + Sync>,
-) -> Duration {
+    poller: Option<impl Fn(&AtomicBool, Meter) -> (u64, Cost) + Sync>,
+) -> (Duration, Cost) {
     let before = handles[0].count();
     let threads = handles.len();
     let start = Barrier::new(threads + 1 + usize::from(poller.is_some()));
@@ -207,47 +227,82 @@ fn run_threads<H: Handle>(
             .map(|(i, handle)| {
                 let ops = share(total, threads, i);
                 s.spawn(move || {
+                    let mut meter = Meter::new();
                     start.wait();
+                    meter.start();
                     let began = Instant::now();
                     lock_loop(handle, ops, work, i as u64 + 1);
-                    (began, Instant::now())
+                    let ended = Instant::now();
+                    (began, ended, meter.stop())
                 })
             })
             .collect();
         let poller = poller.as_ref().map(|poll| {
             s.spawn(move || {
+                let meter = Meter::new();
                 start.wait();
-                poll(done)
+                poll(done, meter)
             })
         });
         start.wait();
         let spans: Vec<_> = lockers.into_iter().map(|locker| locker.join().unwrap()).collect();
         done.store(true, Relaxed);
-        (spans, poller.map_or(0, |poller| poller.join().unwrap()))
+        (spans, poller.map_or((0, Cost::ZERO), |poller| poller.join().unwrap()))
     });
+    let (polled, poller_cost) = polled;
     assert_eq!(handles[0].count() - before, total + polled, "lost updates: the lock let two threads in");
     let first = spans.iter().map(|span| span.0).min().unwrap();
     let last = spans.iter().map(|span| span.1).max().unwrap();
-    last - first
+    let cost = spans.iter().fold(poller_cost, |sum, span| sum + span.2);
+    (last - first, cost)
+}
+
+/// Runs of one benchmark id, summed over every sample criterion takes (warm-up included): the
+/// kernel's share, printed as a `counts` line once criterion is done with the id.
+struct Tally {
+    cost: Cost,
+    ops: u64,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Tally { cost: Cost::ZERO, ops: 0 }
+    }
+
+    /// Adds one sample of `ops` operations and passes its time on to criterion.
+    fn add(&mut self, ops: u64, (elapsed, cost): (Duration, Cost)) -> Duration {
+        self.ops += ops;
+        self.cost = self.cost + cost;
+        elapsed
+    }
+
+    fn print(&self, id: &str) {
+        counts::print_line(id, self.cost, self.ops);
+    }
 }
 
 /// One peer of a contended family at `threads` threads, on `counter` (a fresh lock per call, so
 /// that the control runs on its own lock), with `poller` on one more thread if given.
+///
+/// After criterion's figures for it, a `counts <family>/<name>/<threads>` line: futex calls and
+/// context switches per (locker) operation over all of this id's samples.
 fn bench_peer<C: Counter + Sync>(
     group: &mut BenchmarkGroup<'_, WallTime>,
-    name: &str,
+    (family, name): (&str, &str),
     threads: usize,
     work: Work,
     counter: C,
-    poller: Option<fn(&C, &AtomicBool) -> u64>,
+    poller: Option<fn(&C, &AtomicBool, Meter) -> (u64, Cost)>,
 ) {
     let counter = &counter;
+    let mut tally = Tally::new();
     group.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &t| {
         b.iter_custom(|iters| {
-            let poller = poller.map(|poll| move |done: &AtomicBool| poll(counter, done));
-            run_threads(&mut vec![counter; t], iters, work, poller)
+            let poller = poller.map(|poll| move |done: &AtomicBool, meter| poll(counter, done, meter));
+            tally.add(iters, run_threads(&mut vec![counter; t], iters, work, poller))
         })
     });
+    tally.print(&format!("{family}/{name}/{threads}"));
 }
 
 /// A criterion group for one contended family. One element = one lock/increment/unlock by a
@@ -262,18 +317,21 @@ fn contended_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, W
 fn contended_family(c: &mut Criterion, name: &str, work: Work) {
     let mut group = contended_group(c, name);
     for threads in THREADS {
-        bench_peer(&mut group, "turnstile_spinlock", threads, work, turnstile::SpinLock::new(0u64), None);
-        bench_peer(&mut group, "turnstile_mutex", threads, work, turnstile::Mutex::new(0u64), None);
-        bench_peer(&mut group, "std_mutex", threads, work, std::sync::Mutex::new(0u64), None);
-        bench_peer(&mut group, "parking_lot", threads, work, parking_lot::Mutex::new(0u64), None);
+        let g = &mut group;
+        bench_peer(g, (name, "turnstile_spinlock"), threads, work, turnstile::SpinLock::new(0u64), None);
+        bench_peer(g, (name, "turnstile_mutex"), threads, work, turnstile::Mutex::new(0u64), None);
+        bench_peer(g, (name, "std_mutex"), threads, work, std::sync::Mutex::new(0u64), None);
+        bench_peer(g, (name, "parking_lot"), threads, work, parking_lot::Mutex::new(0u64), None);
         // CONTROL: exactly the `parking_lot` benchmark again, on a fresh lock.
-        bench_peer(&mut group, "parking_lot_again", threads, work, parking_lot::Mutex::new(0u64), None);
+        bench_peer(g, (name, "parking_lot_again"), threads, work, parking_lot::Mutex::new(0u64), None);
         if threads == 2 {
             let (a, b) = Peterson::pair(0u64);
             let mut handles = [a, b];
+            let mut tally = Tally::new();
             group.bench_with_input(BenchmarkId::new("turnstile_peterson", threads), &threads, |b, _| {
-                b.iter_custom(|iters| run_threads(&mut handles, iters, work, NO_POLLER))
+                b.iter_custom(|iters| tally.add(iters, run_threads(&mut handles, iters, work, NO_POLLER)))
             });
+            tally.print(&format!("{name}/turnstile_peterson/{threads}"));
         }
     }
     group.finish();
@@ -301,10 +359,12 @@ fn with_poller(c: &mut Criterion) {
     let mut group = contended_group(c, "with_poller");
     let work = SHORT_OUTSIDE;
     for threads in POLLER_THREADS {
-        bench_peer(&mut group, "turnstile_mutex", threads, work, turnstile::Mutex::new(0u64), Some(poll));
-        bench_peer(&mut group, "parking_lot", threads, work, parking_lot::Mutex::new(0u64), Some(poll));
+        let (g, family) = (&mut group, "with_poller");
+        bench_peer(g, (family, "turnstile_mutex"), threads, work, turnstile::Mutex::new(0u64), Some(poll));
+        bench_peer(g, (family, "parking_lot"), threads, work, parking_lot::Mutex::new(0u64), Some(poll));
         // CONTROL: exactly the `parking_lot` benchmark again, on a fresh lock.
-        bench_peer(&mut group, "parking_lot_again", threads, work, parking_lot::Mutex::new(0u64), Some(poll));
+        let control = parking_lot::Mutex::new(0u64);
+        bench_peer(g, (family, "parking_lot_again"), threads, work, control, Some(poll));
     }
     group.finish();
 }
@@ -318,7 +378,20 @@ criterion_group! {
         .sample_size(SAMPLES)
         .warm_up_time(WARM_UP)
         .measurement_time(MEASUREMENT)
+        .nresamples(RESAMPLES)
         .without_plots();
     targets = uncontended, contended, contended_long, short_outside, with_poller
 }
-criterion_main!(benches);
+
+/// `criterion_main!`, after a header: the command, how long it takes, whether futex calls can be
+/// counted here.
+fn main() {
+    println!(
+        "bench mutex: cargo bench --bench mutex ({EXPECTED}; {SAMPLES} samples, {WARM_UP:?} warm-up + \
+         {MEASUREMENT:?} per benchmark)"
+    );
+    let countable = counts::futex_countable();
+    println!("bench mutex: futex calls counted: {}", if countable { "yes" } else { "no (n/a)" });
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

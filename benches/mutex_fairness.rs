@@ -6,12 +6,13 @@
 //! a barrier, run the workload's loop for a fixed window, then stop at a flag. Each thread counts
 //! its acquisitions and times every one of them: `Instant::now()` before `lock()` and again as
 //! soon as it returns, into a histogram of its own (16 sub-buckets per power of two: each bucket
-//! is at most 6.25% wide, and a quantile is reported as its bucket's middle). Around the window,
-//! `getrusage(RUSAGE_SELF)` counts the process's context switches. Per configuration, two lines:
+//! is at most 6.25% wide, and a quantile is reported as its bucket's middle). Each thread also
+//! counts, for itself, its futex system calls and context switches from leaving the barrier to
+//! its last operation (`common::counts`). Per configuration, two lines:
 //!
 //! ```text
 //! fairness short_outside/turnstile_mutex/8: min/max = 0.62 (worst run 0.41)
-//! latency short_outside/turnstile_mutex/8: p50 = 45 ns, p99 = 1200 ns, p999 = 35000 ns, ns/op = 8.1, vcsw/op = 0.0012, ivcsw/op = 0.0004
+//! latency short_outside/turnstile_mutex/8: p50 = 45 ns, p99 = 1200 ns, p999 = 35000 ns, ns/op = 8.1, vcsw/op = 0.0012, ivcsw/op = 0.0004, futex/op = 0.0020, cs/op = 0.0016
 //! ```
 //!
 //! * `min/max`: the fewest acquisitions any thread made over the most any thread made, the median
@@ -23,11 +24,12 @@
 //! * `ns/op`: the window (from the first thread starting to the last one stopping) over the
 //!   operations of all threads together: throughput.
 //! * `vcsw/op`, `ivcsw/op`: voluntary context switches (a thread blocked: slept on a futex, or
-//!   yielded) and involuntary ones (preempted) per operation, whole process. The harness's own
-//!   are in there too (threads blocking at the starting barrier, the main thread's sleep and
-//!   joins: about two per thread per round); at 16 threads in a 200 ms window that is about 1e-5
-//!   per operation in `short_outside` and 1e-4 in `contended_long_cs`, so smaller figures are
-//!   zero.
+//!   yielded) and involuntary ones (preempted) per operation, summed over the locking threads'
+//!   own windows (`getrusage(RUSAGE_THREAD)`): the starting barrier, the main thread's sleep and
+//!   the joins are not in them. `cs/op` is the two together.
+//! * `futex/op`: `futex` system calls per operation, all threads' windows together (a perf
+//!   counter on `syscalls:sys_enter_futex` per thread); `n/a` where it cannot be opened (no
+//!   tracefs, or not allowed: run as root or lower `kernel.perf_event_paranoid`).
 //!
 //! Every latency figure is a median over rounds. Each configuration runs `FAIRNESS_ROUNDS` rounds,
 //! and each round runs every lock once, in turn, so that drift in the machine (another process,
@@ -43,7 +45,7 @@
 //! with each other here, not with `mutex.rs`.
 //!
 //! Run with `cargo bench --bench mutex_fairness` (about 30 seconds with the defaults: 200 ms
-//! windows, 3 rounds). `FAIRNESS_MS` sets the window in milliseconds and `FAIRNESS_ROUNDS` the
+//! windows, 3 rounds, 2 workloads x 4 thread counts x 5 locks; the first line says so). `FAIRNESS_MS` sets the window in milliseconds and `FAIRNESS_ROUNDS` the
 //! rounds, e.g. `FAIRNESS_MS=20 FAIRNESS_ROUNDS=1` for a smoke run; arguments after `--` keep only
 //! the configurations whose id contains one of them. Without `--bench` (as `cargo test
 //! --benches` runs it) every configuration runs once for 2 ms, as a check that it works.
@@ -54,6 +56,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 mod common;
+use common::counts::{self, Cost, Meter};
 use common::locks::{arithmetic, Counter, Work, ARITHMETIC_ROUNDS, LONG_CS, SHORT_OUTSIDE, THREADS};
 
 const DEFAULT_WINDOW_MS: u64 = 200;
@@ -141,27 +144,6 @@ impl Histogram {
     }
 }
 
-/// Voluntary and involuntary context switches of the whole process so far, where the OS says.
-#[cfg(target_os = "linux")]
-fn context_switches() -> Option<(i64, i64)> {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: `usage` is valid for writes of a `rusage`, and `RUSAGE_SELF` is a valid `who`;
-    // `getrusage` fills the whole struct when it returns 0, which is checked before reading it.
-    let usage = unsafe {
-        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
-            return None;
-        }
-        usage.assume_init()
-    };
-    Some((usage.ru_nvcsw as i64, usage.ru_nivcsw as i64))
-}
-
-/// `libc` is a dependency on Linux only; elsewhere the switch counts print as `nan`.
-#[cfg(not(target_os = "linux"))]
-fn context_switches() -> Option<(i64, i64)> {
-    None
-}
-
 /// What one round of one configuration measured.
 #[derive(Clone, Copy)]
 struct Round {
@@ -173,6 +155,8 @@ struct Round {
     ns_per_op: f64,
     vcsw_per_op: f64,
     ivcsw_per_op: f64,
+    futex_per_op: f64,
+    cs_per_op: f64,
 }
 
 /// What one thread of a run did: when it started and stopped, its acquisitions, their latencies.
@@ -181,6 +165,8 @@ struct Worker {
     ended: Instant,
     ops: u64,
     latencies: Histogram,
+    /// Futex calls and context switches in the thread's window.
+    cost: Cost,
 }
 
 /// One thread of a run: `work` on `counter` from the barrier until `stop`, timing every acquisition.
@@ -188,7 +174,9 @@ fn worker<C: Counter>(counter: &C, work: Work, seed: u64, start: &Barrier, stop:
     let mut latencies = Histogram::new();
     let mut ops = 0;
     let mut state = seed;
+    let mut meter = Meter::new();
     start.wait();
+    meter.start();
     let began = Instant::now();
     while !stop.load(Relaxed) {
         let asked = Instant::now();
@@ -203,8 +191,10 @@ fn worker<C: Counter>(counter: &C, work: Work, seed: u64, start: &Barrier, stop:
         ops += 1;
         work.outside(&mut state);
     }
+    let ended = Instant::now();
+    let cost = meter.stop();
     black_box(state);
-    Worker { began, ended: Instant::now(), ops, latencies }
+    Worker { began, ended, ops, latencies, cost }
 }
 
 /// One round: `threads` threads on `counter` for `window`.
@@ -216,18 +206,14 @@ fn run<C: Counter + Sync>(counter: &C, threads: usize, work: Work, window: Durat
     let before = counter.count();
     let start = Barrier::new(threads + 1);
     let stop = AtomicBool::new(false);
-    let (switches, workers) = std::thread::scope(|s| {
+    let workers: Vec<Worker> = std::thread::scope(|s| {
         let (start, stop) = (&start, &stop);
         let workers: Vec<_> =
             (0..threads).map(|i| s.spawn(move || worker(counter, work, i as u64 + 1, start, stop))).collect();
-        // Read before the barrier, so that a main thread scheduled late after it misses nothing.
-        let switches_before = context_switches();
         start.wait();
         std::thread::sleep(window);
         stop.store(true, Relaxed);
-        let workers: Vec<Worker> = workers.into_iter().map(|w| w.join().unwrap()).collect();
-        let switches = switches_before.zip(context_switches()).map(|(b, a)| (a.0 - b.0, a.1 - b.1));
-        (switches, workers)
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
     });
 
     let total: u64 = workers.iter().map(|w| w.ops).sum();
@@ -240,19 +226,26 @@ fn run<C: Counter + Sync>(counter: &C, threads: usize, work: Work, window: Durat
     for w in &workers {
         latencies.merge(&w.latencies);
     }
-    let per_op = |n: i64| n as f64 / total.max(1) as f64;
+    let cost = workers.iter().fold(Cost::ZERO, |sum, w| sum + w.cost);
+    let per_op = |n: Option<u64>| n.map_or(f64::NAN, |n| n as f64 / total.max(1) as f64);
     Round {
         share: if max == 0 { 0.0 } else { min as f64 / max as f64 },
         p50: latencies.quantile(0.50),
         p99: latencies.quantile(0.99),
         p999: latencies.quantile(0.999),
         ns_per_op: elapsed.as_nanos() as f64 / total.max(1) as f64,
-        vcsw_per_op: switches.map_or(f64::NAN, |(v, _)| per_op(v)),
-        ivcsw_per_op: switches.map_or(f64::NAN, |(_, i)| per_op(i)),
+        vcsw_per_op: per_op(cost.vcsw),
+        ivcsw_per_op: per_op(cost.ivcsw),
+        futex_per_op: per_op(cost.futex),
+        cs_per_op: per_op(cost.switches()),
     }
 }
 
+/// The median, `nan` (printed `n/a`) if any value is: a figure that could not be counted.
 fn median(mut values: Vec<f64>) -> f64 {
+    if values.iter().any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n % 2 == 1 {
@@ -265,7 +258,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// Plain decimals with two significant digits (`0.0012`, `0.31`, `4.2`), for small rates.
 fn two_digits(x: f64) -> String {
     if !x.is_finite() {
-        return "nan".into();
+        return "n/a".into();
     }
     if x == 0.0 {
         return "0".into();
@@ -310,6 +303,15 @@ fn main() {
         (Duration::from_millis(2), 1)
     };
     assert!(rounds > 0, "FAIRNESS_ROUNDS must be at least 1");
+    let configurations = WORKLOADS.len() * THREADS.len() * LOCKS.len();
+    let seconds = (configurations * rounds) as f64 * window.as_secs_f64();
+    println!(
+        "bench mutex_fairness: cargo bench --bench mutex_fairness (FAIRNESS_MS={} FAIRNESS_ROUNDS={rounds}: \
+         about {seconds:.1} s for all {configurations} configurations)",
+        window.as_millis()
+    );
+    let countable = counts::futex_countable();
+    println!("bench mutex_fairness: futex calls counted: {}", if countable { "yes" } else { "no (n/a)" });
     println!(
         "outside work: {:.2} ns per call ({ARITHMETIC_ROUNDS} rounds of xorshift); window {} ms, {rounds} rounds",
         calibrate_outside(),
@@ -335,7 +337,8 @@ fn main() {
                 let worst = results.iter().map(|r| r.share).fold(f64::INFINITY, f64::min);
                 println!("fairness {}: min/max = {:.2} (worst run {worst:.2})", id(lock), med(|r| r.share));
                 println!(
-                    "latency {}: p50 = {:.0} ns, p99 = {:.0} ns, p999 = {:.0} ns, ns/op = {:.1}, vcsw/op = {}, ivcsw/op = {}",
+                    "latency {}: p50 = {:.0} ns, p99 = {:.0} ns, p999 = {:.0} ns, ns/op = {:.1}, \
+                     vcsw/op = {}, ivcsw/op = {}, futex/op = {}, cs/op = {}",
                     id(lock),
                     med(|r| r.p50),
                     med(|r| r.p99),
@@ -343,6 +346,8 @@ fn main() {
                     med(|r| r.ns_per_op),
                     two_digits(med(|r| r.vcsw_per_op)),
                     two_digits(med(|r| r.ivcsw_per_op)),
+                    two_digits(med(|r| r.futex_per_op)),
+                    two_digits(med(|r| r.cs_per_op)),
                 );
             }
         }

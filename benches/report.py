@@ -1,19 +1,49 @@
 #!/usr/bin/env python3
-"""The README's mutex benchmark tables and chart, from several runs of the two mutex benchmarks.
+"""The README's benchmark tables (and the mutex chart), from three runs of each benchmark.
 
-Usage:
-    python3 benches/report.py [--readme README.md] [--svg benches/mutex.svg] run1.txt run2.txt ...
+Regenerate the README's tables (each family's runs take the time shown; nothing else should run):
 
-Each run file is the whole console output (stdout and stderr) of `cargo bench --bench mutex`
-followed by `cargo bench --bench mutex_fairness`. Every figure is the median over the runs that
-have it: criterion's estimate of each id (ns per element), and each `fairness`/`latency` figure of
-the fairness harness (for `worst run`, the lowest of all runs).
+    # mutex: about 2 minutes a run (mutex ~100 s, mutex_fairness ~25 s)
+    for i in 1 2 3; do
+        { cargo bench --bench mutex; cargo bench --bench mutex_fairness; } > mutex$i.txt 2>&1
+    done
+    python3 benches/report.py --readme README.md --svg benches/mutex.svg mutex1.txt mutex2.txt mutex3.txt
 
---readme FILE  replace what is between the markers `<!-- mutex-bench:begin -->` and
-               `<!-- mutex-bench:end -->` in FILE with the Markdown; without the markers, or
-               without this option, the Markdown goes to stdout instead.
---svg FILE     also draw ns/op against threads for the contended families (log scale), and link
-               it from the Markdown.
+    # condvar: about 50 s a run
+    for i in 1 2 3; do cargo bench --bench condvar > cv$i.txt 2>&1; done
+    python3 benches/report.py --family condvar --readme README.md cv1.txt cv2.txt cv3.txt
+
+    # readers-writer locks: about 90 s a run
+    for i in 1 2 3; do cargo bench --bench rwlock > rw$i.txt 2>&1; done
+    python3 benches/report.py --family rwlock --readme README.md rw1.txt rw2.txt rw3.txt
+
+    # semaphore (its tables have futex/op and cs/op once it prints `counts` lines)
+    for i in 1 2 3; do cargo bench --bench semaphore > sem$i.txt 2>&1; done
+    python3 benches/report.py --family semaphore --readme README.md sem1.txt sem2.txt sem3.txt
+
+Each run file is the whole console output (stdout and stderr) of the benchmark(s). Every figure
+is the median over the runs that have it: criterion's estimate of each id (ns per element); the
+`counts` line each contended id prints after criterion's figures (futex calls and context
+switches per operation, counted by every thread of the benchmark around its own measured loop,
+over all of the id's samples: see `benches/common/mod.rs`, module `counts`); each
+`fairness`/`latency` figure of `mutex_fairness` (for `worst run`, the lowest of all runs). A
+figure that could not be counted (no perf counter: `n/a` in the output) is left out of the
+median, and shows as `n/a` when no run has it.
+
+Contended tables have a row per thread count and lock: ns/op; that over the best peer in the
+same runs (the faster of std and parking_lot, bold for turnstile's locks); futex/op and that over
+parking_lot's; cs/op (voluntary + involuntary context switches per operation). The control row,
+`parking_lot again` (the same benchmark as parking_lot on a fresh lock), shows the noise: a gap
+between locks smaller than its gap to parking_lot means nothing.
+
+--family NAME  mutex (default), condvar, rwlock or semaphore: which runs these are, and which
+               README part they replace: the text between `<!-- NAME-bench:begin -->` and
+               `<!-- NAME-bench:end -->`. Only the mutex markers are in the README today; add a
+               family's pair where its tables belong, or copy the Markdown from stdout.
+--readme FILE  replace what is between the family's markers in FILE with the Markdown; without
+               the markers, or without this option, the Markdown goes to stdout instead.
+--svg FILE     (mutex) also draw ns/op against threads for the contended families (log scale),
+               and link it from the Markdown.
 
 Families, thread counts or locks missing from the runs (a smoke run of a few of them) leave out
 their rows, columns, tables or chart lines. Criterion output is parsed by `medians.py`.
@@ -31,13 +61,18 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import medians  # noqa: E402
 
-BEGIN, END = "<!-- mutex-bench:begin -->", "<!-- mutex-bench:end -->"
+def markers(family):
+    """The README markers around a family's tables."""
+    return f"<!-- {family}-bench:begin -->", f"<!-- {family}-bench:end -->"
+
 
 LATENCY = re.compile(
     r"^latency (\S+): p50 = ([0-9.]+) ns, p99 = ([0-9.]+) ns, p999 = ([0-9.]+) ns, "
-    r"ns/op = ([0-9.]+), vcsw/op = (\S+), ivcsw/op = (\S+)"
+    r"ns/op = ([0-9.]+), vcsw/op = ([^,\s]+), ivcsw/op = ([^,\s]+)"
+    r"(?:, futex/op = ([^,\s]+), cs/op = ([^,\s]+))?"
 )
-LATENCY_FIELDS = ("p50", "p99", "p999", "ns_op", "vcsw", "ivcsw")
+LATENCY_FIELDS = ("p50", "p99", "p999", "ns_op", "vcsw", "ivcsw", "futex", "cs")
+# The `counts <id>: futex/op = X, cs/op = Y (...)` lines after criterion's figures: `medians.collect_counts`.
 OUTSIDE = re.compile(r"^outside work: ([0-9.]+) ns per call")
 
 # (id in the benchmarks, as the tables name it), in the tables' column order.
@@ -51,6 +86,48 @@ LOCKS = [
 ]
 NAME = dict(LOCKS)
 PEERS = ("std_mutex", "parking_lot")  # what `Mutex` is measured against
+
+# The other families: {family: (locks as (id, name), peers, turnstile's, {criterion group: description}, intro)}.
+OTHER = {
+    "condvar": (
+        [("turnstile", "turnstile"), ("std", "std"), ("parking_lot", "parking_lot"),
+         ("parking_lot_again", "parking_lot again")],
+        ("std", "parking_lot"),
+        ("turnstile",),
+        {
+            "ping_pong": "threads pass a turn around a ring through one mutex, each waiting on a condvar "
+            "of its own; ns per turn (one `notify_one` hand-off).",
+            "notify_all": "waiters relock the mutex after each `notify_all` and count themselves; "
+            "ns per broadcast round, until every waiter has seen it (threads = waiters).",
+        },
+        "`cargo bench --bench condvar`: `Mutex` + `Condvar` of each crate",
+    ),
+    "rwlock": (
+        [("turnstile_reader_pref", "`ReaderPref`"), ("turnstile_writer_pref", "`WriterPref`"),
+         ("turnstile_fair", "`Fair`"), ("std", "std"), ("parking_lot", "parking_lot"),
+         ("parking_lot_again", "parking_lot again")],
+        ("std", "parking_lot"),
+        ("turnstile_reader_pref", "turnstile_writer_pref", "turnstile_fair"),
+        {
+            "read_heavy": "95% reads of a `[u64; 4]`, about 50 ns of work outside between operations.",
+            "mixed": "50% reads, the same work outside: the lock changes hands between readers and writers.",
+        },
+        "`cargo bench --bench rwlock`: each crate's readers-writer lock",
+    ),
+    # Read with the `counts` lines once `benches/semaphore.rs` prints them (see `common::counts`).
+    "semaphore": (
+        [("turnstile", "turnstile"), ("turnstile_fair", "turnstile fair"), ("std", "std-built"),
+         ("parking_lot", "parking_lot-built"), ("parking_lot_again", "parking_lot-built again")],
+        ("std", "parking_lot"),
+        ("turnstile", "turnstile_fair"),
+        {
+            "contended": "threads share a semaphore of 2 permits: acquire, 4 pauses holding it, release, "
+            "1 pause outside.",
+            "contended_one_permit": "2 threads over 1 permit: the semaphore as a lock.",
+        },
+        "`cargo bench --bench semaphore`: turnstile's `Semaphore` and the mutex-and-condvar ones",
+    ),
+}
 
 FAMILIES = {
     "contended": "one increment inside the lock, one pause (~24 ns) outside: mostly the cost of "
@@ -73,13 +150,20 @@ CHART_SERIES = [
 ]
 
 
+def number(text):
+    """A figure as printed: a decimal, or `n/a`/`nan` (not counted) as nan."""
+    if text is None or text in ("n/a", "nan"):
+        return math.nan
+    return float(text)
+
+
 def parse_fairness_harness(path):
     """One run's latency figures ({id: {field: value}}) and its outside-work calibration (ns)."""
     latency, outside = {}, None
     for line in open(path, encoding="utf-8", errors="replace"):
         m = LATENCY.match(line)
         if m:
-            latency[m.group(1)] = dict(zip(LATENCY_FIELDS, map(float, m.groups()[1:])))
+            latency[m.group(1)] = dict(zip(LATENCY_FIELDS, map(number, m.groups()[1:])))
             continue
         m = OUTSIDE.match(line)
         if m and outside is None:
@@ -153,7 +237,9 @@ def fmt_latency(ns):
 
 
 def fmt_ratio(r):
-    """Two decimals, or two significant figures for a ratio below 0.1 (not a bare 0.00)."""
+    """Two decimals; whole numbers from 10 up; two significant figures below 0.1 (not a bare 0.00)."""
+    if r >= 10:
+        return f"{r:,.0f}"
     return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"
 
 
@@ -202,31 +288,55 @@ def uncontended_table(times):
     return table(["uncontended (1 thread)", "ns/op", "ratio"], "lrr", rows) if rows else None
 
 
-def contended_table(family, figures):
-    """Table (b): rows = thread count, a column per lock present, `Mutex` over the best peer and the
-    control's spread."""
-    threads = sorted({t for _, t in figures})
-    locks = [lock for lock, _ in LOCKS if any((lock, t) in figures for t in threads)]
-    peers = [p for p in PEERS if p in locks]
-    header = [f"{family}, threads"] + [NAME[lock] for lock in locks]
-    has_ratio = "turnstile_mutex" in locks and peers
-    if has_ratio:
-        header.append("`Mutex` ÷ " + ("best peer" if len(peers) > 1 else NAME[peers[0]]))
-    has_spread = "parking_lot" in locks and "parking_lot_again" in locks
-    if has_spread:
-        header.append("control spread")
+def fmt_over(value, base):
+    """`value / base` for a ratio column; empty when either is missing, `—` when base is 0."""
+    if value is None or base is None or math.isnan(value) or math.isnan(base):
+        return ""
+    if base == 0:
+        return "1.00" if value == 0 else "—"
+    return fmt_ratio(value / base)
+
+
+def contended_table(family, figures, counts, locks=LOCKS, peers=PEERS, subjects=("turnstile_mutex",)):
+    """Table (b): a row per thread count and lock present: ns/op, over the best peer, futex/op,
+    over parking_lot's, cs/op. `figures` is {(lock, threads): ns}, `counts` {(lock, threads):
+    {"futex", "cs"}}."""
+    threads = sorted({t for _, t in list(figures) + list(counts)})
+    present = [(lock, label) for lock, label in locks if any((lock, t) in figures for t in threads)]
+    # Locks the runs have and the list does not (a peer added later): after the others, by id.
+    known = {lock for lock, _ in locks}
+    present += [(lock, f"`{lock}`") for lock in sorted({lock for lock, _ in figures} - known)]
+    peers = [p for p in peers if any((p, t) in figures for t in threads)]
+    best_label = "best peer" if len(peers) > 1 else dict(locks)[peers[0]] if peers else None
     rows = []
     for t in threads:
-        row = [str(t)] + [fmt_ns(figures.get((lock, t))) for lock in locks]
-        if has_ratio:
-            mutex = figures.get(("turnstile_mutex", t))
-            best = min((figures[p, t] for p in peers if (p, t) in figures), default=None)
-            row.append(f"**{fmt_ratio(mutex / best)}**" if mutex and best else "")
-        if has_spread:
-            a, b = figures.get(("parking_lot", t)), figures.get(("parking_lot_again", t))
-            row.append(f"{abs(a - b) / min(a, b) * 100:.0f}%" if a and b else "")
-        rows.append(row)
-    return table(header, "l" + "r" * (len(header) - 1), rows)
+        best = min((figures[p, t] for p in peers if (p, t) in figures), default=None)
+        pl_futex = counts.get(("parking_lot", t), {}).get("futex")
+        first = True
+        for lock, label in present:
+            if (lock, t) not in figures and (lock, t) not in counts:
+                continue
+            ns = figures.get((lock, t))
+            kernel = counts.get((lock, t), {})
+            over = fmt_over(ns, best)
+            if over and lock in subjects:
+                over = f"**{over}**"
+            futex_over = fmt_over(kernel.get("futex"), pl_futex) if lock != "parking_lot" else ""
+            rows.append(
+                [
+                    str(t) if first else "",
+                    label,
+                    fmt_ns(ns),
+                    over if best_label else "",
+                    fmt_rate(kernel.get("futex", math.nan)) if kernel else "",
+                    futex_over,
+                    fmt_rate(kernel.get("cs", math.nan)) if kernel else "",
+                ]
+            )
+            first = False
+    header = [f"{family}, threads", "lock", "ns/op", f"÷ {best_label}" if best_label else "",
+              "futex/op", "futex ÷ parking_lot", "cs/op"]
+    return table(header, "llrrrrr", rows)
 
 
 def fairness_table(workload, fairs, latencies):
@@ -250,16 +360,18 @@ def fairness_table(workload, fairs, latencies):
                     fmt_latency(lat.get("p99", nan)),
                     fmt_latency(lat.get("p999", nan)),
                     fmt_ns(lat.get("ns_op", nan)),
+                    fmt_rate(lat.get("futex", nan)) if lat else "",
+                    fmt_rate(lat.get("cs", nan)) if lat else "",
                     fmt_rate(lat.get("vcsw", nan)) if lat else "",
-                    fmt_rate(lat.get("ivcsw", nan)) if lat else "",
                 ]
             )
             first = False
-    header = [f"{workload}, threads", "lock", "min/max (worst)", "p50", "p99", "p99.9", "ns/op", "vcsw/op", "ivcsw/op"]
-    return table(header, "llrrrrrrr", rows) if rows else None
+    header = [f"{workload}, threads", "lock", "min/max (worst)", "p50", "p99", "p99.9", "ns/op", "futex/op",
+              "cs/op", "of which voluntary"]
+    return table(header, "llrrrrrrrr", rows) if rows else None
 
 
-def markdown(paths, times, fairs, latencies, outside, svg_link):
+def markdown(paths, times, fairs, latencies, counts, outside, svg_link):
     newest = datetime.date.fromtimestamp(max(os.path.getmtime(p) for p in paths))
     outside_text = f"{outside:.1f} ns" if outside else "10 ns"
     out = [
@@ -283,16 +395,21 @@ def markdown(paths, times, fairs, latencies, outside, svg_link):
     if present:
         out += [
             "",
-            "Contended, nanoseconds per operation of all threads together. `Mutex` ÷ best peer divides by "
-            "the faster of std and parking_lot. `parking_lot again` is the control, the same benchmark on "
-            "a fresh lock: its spread from `parking_lot` is the noise, and a gap between locks smaller "
-            "than it means nothing.",
+            "Contended, nanoseconds per operation of all threads together; ÷ best peer divides by the "
+            "faster of std and parking_lot at the same thread count. futex/op and cs/op are the futex "
+            "system calls and context switches (voluntary and involuntary) per operation, every thread "
+            "counting its own around its measured loop (`counts` lines of the bench output); futex ÷ "
+            "parking_lot divides by parking_lot's. `parking_lot again` is the control, the same benchmark "
+            "on a fresh lock: its gap to `parking_lot` is the noise, and a gap between locks smaller than "
+            "it means nothing.",
         ]
         if svg_link:
             out += ["", f"![ns per operation against threads, per contended family]({svg_link})"]
+    counted = by_family(counts)
     for family in present:
         description = FAMILIES[family].format(outside=outside_text)
-        out += ["", f"**{family}**: {description}", "", contended_table(family, contended[family])]
+        table_ = contended_table(family, contended[family], counted.get(family, {}))
+        out += ["", f"**{family}**: {description}", "", table_]
 
     fair_by, lat_by = by_family(fairs), by_family(latencies)
     workloads = [w for w in WORKLOADS if w in fair_by or w in lat_by]
@@ -303,14 +420,69 @@ def markdown(paths, times, fairs, latencies, outside, svg_link):
             "fewest acquisitions of any thread over the most (1.00 = equal shares), median over rounds, "
             "with the worst round; p50/p99/p99.9 are the time from calling `lock()` to holding the lock, "
             "two clock reads included (the lowest figures, ~30 ns on a 2-core EPYC, are acquisitions "
-            "that did not wait); vcsw/ivcsw are voluntary (blocked) and involuntary "
-            "(preempted) context switches per operation. Timing every acquisition slows the loop, so "
-            "ns/op here is for comparing locks with each other, not with the tables above.",
+            "that did not wait); futex/op is futex system calls per operation and cs/op context switches "
+            "per operation, of which voluntary (blocked) the last column, the rest involuntary "
+            "(preempted), each thread counting its own window. Timing every acquisition slows the loop, "
+            "so ns/op here is for comparing locks with each other, not with the tables above.",
         ]
     for workload in workloads:
         t = fairness_table(workload, fair_by.get(workload, {}), lat_by.get(workload, {}))
         if t:
             out += ["", t]
+    return "\n".join(out) + "\n"
+
+
+def other_markdown(name, paths, times, fairs, counts):
+    """The tables of the condvar or rwlock family: uncontended (if any), then one long table per
+    contended group, then the fairness lines (if any)."""
+    locks, peers, subjects, groups, intro = OTHER[name]
+    label = dict(locks)
+    newest = datetime.date.fromtimestamp(max(os.path.getmtime(p) for p in paths))
+    n = len(paths)
+    out = [
+        f"Medians of {n} run{'s' if n != 1 else ''} of {intro}, every lock in the same process; the newest run "
+        f"is dated {newest.isoformat()}. Regenerate with:",
+        "",
+        "```sh",
+        f"for i in 1 2 3; do cargo bench --bench {name} > {name}$i.txt 2>&1; done",
+        f"python3 benches/report.py --family {name} --readme README.md {name}1.txt {name}2.txt {name}3.txt",
+        "```",
+    ]
+    # Uncontended groups: ids `group/lock` with no thread count.
+    uncontended = {}
+    for key, ns in times.items():
+        parts = key.split("/")
+        if len(parts) == 2 and parts[0].startswith("uncontended"):
+            uncontended.setdefault(parts[0], {})[parts[1]] = ns
+    if uncontended:
+        columns = [lock for lock, _ in locks if any(lock in g for g in uncontended.values())]
+        columns += sorted({lock for g in uncontended.values() for lock in g} - set(columns))
+        rows = [[g] + [fmt_ns(v.get(lock)) for lock in columns] for g, v in uncontended.items()]
+        out += ["", "Uncontended, one thread; ns per operation.", "",
+                table(["uncontended"] + [label.get(lock, lock) for lock in columns], "l" + "r" * len(columns), rows)]
+    contended, counted = by_family(times), by_family(counts)
+    present = [g for g in groups if g in contended]
+    if present:
+        out += [
+            "",
+            "Contended: a row per thread count and lock; ÷ best peer divides by the faster of std and "
+            "parking_lot at the same thread count. futex/op and cs/op are futex system calls and context "
+            "switches (voluntary and involuntary) per operation, every thread counting its own around its "
+            "measured loop; futex ÷ parking_lot divides by parking_lot's. `parking_lot again` is the "
+            "control: its gap to `parking_lot` is the noise.",
+        ]
+    for group in present:
+        t = contended_table(group, contended[group], counted.get(group, {}), locks, peers, subjects)
+        out += ["", f"**{group}**: {groups[group]}", "", t]
+    fair_rows = []
+    for key, (share, worst) in fairs.items():
+        parts = key.split("/")
+        if len(parts) == 4 and parts[0] == name:
+            fair_rows.append([f"{parts[1]}, {parts[3]} threads", label.get(parts[2], parts[2]), f"{share:.2f} ({worst:.2f})"])
+    if fair_rows:
+        out += ["", "Fairness: the fewest operations any thread completed over the most (1.00 = equal shares), "
+                "median of the runs, with the worst window.", "",
+                table(["workload", "lock", "min/max (worst)"], "llr", fair_rows)]
     return "\n".join(out) + "\n"
 
 
@@ -417,13 +589,21 @@ def svg(times, n_runs):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--readme", help="Markdown file with the mutex-bench markers to rewrite")
-    ap.add_argument("--svg", help="where to write the chart")
-    ap.add_argument("runs", nargs="+", help="console output of one run of both benchmarks, per file")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--family", default="mutex", choices=["mutex"] + list(OTHER),
+                    help="which benchmark's runs these are (default: mutex)")
+    ap.add_argument("--readme", help="Markdown file with the family's markers to rewrite")
+    ap.add_argument("--svg", help="(mutex) where to write the chart")
+    ap.add_argument("runs", nargs="+", help="console output of one run of the family's benchmark(s), per file")
     args = ap.parse_args()
 
     times, fairs, latencies, outside = gather(args.runs)
+    counts = medians.collect_counts(args.runs)
+    if args.family != "mutex":
+        if not times and not fairs:
+            sys.exit(f"report.py: no {args.family} benchmark figures in " + ", ".join(args.runs) + "; nothing written")
+        write(args.readme, args.family, other_markdown(args.family, args.runs, times, fairs, counts))
+        return
     if not (by_family(times) or by_family(fairs) or by_family(latencies) or uncontended_table(times)):
         sys.exit("report.py: no mutex benchmark figures in " + ", ".join(args.runs) + "; nothing written")
     svg_link = None
@@ -436,19 +616,23 @@ def main():
                 f.write(chart)
             base = os.path.dirname(os.path.abspath(args.readme)) if args.readme else os.getcwd()
             svg_link = os.path.relpath(os.path.abspath(args.svg), base).replace(os.sep, "/")
-    md = markdown(args.runs, times, fairs, latencies, outside, svg_link)
+    write(args.readme, "mutex", markdown(args.runs, times, fairs, latencies, counts, outside, svg_link))
 
-    if args.readme:
-        text = open(args.readme, encoding="utf-8").read()
-        start, end = text.find(BEGIN), text.find(END)
+
+def write(readme, family, md):
+    """The Markdown between the family's markers in `readme`, or on stdout."""
+    begin, end_marker = markers(family)
+    if readme:
+        text = open(readme, encoding="utf-8").read()
+        start, end = text.find(begin), text.find(end_marker)
         if start != -1 and end > start:
             # Blank lines around the Markdown, so that the markers are not read as part of a table.
-            text = text[: start + len(BEGIN)] + "\n\n" + md + "\n" + text[end:]
-            with open(args.readme, "w", encoding="utf-8") as f:
+            text = text[: start + len(begin)] + "\n\n" + md + "\n" + text[end:]
+            with open(readme, "w", encoding="utf-8") as f:
                 f.write(text)
-            print(f"report.py: wrote the tables into {args.readme}", file=sys.stderr)
+            print(f"report.py: wrote the {family} tables into {readme}", file=sys.stderr)
             return
-        print(f"report.py: no {BEGIN} ... {END} markers in {args.readme}; the Markdown follows on stdout",
+        print(f"report.py: no {begin} ... {end_marker} markers in {readme}; the Markdown follows on stdout",
               file=sys.stderr)
     sys.stdout.write(md)
 

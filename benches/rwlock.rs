@@ -11,8 +11,8 @@
 //!   path alone: what a lock costs when nobody else is there, which is most of the time in most
 //!   programs. `floor` is the least any lock can do: a bare `AtomicU32` `fetch_add`/`fetch_sub`
 //!   around the read, `swap(1)`/`store(0)` around the write.
-//! * `read_heavy/<peer>/<threads>` (95% reads) and `mixed/<peer>/<threads>` (50% reads) at 2, 4
-//!   and 8 threads: one lock over a `[u64; 4]`, each thread doing a fixed share of the sample's
+//! * `read_heavy/<peer>/<threads>` (95% reads) and `mixed/<peer>/<threads>` (50% reads) at 2, 4,
+//!   8 and 16 threads: one lock over a `[u64; 4]`, each thread doing a fixed share of the sample's
 //!   operations. Whether a thread's next operation is a write is drawn from a per-thread
 //!   xorshift (deterministic: the same sequence every run, different for each thread). A read
 //!   sums the four words; a write adds 1 to each. After every operation, `OUTSIDE_SPINS` pauses
@@ -23,6 +23,13 @@
 //!   `parking_lot_again` is the same benchmark as `parking_lot`, run a second time: the gap
 //!   between the two is the run-to-run noise of the machine, and differences between locks
 //!   smaller than that gap mean nothing.
+//!
+//! **Kernel counts.** After criterion's figures for each contended id, a line
+//! `counts <family>/<peer>/<threads>: futex/op = …, cs/op = … (vcsw/op = …, ivcsw/op = …; N ops)`:
+//! futex system calls and context switches per operation, counted by every thread for itself
+//! from leaving the starting barrier to its last operation, summed over all of the id's samples,
+//! warm-up included (`common::counts`; `n/a` where the counter cannot be opened). The fairness
+//! lines end with the same two figures for their windows.
 //!
 //! **Checks.** A contended run fails if the number of writes the lock's data counted differs from
 //! the writes the threads made (a lost update: two writers were let in together), or if any read
@@ -42,40 +49,48 @@
 //! that ratio. It takes about 3 seconds, and runs when no filter is given or the filter is a
 //! substring of `fairness/mixed/4` (`fairness`, `mixed`), and for one 10 ms window under `--test`.
 //!
-//! Run with `cargo bench --bench rwlock`: 48 benchmarks of 3 s each (`WARM_UP` + `MEASUREMENT`)
-//! and the fairness lines, about 3 minutes on a 2-core machine. Plots are off: criterion's
-//! plotters backend spends 3 to 5 s of CPU per benchmark drawing them (measured on the 2-core
-//! AMD EPYC), which would double the run; `-- --plotting-backend plotters` (or `gnuplot`) turns
+//! Run with `cargo bench --bench rwlock`: 60 benchmarks of 1 s each (`WARM_UP` + `MEASUREMENT`,
+//! 10 samples, 10,000 resamples) and the fairness lines, about 90 seconds on a 2-core machine
+//! (three runs in under five minutes); the first line of the output says so. Plots are off:
+//! criterion's plotters backend spends 3 to 5 s of CPU per benchmark drawing them (measured on
+//! the 2-core AMD EPYC), which would double the run; `-- --plotting-backend plotters` (or `gnuplot`) turns
 //! them back on. Estimates are still saved in `target/criterion`. For tables, run it three times
 //! and take medians (criterion prints to stdout, the fairness lines too):
 //!
 //! ```sh
 //! for i in 1 2 3; do cargo bench --bench rwlock > r$i.txt 2>&1; done
-//! python3 benches/medians.py r1.txt r2.txt r3.txt
+//! python3 benches/medians.py r1.txt r2.txt r3.txt       # or, tables with the counts:
+//! python3 benches/report.py --family rwlock r1.txt r2.txt r3.txt
 //! ```
 //!
 //! The settings are given to `Criterion` itself (`settings()`), not to each group, so
-//! `--sample-size`, `--warm-up-time` and `--measurement-time` on the command line override them.
+//! `--sample-size`, `--warm-up-time`, `--measurement-time` and `--nresamples` on the command line
+//! override them.
 
 use std::cell::Cell;
 use std::hint::black_box;
 
 mod common;
+use common::counts::{self, Cost, Meter};
 use common::{pause, share};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::*};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use crossbeam_utils::CachePadded;
 use turnstile::rwlock::{Policy, RwLock};
 use turnstile::{FairRwLock, ReaderPrefRwLock, WriterPrefRwLock};
 
-const SAMPLES: usize = 20;
-const WARM_UP: Duration = Duration::from_secs(1);
-const MEASUREMENT: Duration = Duration::from_secs(2);
-const THREADS: [usize; 3] = [2, 4, 8];
+const SAMPLES: usize = 10;
+const WARM_UP: Duration = Duration::from_millis(300);
+const MEASUREMENT: Duration = Duration::from_millis(700);
+const RESAMPLES: usize = 10_000;
+/// What the header says one run takes with the settings above.
+const EXPECTED: &str = "about 90 s on a 2-core machine";
+/// 1x to 8x the cores of a 2-core machine.
+const THREADS: [usize; 4] = [2, 4, 8, 16];
 
 /// Writes per hundred operations in `read_heavy`.
 const READ_HEAVY_WRITES: u32 = 5;
@@ -237,12 +252,20 @@ impl Draw {
 }
 
 /// What one thread did.
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct Tally {
     reads: u64,
     writes: u64,
     /// Reads that saw the four words unequal: a reader let in beside a writer.
     torn: u64,
+    /// Futex calls and context switches in the thread's window.
+    cost: Cost,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally { reads: 0, writes: 0, torn: 0, cost: Cost::ZERO }
+    }
 }
 
 impl Tally {
@@ -278,8 +301,9 @@ fn check(writes_seen: u64, tallies: &[Tally]) {
 /// a hundred of them writes.
 ///
 /// Threads are spawned per sample and meet at a barrier; the clock starts when the barrier
-/// releases them and stops when the last one is joined. Spawning is outside the timed span.
-fn run_contended<L: Rw<Data> + Sync>(lock: &L, threads: usize, total: u64, writes: u32) -> Duration {
+/// releases them and stops when the last one is joined. Spawning is outside the timed span. Also
+/// what the threads' loops cost the kernel, each thread counting its own.
+fn run_contended<L: Rw<Data> + Sync>(lock: &L, threads: usize, total: u64, writes: u32) -> (Duration, Cost) {
     let before = lock.read_with(|data| data[0]);
     let start = Barrier::new(threads + 1);
     let mut tallies = vec![Tally::default(); threads];
@@ -290,10 +314,13 @@ fn run_contended<L: Rw<Data> + Sync>(lock: &L, threads: usize, total: u64, write
                 let start = &start;
                 s.spawn(move || {
                     let (mut draw, mut tally) = (Draw::for_thread(i), Tally::default());
+                    let mut meter = Meter::new();
                     start.wait();
+                    meter.start();
                     for _ in 0..ops {
                         operate(lock, &mut draw, writes, &mut tally);
                     }
+                    tally.cost = meter.stop();
                     tally
                 })
             })
@@ -307,35 +334,45 @@ fn run_contended<L: Rw<Data> + Sync>(lock: &L, threads: usize, total: u64, write
     });
     check(lock.read_with(|data| data[0]) - before, &tallies);
     assert_eq!(tallies.iter().map(Tally::ops).sum::<u64>(), total, "operations lost or repeated");
-    elapsed
+    (elapsed, tallies.iter().fold(Cost::ZERO, |sum, t| sum + t.cost))
 }
 
+/// One peer at `threads` threads: criterion's figures, then the id's `counts` line (over all of
+/// its samples, warm-up included).
 fn contended_one<L: Rw<Data> + Sync>(
     group: &mut BenchmarkGroup<'_, WallTime>,
-    name: &str,
+    (family, name): (&str, &str),
     lock: L,
     threads: usize,
     writes: u32,
 ) {
+    let (mut cost, mut ops) = (Cost::ZERO, 0);
     group.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &t| {
-        b.iter_custom(|iters| run_contended(&lock, t, iters, writes))
+        b.iter_custom(|iters| {
+            let (elapsed, sample) = run_contended(&lock, t, iters, writes);
+            cost = cost + sample;
+            ops += iters;
+            elapsed
+        })
     });
+    counts::print_line(&format!("{family}/{name}/{threads}"), cost, ops);
 }
 
-/// One contended family: every peer at 2, 4 and 8 threads, `writes` in a hundred operations writes.
+/// One contended family: every peer at 2, 4, 8 and 16 threads, `writes` in a hundred operations writes.
 fn contended_family(c: &mut Criterion, name: &str, writes: u32) {
     let mut group = c.benchmark_group(name);
     // One element = one read or write by any thread; `iters` is the total over threads.
     group.throughput(Throughput::Elements(1));
 
     for t in THREADS {
-        contended_one(&mut group, "turnstile_reader_pref", ReaderPrefRwLock::new([0; 4]), t, writes);
-        contended_one(&mut group, "turnstile_writer_pref", WriterPrefRwLock::new([0; 4]), t, writes);
-        contended_one(&mut group, "turnstile_fair", FairRwLock::new([0; 4]), t, writes);
-        contended_one(&mut group, "std", std::sync::RwLock::new([0; 4]), t, writes);
-        contended_one(&mut group, "parking_lot", parking_lot::RwLock::new([0; 4]), t, writes);
+        let g = &mut group;
+        contended_one(g, (name, "turnstile_reader_pref"), ReaderPrefRwLock::new([0; 4]), t, writes);
+        contended_one(g, (name, "turnstile_writer_pref"), WriterPrefRwLock::new([0; 4]), t, writes);
+        contended_one(g, (name, "turnstile_fair"), FairRwLock::new([0; 4]), t, writes);
+        contended_one(g, (name, "std"), std::sync::RwLock::new([0; 4]), t, writes);
+        contended_one(g, (name, "parking_lot"), parking_lot::RwLock::new([0; 4]), t, writes);
         // CONTROL: exactly the `parking_lot` benchmark again, on a fresh lock.
-        contended_one(&mut group, "parking_lot_again", parking_lot::RwLock::new([0; 4]), t, writes);
+        contended_one(g, (name, "parking_lot_again"), parking_lot::RwLock::new([0; 4]), t, writes);
     }
 
     group.finish();
@@ -420,10 +457,13 @@ fn fairness_window<L: Rw<Data> + Sync>(lock: &L, window: Duration) -> Vec<Tally>
                 let (start, stop) = (&start, &stop);
                 s.spawn(move || {
                     let (mut draw, mut tally) = (Draw::for_thread(i), Tally::default());
+                    let mut meter = Meter::new();
                     start.wait();
+                    meter.start();
                     while !stop.load(Relaxed) {
                         operate(lock, &mut draw, MIXED_WRITES, &mut tally);
                     }
+                    tally.cost = meter.stop();
                     tally
                 })
             })
@@ -439,7 +479,7 @@ fn fairness_window<L: Rw<Data> + Sync>(lock: &L, window: Duration) -> Vec<Tally>
 
 /// The fairness line of one lock.
 fn fairness_one<L: Rw<Data> + Sync>(name: &str, lock: L, (runs, window): (u32, Duration)) {
-    let (mut fewest, mut most, mut reads, mut writes) = (0, 0, 0, 0);
+    let (mut fewest, mut most, mut reads, mut writes, mut cost) = (0, 0, 0, 0, Cost::ZERO);
     let mut worst = f64::INFINITY;
     for _ in 0..runs {
         let tallies = fairness_window(&lock, window);
@@ -450,11 +490,15 @@ fn fairness_one<L: Rw<Data> + Sync>(name: &str, lock: L, (runs, window): (u32, D
         most += greatest;
         reads += tallies.iter().map(|t| t.reads).sum::<u64>();
         writes += tallies.iter().map(|t| t.writes).sum::<u64>();
+        cost = tallies.iter().fold(cost, |sum, t| sum + t.cost);
     }
+    let ops = reads + writes;
     let ratio = fewest as f64 / most.max(1) as f64;
     println!(
         "fairness rwlock/mixed/{name}/{FAIRNESS_THREADS}: min/max = {ratio:.2} (worst run {worst:.2}, \
-         {runs} runs of {window:?}) reads={reads} writes={writes}"
+         {runs} runs of {window:?}) reads={reads} writes={writes} futex/op = {} cs/op = {}",
+        counts::per_op(cost.futex, ops),
+        counts::per_op(cost.switches(), ops),
     );
 }
 
@@ -477,6 +521,7 @@ fn settings() -> Criterion {
         .sample_size(SAMPLES)
         .warm_up_time(WARM_UP)
         .measurement_time(MEASUREMENT)
+        .nresamples(RESAMPLES)
         .without_plots()
 }
 
@@ -485,4 +530,16 @@ criterion_group! {
     config = settings();
     targets = uncontended_read, uncontended_write, read_heavy, mixed, fairness
 }
-criterion_main!(benches);
+
+/// `criterion_main!`, after a header: the command, how long it takes, whether futex calls can be
+/// counted here.
+fn main() {
+    println!(
+        "bench rwlock: cargo bench --bench rwlock ({EXPECTED}; {SAMPLES} samples, {WARM_UP:?} warm-up + \
+         {MEASUREMENT:?} per benchmark)"
+    );
+    let countable = counts::futex_countable();
+    println!("bench rwlock: futex calls counted: {}", if countable { "yes" } else { "no (n/a)" });
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
