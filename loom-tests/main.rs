@@ -46,6 +46,9 @@ pub fn check(model: impl Fn() + Sync + Send + 'static) {
 pub fn check_bounded(cap: usize, model: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(builder.preemption_bound.map_or(cap, |bound| bound.min(cap)));
+    // A park or unpark is a few dozen loom steps (the bucket lock, the node's word, the modelled
+    // futex), so an execution of three threads that each wait runs past loom's default of 1,000.
+    builder.max_branches = 10_000;
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = std::sync::Arc::clone(&runs);
     builder.check(move || {

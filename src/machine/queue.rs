@@ -498,6 +498,9 @@ pub(crate) fn park<B: Backend>(
                 if !B::futex_wait(&node.word, ASLEEP, super::wait::ALL, deadline) {
                     break;
                 }
+                // One pause before we look again (a yield under loom, so that the look cannot
+                // read the same old `ASLEEP` forever while the futex keeps seeing it changed).
+                B::spin_hint();
             }
             _ => return Parked::Woken(node.await_waker()),
         }
