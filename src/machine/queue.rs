@@ -424,12 +424,15 @@ fn lock_bucket_of<B: Backend>(node: &Node<B>) -> SpinLockGuard<'static, Line<B>,
     }
 }
 
+/// A locked bucket.
+type BucketGuard<B> = SpinLockGuard<'static, Line<B>, B>;
+
 /// Locks the buckets of two keys, the lower index first (once if they share one); returns the
 /// guard of `a`'s bucket, then `b`'s (`None` when it is `a`'s).
 fn lock_two<B: Backend>(
     a: usize,
     b: usize,
-) -> (SpinLockGuard<'static, Line<B>, B>, Option<SpinLockGuard<'static, Line<B>, B>>) {
+) -> (BucketGuard<B>, Option<BucketGuard<B>>) {
     let slot = B::queue_slot();
     loop {
         let table = slot.table();
@@ -483,7 +486,7 @@ pub(crate) fn park<B: Backend>(
         let mut validate = Some(validate);
         let early = if faults.validate_unlocked { validate.take().map(|v| v()) } else { None };
         let mut line = lock_bucket::<B>(key);
-        if !early.unwrap_or_else(|| validate.take().map_or(false, |v| v())) {
+        if !early.unwrap_or_else(|| validate.take().is_some_and(|v| v())) {
             return Parked::Invalid;
         }
         if faults.lifo {
