@@ -429,10 +429,7 @@ type BucketGuard<B> = SpinLockGuard<'static, Line<B>, B>;
 
 /// Locks the buckets of two keys, the lower index first (once if they share one); returns the
 /// guard of `a`'s bucket, then `b`'s (`None` when it is `a`'s).
-fn lock_two<B: Backend>(
-    a: usize,
-    b: usize,
-) -> (BucketGuard<B>, Option<BucketGuard<B>>) {
+fn lock_two<B: Backend>(a: usize, b: usize) -> (BucketGuard<B>, Option<BucketGuard<B>>) {
     let slot = B::queue_slot();
     loop {
         let table = slot.table();
