@@ -781,7 +781,7 @@ mod growth {
 }
 
 /// The queue's own operations, for the crate's tests and loom models (which live outside the
-/// crate): [`park`], [`unpark`] and [`requeue`] with any filter or decision, and two looks at the
+/// crate): `park`, `unpark` and `requeue` with any filter or decision, and two looks at the
 /// table. Not part of the API: the primitives are.
 ///
 /// ```
@@ -799,7 +799,7 @@ pub mod models {
     use super::*;
     pub use super::{Parked, Pick, Requeue, Requeued, Unparked};
 
-    /// [`park`](super::park): queues on `key` if `validate` holds, and sleeps until picked or
+    /// The queue's `park`: queues on `key` if `validate` holds, and sleeps until picked or
     /// `deadline`.
     ///
     /// ```
@@ -819,7 +819,7 @@ pub mod models {
         super::park::<B>(key, validate, park_token, deadline, timed_out)
     }
 
-    /// [`unpark`](super::unpark): wakes the waiters of `key` that `filter` picks, oldest first,
+    /// The queue's `unpark`: wakes the waiters of `key` that `filter` picks, oldest first,
     /// handing each the token `callback` returns.
     ///
     /// ```
@@ -835,7 +835,7 @@ pub mod models {
         super::unpark::<B>(key, filter, callback)
     }
 
-    /// [`requeue`](super::requeue): moves the waiters of `from` to `to`'s line as `decide`
+    /// The queue's `requeue`: moves the waiters of `from` to `to`'s line as `decide`
     /// says, waking the oldest first for [`Requeue::WakeOneMoveRest`].
     ///
     /// ```
