@@ -21,6 +21,7 @@ mod guard;
 mod monitor;
 mod mutex;
 mod peterson;
+mod queue;
 mod robust;
 mod rwlock;
 mod semaphore;

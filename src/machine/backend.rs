@@ -32,6 +32,8 @@
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+#[doc(hidden)]
+pub use super::queue::models as queue_models;
 use super::queue::{self, Pick, QueueFaults, Requeue, Slot};
 pub use super::queue::{Parked, Unparked};
 

@@ -93,8 +93,9 @@ pub struct Unparked {
 }
 
 /// A filter's verdict on one waiter (given its park token), oldest first.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Pick {
+pub enum Pick {
     /// Unlink and wake it.
     Wake,
     /// Leave it in the line and look at the next.
@@ -104,8 +105,9 @@ pub(crate) enum Pick {
 }
 
 /// What a [`requeue`] does, decided under both bucket locks.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Requeue {
+pub enum Requeue {
     /// Nothing.
     Abort,
     /// Move every waiter of `from` to the tail of `to`'s line.
@@ -115,9 +117,12 @@ pub(crate) enum Requeue {
 }
 
 /// What a [`requeue`] did.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Requeued {
+pub struct Requeued {
+    /// How many waiters were woken (at most one).
     pub woken: usize,
+    /// How many were moved to the other key's line.
     pub moved: usize,
 }
 
@@ -388,11 +393,8 @@ impl<B: Backend> Drop for Slot<B> {
     }
 }
 
-/// A locked bucket. `'static`: tables are never freed while their slot lives.
-type BucketGuard<B> = SpinLockGuard<'static, Line<B>, B>;
-
 /// Locks the bucket of `key` in the current table.
-fn lock_bucket<B: Backend>(key: usize) -> BucketGuard<B> {
+fn lock_bucket<B: Backend>(key: usize) -> SpinLockGuard<'static, Line<B>, B> {
     let slot = B::queue_slot();
     loop {
         let table = slot.table();
@@ -401,7 +403,7 @@ fn lock_bucket<B: Backend>(key: usize) -> BucketGuard<B> {
             // SAFETY: tables are never freed while the slot lives (see `Slot::table`), so the
             // guard may outlive the borrow it was made from.
             return unsafe {
-                core::mem::transmute::<SpinLockGuard<'_, Line<B>, B>, BucketGuard<B>>(
+                core::mem::transmute::<SpinLockGuard<'_, Line<B>, B>, SpinLockGuard<'static, Line<B>, B>>(
                     guard,
                 )
             };
@@ -410,7 +412,7 @@ fn lock_bucket<B: Backend>(key: usize) -> BucketGuard<B> {
 }
 
 /// Locks the bucket of the key a node waits on, which a requeue may change until we hold it.
-fn lock_bucket_of<B: Backend>(node: &Node<B>) -> BucketGuard<B> {
+fn lock_bucket_of<B: Backend>(node: &Node<B>) -> SpinLockGuard<'static, Line<B>, B> {
     loop {
         // Relaxed: a hint of where to look; checked again under the lock.
         let key = node.key.load(Relaxed);
@@ -422,12 +424,12 @@ fn lock_bucket_of<B: Backend>(node: &Node<B>) -> BucketGuard<B> {
     }
 }
 
-/// Locks the buckets of two keys, lower index first (once if they share one). The first guard
-/// returned is always `a`'s bucket, the second `b`'s (`None` when it is the same).
-fn lock_two<B: Backend>(
-    a: usize,
-    b: usize,
-) -> (BucketGuard<B>, Option<BucketGuard<B>>) {
+/// A locked bucket.
+type BucketGuard<B> = SpinLockGuard<'static, Line<B>, B>;
+
+/// Locks the buckets of two keys, the lower index first (once if they share one); returns the
+/// guard of `a`'s bucket, then `b`'s (`None` when it is `a`'s).
+fn lock_two<B: Backend>(a: usize, b: usize) -> (BucketGuard<B>, Option<BucketGuard<B>>) {
     let slot = B::queue_slot();
     loop {
         let table = slot.table();
@@ -446,13 +448,13 @@ fn lock_two<B: Backend>(
             // SAFETY: as in `lock_bucket`, tables outlive every guard of theirs.
             unsafe {
                 return (
-                    core::mem::transmute::<SpinLockGuard<'_, Line<B>, B>, BucketGuard<B>>(
+                    core::mem::transmute::<SpinLockGuard<'_, Line<B>, B>, SpinLockGuard<'static, Line<B>, B>>(
                         first,
                     ),
                     second.map(|g| {
                         core::mem::transmute::<
                             SpinLockGuard<'_, Line<B>, B>,
-                            BucketGuard<B>,
+                            SpinLockGuard<'static, Line<B>, B>,
                         >(g)
                     }),
                 );
@@ -638,6 +640,7 @@ pub(crate) fn requeue<B: Backend>(
         let mut moved = Picked::<B>::new();
         let mut lost = 0;
         {
+            // `first` is `from`'s bucket, whichever was locked first.
             let line: &mut Line<B> = &mut first;
             let (mut prev, mut cur) = (ptr::null(), line.head);
             while !cur.is_null() {
@@ -665,10 +668,7 @@ pub(crate) fn requeue<B: Backend>(
                 cur = next;
             }
         }
-        let line: &mut Line<B> = match second.as_mut() {
-            Some(to_line) => to_line,
-            None => &mut first,
-        };
+        let line: &mut Line<B> = second.as_mut().unwrap_or(&mut first);
         let mut cur = moved.head;
         while !cur.is_null() {
             // SAFETY: as above; `next` is read before `push` overwrites it.
@@ -691,16 +691,17 @@ mod growth {
     use super::*;
 
     /// Threads alive that have parked at least once.
-    static THREADS: AtomicUsize = AtomicUsize::new(0);
+    pub(super) static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-    /// Counts a thread for as long as it lives.
+    /// Counts a thread for as long as it lives: the count goes up when one is made and down when
+    /// it is dropped, so no stray temporary can unbalance it.
     struct Registration;
 
     impl Registration {
-        fn new() -> Self {
+        /// Counts the calling thread; returns how many threads are counted now.
+        fn new() -> (Self, usize) {
             // Relaxed: a statistic that only sizes the table.
-            THREADS.fetch_add(1, Relaxed);
-            Registration
+            (Registration, THREADS.fetch_add(1, Relaxed) + 1)
         }
     }
 
@@ -712,19 +713,28 @@ mod growth {
     }
 
     std::thread_local! {
-        static REGISTERED: Registration = Registration::new();
+        static REGISTERED: Cell<Option<Registration>> = const { Cell::new(None) };
     }
 
-    /// Counts the calling thread (on its first park), and grows the table if threads now
+    /// Counts the calling thread on its first park, and grows the table if threads now
     /// outnumber three per bucket.
     pub(super) fn register<B: Backend>() {
-        // A thread being torn down is not counted again; its park goes on with the table as is.
-        if REGISTERED.try_with(|_| ()).is_err() {
-            return;
-        }
-        // Relaxed: as in `Registration::new`.
-        let threads = THREADS.load(Relaxed);
-        if threads > LOAD_FACTOR * B::queue_slot().table().buckets.len() {
+        let counted = REGISTERED.try_with(|slot| {
+            // Taken out to look at, and put back: dropped, it would uncount the thread.
+            let (registration, counted) = match slot.take() {
+                Some(registration) => (registration, None),
+                None => {
+                    let (registration, threads) = Registration::new();
+                    (registration, Some(threads))
+                }
+            };
+            slot.set(Some(registration));
+            counted
+        });
+        // Not counted (a park while the thread's locals are being destroyed counts as before).
+        let Ok(Some(threads)) = counted else { return };
+        let table = B::queue_slot().table();
+        if threads > LOAD_FACTOR * table.buckets.len() {
             grow::<B>(threads);
         }
     }
@@ -770,5 +780,280 @@ mod growth {
         slot.table.store(new, Release);
         let _ = old;
         drop(guards);
+    }
+}
+
+/// The queue's own operations, for the crate's tests and loom models (which live outside the
+/// crate): `park`, `unpark` and `requeue` with any filter or decision, and two looks at the
+/// table. Not part of the API: the primitives are.
+///
+/// ```
+/// use turnstile::backend::queue_models::{self as queue, Parked, Pick};
+/// use turnstile::backend::Real;
+///
+/// let key = 0x1000; // any address-sized number; the lock word's address in the primitives
+/// assert_eq!(queue::park::<Real>(key, || false, 1, None, |_| {}), Parked::Invalid);
+/// let result = queue::unpark::<Real>(key, |_| Pick::Wake, |_| 7);
+/// assert_eq!((result.woken, result.more), (0, false));
+/// assert_eq!(queue::waiting::<Real>(key), 0);
+/// ```
+#[doc(hidden)]
+pub mod models {
+    use super::*;
+    pub use super::{Parked, Pick, Requeue, Requeued, Unparked};
+
+    /// The queue's `park`: queues on `key` if `validate` holds, and sleeps until picked or
+    /// `deadline`.
+    ///
+    /// ```
+    /// # use turnstile::backend::{queue_models as queue, Real};
+    /// let soon = Some(std::time::Instant::now());
+    /// let mut more = None;
+    /// let parked = queue::park::<Real>(0x2000, || true, 1, soon, |m| more = Some(m));
+    /// assert_eq!((parked, more), (queue::Parked::TimedOut, Some(false)));
+    /// ```
+    pub fn park<B: Backend>(
+        key: usize,
+        validate: impl FnOnce() -> bool,
+        park_token: u32,
+        deadline: Option<Instant>,
+        timed_out: impl FnOnce(bool),
+    ) -> Parked {
+        super::park::<B>(key, validate, park_token, deadline, timed_out)
+    }
+
+    /// The queue's `unpark`: wakes the waiters of `key` that `filter` picks, oldest first,
+    /// handing each the token `callback` returns.
+    ///
+    /// ```
+    /// # use turnstile::backend::{queue_models as queue, Real};
+    /// let result = queue::unpark::<Real>(0x3000, |_| queue::Pick::Stop, |r| r.woken as u32);
+    /// assert_eq!(result.woken, 0);
+    /// ```
+    pub fn unpark<B: Backend>(
+        key: usize,
+        filter: impl FnMut(u32) -> Pick,
+        callback: impl FnOnce(Unparked) -> u32,
+    ) -> Unparked {
+        super::unpark::<B>(key, filter, callback)
+    }
+
+    /// The queue's `requeue`: moves the waiters of `from` to `to`'s line as `decide`
+    /// says, waking the oldest first for [`Requeue::WakeOneMoveRest`].
+    ///
+    /// ```
+    /// # use turnstile::backend::{queue_models as queue, Real};
+    /// let done = queue::requeue::<Real>(0x4000, 0x5000, || queue::Requeue::MoveAll, |_, _| 0);
+    /// assert_eq!((done.woken, done.moved), (0, 0));
+    /// ```
+    pub fn requeue<B: Backend>(
+        from: usize,
+        to: usize,
+        decide: impl FnOnce() -> Requeue,
+        callback: impl FnOnce(Requeue, Requeued) -> u32,
+    ) -> Requeued {
+        super::requeue::<B>(from, to, decide, callback)
+    }
+
+    /// How many threads are queued on `key` now (picked ones no longer count).
+    ///
+    /// ```
+    /// # use turnstile::backend::{queue_models as queue, Real};
+    /// assert_eq!(queue::waiting::<Real>(0x6000), 0);
+    /// ```
+    pub fn waiting<B: Backend>(key: usize) -> usize {
+        let line = lock_bucket::<B>(key);
+        let mut count = 0;
+        let mut cur = line.head;
+        while !cur.is_null() {
+            // SAFETY: a linked node is alive (see `Line::push`), and we hold its bucket lock.
+            let node = unsafe { &*cur };
+            // Relaxed: keys change only under the bucket lock, which we hold.
+            count += usize::from(node.key.load(Relaxed) == key);
+            cur = node.next.get();
+        }
+        count
+    }
+
+    /// How many buckets the current table has (it only grows).
+    ///
+    /// ```
+    /// # use turnstile::backend::{queue_models as queue, Backend, Real};
+    /// assert!(queue::buckets::<Real>() >= Real::QUEUE_BUCKETS);
+    /// ```
+    pub fn buckets<B: Backend>() -> usize {
+        B::queue_slot().table().buckets.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::models::waiting;
+    use super::*;
+    use crate::backend::Real;
+    use core::sync::atomic::AtomicU32;
+    use std::thread;
+    use std::time::Duration;
+
+    /// The park tokens of `key`'s line, oldest first.
+    fn line_tokens(line: &Line<Real>, key: usize) -> Vec<u32> {
+        let mut tokens = Vec::new();
+        let mut cur = line.head;
+        while !cur.is_null() {
+            // SAFETY: the nodes linked in the test's line live on the test's stack.
+            let node = unsafe { &*cur };
+            if node.key.load(Relaxed) == key {
+                tokens.push(node.park_token);
+            }
+            cur = node.next.get();
+        }
+        tokens
+    }
+
+    #[test]
+    fn a_line_is_first_in_first_out_and_gives_up_any_node() {
+        let nodes: Vec<Node<Real>> = (1..=4).map(|token| Node::new(7 + token as usize % 2, token)).collect();
+        let mut line = Line::<Real>::new();
+        nodes.iter().for_each(|node| line.push(node));
+        assert_eq!(line_tokens(&line, 7), [2, 4]);
+        assert_eq!(line_tokens(&line, 8), [1, 3]);
+        assert!(line.remove(&nodes[3]), "the tail");
+        assert!(line.remove(&nodes[0]), "the head");
+        assert!(!line.remove(&nodes[0]), "gone already");
+        assert!(line.has(7) && line.has(8));
+        assert!(line.remove(&nodes[1]));
+        assert!(!line.has(7), "key 7's last waiter left");
+        // The tail moved back correctly: a new node goes after the one that is left.
+        let late = Node::<Real>::new(8, 5);
+        line.push(&late);
+        assert_eq!(line_tokens(&line, 8), [3, 5]);
+        line.push_front(&nodes[1]);
+        assert_eq!(line_tokens(&line, 7), [2]);
+        assert_eq!(line.head, &nodes[1] as *const _);
+    }
+
+    #[test]
+    fn a_key_hashes_into_its_table() {
+        for (asked, made) in [(0, 1), (1, 1), (64, 64), (100, 128)] {
+            let table = Table::<Real>::with_buckets(asked);
+            assert_eq!(table.buckets.len(), made);
+            for key in (0..4096).map(|i| i * 8).chain([usize::MAX, usize::MAX / 3]) {
+                assert!(table.index(key) < made);
+            }
+        }
+        // Neighbouring words (one lock's fields, an array of locks) spread over the buckets.
+        let table = Table::<Real>::with_buckets(64);
+        let used: std::collections::HashSet<_> = (0..64).map(|i| table.index(0x7f00_0000 + i * 4)).collect();
+        assert!(used.len() > 32, "64 neighbouring words fill only {} of 64 buckets", used.len());
+    }
+
+    #[test]
+    fn the_fairness_clock_starts_unfair_and_comes_due() {
+        let mut line = Line::<Real>::new();
+        assert!(!line.fair_now(), "the first unpark starts the clock");
+        line.fairness = Fairness::Clock(Instant::now().checked_sub(Duration::from_millis(1)));
+        assert!(line.fair_now(), "the bound passed");
+        line.fairness = Fairness::Clock(Instant::now().checked_add(Duration::from_secs(3600)));
+        assert!(!line.fair_now(), "the bound is far off");
+        // Without a clock, the unpark after every `FAIRNESS_OVERTAKES` unfair ones is fair.
+        line.fairness = Fairness::Count(0);
+        let fair: Vec<bool> = (0..6).map(|_| line.fair_now()).collect();
+        let every = Real::FAIRNESS_OVERTAKES as usize + 1;
+        assert!(fair.iter().enumerate().all(|(i, &f)| f == ((i + 1) % every == 0)), "{fair:?}");
+    }
+
+    /// Parks a thread on `key` with `token` and waits until it is queued (the `count`th).
+    fn park_in_order<'s>(s: &'s thread::Scope<'s, '_>, key: usize, token: u32, count: usize) {
+        s.spawn(move || {
+            assert_eq!(park::<Real>(key, || true, token, None, |_| {}), Parked::Woken(token));
+        });
+        while waiting::<Real>(key) != count {
+            thread::yield_now();
+        }
+    }
+
+    /// Unparks `key` one waiter at a time, handing each its own park token; the order they came.
+    fn unpark_each(key: usize) -> Vec<u32> {
+        let mut order = Vec::new();
+        loop {
+            let first = Cell::new(None);
+            let one = |theirs| {
+                if first.get().is_some() {
+                    return Pick::Stop;
+                }
+                first.set(Some(theirs));
+                Pick::Wake
+            };
+            let result = unpark::<Real>(key, one, |_| first.get().unwrap_or(0));
+            if result.woken == 0 {
+                return order;
+            }
+            order.extend(first.get());
+        }
+    }
+
+    /// Three keys from one array of words: `from` and `to` in buckets ordered as `relation` asks
+    /// (`Less`: from's bucket index below to's; `Equal`: one bucket).
+    fn keys_in_buckets(words: &[AtomicU32], relation: core::cmp::Ordering) -> (usize, usize) {
+        let table = Real::queue_slot().table();
+        let keys: Vec<usize> = words.iter().map(|w| w as *const AtomicU32 as usize).collect();
+        for &from in &keys {
+            for &to in &keys {
+                if from != to && table.index(from).cmp(&table.index(to)) == relation {
+                    return (from, to);
+                }
+            }
+        }
+        panic!("no two of {} words have buckets {relation:?}", words.len());
+    }
+
+    /// A requeue moves every waiter of one key to the tail of another's line, in order, whether
+    /// the two keys' buckets are locked in the order of the keys, the other way round, or share
+    /// one bucket; and the woken one of `WakeOneMoveRest` is the oldest.
+    #[test]
+    fn requeue_moves_every_waiter_in_order_whichever_bucket_comes_first() {
+        use core::cmp::Ordering::{Equal, Greater, Less};
+        let words: Vec<AtomicU32> = (0..256).map(|_| AtomicU32::new(0)).collect();
+        for relation in [Less, Greater, Equal] {
+            for how in [Requeue::MoveAll, Requeue::WakeOneMoveRest] {
+                let (from, to) = keys_in_buckets(&words, relation);
+                thread::scope(|s| {
+                    park_in_order(s, to, 10, 1);
+                    park_in_order(s, from, 1, 1);
+                    park_in_order(s, from, 2, 2);
+                    park_in_order(s, from, 3, 3);
+                    let done =
+                        requeue::<Real>(from, to, || how, |op, _| if op == Requeue::MoveAll { 0 } else { 1 });
+                    let left_behind = waiting::<Real>(from);
+                    let order = unpark_each(to);
+                    // Whatever happened, let every waiter go before asserting (a stranded one
+                    // would hang the test instead of failing it).
+                    let stranded = unpark_each(from);
+                    let (woken, moved, expected) = match how {
+                        Requeue::MoveAll => (0, 3, vec![10, 1, 2, 3]),
+                        _ => (1, 2, vec![10, 2, 3]),
+                    };
+                    let case = format!("{how:?}, buckets {relation:?}");
+                    assert_eq!((done.woken, done.moved), (woken, moved), "{case}");
+                    assert_eq!((left_behind, stranded), (0, vec![]), "{case}: left on `from`");
+                    assert_eq!(order, expected, "{case}");
+                });
+            }
+        }
+    }
+
+    /// However often a thread parks, it counts once in the table's sizing.
+    #[test]
+    fn a_thread_counts_once_however_often_it_parks() {
+        thread::spawn(|| {
+            for _ in 0..if cfg!(miri) { 5 } else { 100 } {
+                assert_eq!(park::<Real>(0x10, || false, 1, None, |_| {}), Parked::Invalid);
+            }
+            // Other tests' threads count too, but never this many.
+            let threads = growth::THREADS.load(Relaxed);
+            assert!((1..100_000).contains(&threads), "{threads} threads counted");
+        })
+        .join()
+        .unwrap();
     }
 }
