@@ -97,13 +97,32 @@
 use core::sync::atomic::{AtomicU32, Ordering::*};
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, Real, Word};
+use crate::backend::{Backend, Parked, Real, Unparked, Word};
 use crate::backoff::{Backoff, Patience};
+use crate::machine::queue::{self, Pick};
 use crate::guard::{self, raw::RawLock, ArcLockGuard, LockData, LockGuard, MappedLockGuard};
 
-/// Free, nobody counted.
+/// Free, nobody counted or parked.
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1 << 0;
+
+// Over a queued backend (the threads of one process) the word holds `LOCKED`, `PARKED` and
+// `WAKING` only; the bits below them are the kernel path's.
+
+/// Queued: threads wait in the lock's queue. Set by a waiter (on a word that shows `LOCKED`)
+/// before it parks; cleared under the queue's lock when the last waiter leaves it.
+const PARKED: u32 = 1 << 1;
+/// Queued: an unlock woke a waiter that has not yet run; until it clears this bit, unlocks
+/// release without waking anyone (one wake in flight).
+const WAKING: u32 = 1 << 2;
+
+/// The token of a waiter woken to compete for the lock (it then clears `WAKING`).
+pub(crate) const TOKEN_WOKEN: u32 = 1;
+/// The token of a waiter handed the lock: `LOCKED` was kept for it, and it is the holder.
+const TOKEN_HANDED_OFF: u32 = 2;
+/// What a waiter in `lock` parks with (a condition variable's waiters park with others), so an
+/// unlock knows whom it may hand the lock to.
+const PARK_LOCKER: u32 = 1;
 /// The lock (still `LOCKED`) belongs to whichever counted sleeper looks first.
 const HANDOFF: u32 = 1 << 1;
 /// Threads requeued by a condition variable may sleep on the word, uncounted.
@@ -360,7 +379,170 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     /// Spins, yields, then sleeps until the lock is ours; `false` if `deadline` passed first.
     #[cold]
     fn lock_contended(&self, deadline: Option<Instant>) -> bool {
-        self.lock_slow(deadline, LOCKED)
+        if B::QUEUED {
+            self.lock_queued(deadline, false)
+        } else {
+            self.lock_slow(deadline, LOCKED)
+        }
+    }
+
+    /// The key this lock's waiters queue under: the address of its word.
+    #[inline]
+    fn key(&self) -> usize {
+        &self.state as *const B::Word as usize
+    }
+
+    /// The slow path of every acquire over a queued backend: spin and yield while nobody is
+    /// parked, then set `PARKED` and park until woken or handed the lock. `woken`: the caller
+    /// is a waiter an unlock woke (a condition variable's, moved onto this lock), which must
+    /// clear `WAKING` before anything else.
+    fn lock_queued(&self, deadline: Option<Instant>, mut woken: bool) -> bool {
+        let mut backoff = Backoff::<B>::new();
+        loop {
+            if woken {
+                // The one wake in flight has arrived: from now on unlocks wake again.
+                // Relaxed: the bit orders no data; the compare-exchange that sets LOCKED
+                // acquires.
+                self.state.fetch_and(!WAKING, Relaxed);
+                woken = false;
+            }
+            // Relaxed, here and below: a hint; only the compare-exchange that sets LOCKED acquires.
+            let state = self.state.load(Relaxed);
+            if state & LOCKED == 0 {
+                // Acquire: pairs with the Release of the unlock that freed the lock.
+                if self.state.compare_exchange(state, state | LOCKED, Acquire, Relaxed).is_ok() {
+                    return true;
+                }
+                continue;
+            }
+            // Nobody parked yet: the holder will likely let go within a few pauses.
+            if state & PARKED == 0 && backoff.spin_then_yield() {
+                continue;
+            }
+            if state & PARKED == 0 {
+                // Relaxed: the queue's lock orders this with the unlock's look at the word.
+                if self.state.compare_exchange(state, state | PARKED, Relaxed, Relaxed).is_err() {
+                    continue;
+                }
+            }
+            // Relaxed: under the bucket lock, which every unlock's callback also holds.
+            let validate = || self.state.load(Relaxed) & (LOCKED | PARKED) == LOCKED | PARKED;
+            let timed_out = |more: bool| {
+                if !more {
+                    // The last waiter left: PARKED stays exact. Relaxed: under the bucket lock.
+                    self.state.fetch_and(!PARKED, Relaxed);
+                }
+            };
+            match queue::park::<B>(self.key(), validate, PARK_LOCKER, deadline, timed_out) {
+                // Handed the lock: LOCKED was kept for us. The hand-off's writes are ours by the
+                // queue's Release store of the node's word, which `park` acquires.
+                Parked::Woken(TOKEN_HANDED_OFF) => return true,
+                Parked::Woken(_) => {
+                    woken = true;
+                    backoff = Backoff::new();
+                }
+                Parked::Invalid => {}
+                Parked::TimedOut => return false,
+            }
+        }
+    }
+
+    /// Releases the lock over a queued backend, which the caller holds and whose word holds
+    /// more than `LOCKED`. With `force_fair` (or when the queue says it is time), hands the lock
+    /// to the oldest waiter instead of releasing it.
+    #[cold]
+    fn unlock_queued(&self, force_fair: bool) {
+        // Relaxed: the compare-exchange below works on the latest value.
+        let mut state = self.state.load(Relaxed);
+        loop {
+            // Nobody parked, or a woken waiter still on its way (and no hand-off asked for):
+            // release without waking anyone.
+            if state & PARKED == 0 || (state & WAKING != 0 && !force_fair) {
+                // Release: publishes the critical section to the next acquirer's Acquire.
+                match self.state.compare_exchange(state, state & !LOCKED, Release, Relaxed) {
+                    Ok(_) => return,
+                    Err(now) => state = now,
+                }
+                continue;
+            }
+            break;
+        }
+        // Whom the filter picked: a waiter in `lock` can be handed the lock; a condition
+        // variable's waiter moved here is woken to take it itself.
+        let picked = core::cell::Cell::new(None);
+        let filter = |park_token: u32| {
+            if picked.get().is_some() {
+                return Pick::Stop;
+            }
+            picked.set(Some(park_token));
+            Pick::Wake
+        };
+        let callback = |unparked: Unparked| {
+            let can_hand_off = picked.get() == Some(PARK_LOCKER);
+            if unparked.woken > 0 && can_hand_off && (force_fair || unparked.fair) {
+                if !unparked.more {
+                    // Relaxed: under the bucket lock; LOCKED stays, so nobody acquires.
+                    self.state.fetch_and(!PARKED, Relaxed);
+                }
+                #[cfg(feature = "loom")]
+                HAND_OFFS.with(|n| n.set(n.get() + 1));
+                return TOKEN_HANDED_OFF;
+            }
+            let clear = if unparked.more { LOCKED } else { LOCKED | PARKED };
+            let set = if unparked.woken > 0 { WAKING } else { 0 };
+            // Release: publishes the critical section to the next acquirer's Acquire.
+            let mut state = self.state.load(Relaxed);
+            while let Err(now) = self.state.compare_exchange(state, (state & !clear) | set, Release, Relaxed) {
+                state = now;
+            }
+            TOKEN_WOKEN
+        };
+        queue::unpark::<B>(self.key(), filter, callback);
+    }
+
+    /// For a condition variable whose waiters it moved onto this lock while it was free: wakes
+    /// the oldest waiter unless the lock is held or a wake is already in flight (then the
+    /// holder's unlock, or the woken thread, carries on). Sound if the lock is gone meanwhile:
+    /// the word is touched only while a waiter of it, which borrows it, is in its line.
+    pub(crate) fn wake_one_moved(&self) {
+        debug_assert!(B::QUEUED);
+        let key = self.key();
+        let filter = |_: u32| {
+            // Relaxed: under the bucket lock; a waiter of this key is in its line, so the word
+            // is alive.
+            if self.state.load(Relaxed) & (LOCKED | WAKING) != 0 {
+                Pick::Stop
+            } else {
+                Pick::Wake
+            }
+        };
+        let callback = |unparked: Unparked| {
+            if unparked.woken > 0 {
+                let clear = if unparked.more { 0 } else { PARKED };
+                // Relaxed: under the bucket lock; the woken waiter acquires with its own
+                // compare-exchange.
+                let mut state = self.state.load(Relaxed);
+                while let Err(now) = self.state.compare_exchange(state, (state & !clear) | WAKING, Relaxed, Relaxed) {
+                    state = now;
+                }
+            }
+            TOKEN_WOKEN
+        };
+        queue::unpark::<B>(key, filter, callback);
+    }
+
+    /// Takes the lock back for a condition variable's waiter over a queued backend, given the
+    /// token its park returned.
+    pub(crate) fn relock_queued(&self, token: u32) {
+        self.lock_queued(None, token == TOKEN_WOKEN);
+    }
+
+    /// Sets `PARKED` on this lock's word for a condition variable that is moving its waiters
+    /// here, under the bucket locks of both; whether the lock was held. Only while a moved
+    /// waiter, which borrows the lock, is in its line.
+    pub(crate) fn mark_parked(&self) -> bool {
+        // Relaxed: under the bucket lock, which every unlock's callback also holds.
+        self.state.fetch_or(PARKED, Relaxed) & LOCKED != 0
     }
 
     /// The slow path of every acquire. `take` is what the acquirer sets: `LOCKED`, or
@@ -549,6 +731,24 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
         (sleepers(state), starved(state))
     }
 
+    /// Whether the word says threads are parked in the lock's queue (`PARKED`; always `false`
+    /// over the kernel path). For loom models; not part of the API.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn is_parked(&self) -> bool {
+        // Relaxed: a snapshot for a model's bookkeeping.
+        B::QUEUED && self.state.load(Relaxed) & PARKED != 0
+    }
+
+    /// How many times an unlock handed a lock straight to a parked waiter on this thread since
+    /// the last call, which resets it. Loom runs every thread of a model on the thread that
+    /// called it, so a model sees all of its hand-offs. Not part of the API.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn take_hand_offs() -> usize {
+        HAND_OFFS.with(|n| n.replace(0))
+    }
+
     /// Whether the word is back to "free, nobody counted, no mark": what every model ends
     /// with once all its threads are done. Not part of the API.
     #[cfg(feature = "loom")]
@@ -725,7 +925,11 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     pub(crate) unsafe fn unlock_with(&self, fair: bool) {
         // Release: publishes the critical section to the next acquirer's Acquire.
         if fair || self.state.compare_exchange(LOCKED, UNLOCKED, Release, Relaxed).is_err() {
-            self.unlock_slow(fair);
+            if B::QUEUED {
+                self.unlock_queued(fair);
+            } else {
+                self.unlock_slow(fair);
+            }
         }
     }
 }
@@ -751,7 +955,11 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for Mutex<T, B> {
         // Marked: after a condvar wait, threads requeued onto this word may be asleep on it, and
         // they must be woken one by one as the lock is handed on. The cost, when none are, is at
         // most one wake that finds nobody.
-        self.lock_slow(None, LOCKED | REQUEUED);
+        if B::QUEUED {
+            self.lock_queued(None, false);
+        } else {
+            self.lock_slow(None, LOCKED | REQUEUED);
+        }
     }
 }
 
@@ -766,6 +974,12 @@ impl<T: ?Sized, B: Backend> crate::TimedLock for Mutex<T, B> {
     fn try_lock_until(&self, deadline: Instant) -> Option<MutexGuard<'_, T, B>> {
         Mutex::try_lock_until(self, deadline)
     }
+}
+
+#[cfg(feature = "loom")]
+std::thread_local! {
+    /// Hand-offs made on this thread since the last [`Mutex::take_hand_offs`].
+    static HAND_OFFS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
 }
 
 #[cfg(test)]
@@ -829,10 +1043,11 @@ mod tests {
         let lock = with_word::<ProcessShared>(SLEEPER);
         MutexGuard::unlock_fair(lock.try_lock().expect("free"));
         assert_eq!(lock.state.load(Relaxed), SLEEPER);
-        // In one process a counted sleeper cannot be dead: the hand-off stands for it.
-        let lock = with_word::<Real>(SLEEPER);
+        // In one process the queue is exact: a PARKED bit with nobody in the line (a waiter
+        // that set it and then found the lock free) is cleared by the unlock that finds nobody.
+        let lock = with_word::<Real>(PARKED);
         MutexGuard::unlock_fair(lock.try_lock().expect("free"));
-        assert_eq!(lock.state.load(Relaxed), SLEEPER | HANDOFF | LOCKED);
+        assert_eq!(lock.state.load(Relaxed), UNLOCKED);
     }
 
     #[cfg(target_os = "linux")]

@@ -708,9 +708,17 @@ mod growth {
     pub(super) fn register<B: Backend>() {
         let first = REGISTERED
             .try_with(|r| {
-                let first = r.replace(None).is_none();
-                r.set(Some(Registration));
-                first
+                // Put back the registration we found (dropping it would un-count the thread).
+                match r.replace(None) {
+                    Some(found) => {
+                        r.set(Some(found));
+                        false
+                    }
+                    None => {
+                        r.set(Some(Registration));
+                        true
+                    }
+                }
             })
             .unwrap_or(false);
         if !first {
