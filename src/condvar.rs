@@ -57,7 +57,9 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Real, Word};
 use crate::guard::LockGuard;
-use crate::mutex::{Mutex, MutexGuard, REQUEUED_MASK};
+use crate::machine::queue::{self, Requeue};
+use crate::mutex::{self, Mutex, MutexGuard, REQUEUED_MASK};
+use crate::backend::Parked;
 
 /// `counts`: registered waiters, bits 0..15.
 const WAITERS: u32 = 0x7fff;
@@ -414,15 +416,65 @@ impl<B: Backend> Condvar<B> {
             if covered >= waiting {
                 return 0;
             }
-            let all = with_counts(waiting, waiting) | REQUEUE;
+            // Over the kernel, the first waiter back does the requeue (see `deregister`).
+            let all = with_counts(waiting, waiting) | if B::QUEUED { 0 } else { REQUEUE };
             // loom-invisible: load buffering (see `notify_one`), which loom does not explore.
             match self.counts.compare_exchange(counts, all, Acquire, Relaxed) {
                 Ok(_) => break covered,
                 Err(now) => counts = now,
             }
         };
-        self.wake();
+        if B::QUEUED {
+            self.move_onto_mutex();
+        } else {
+            self.wake();
+        }
         (waiters(counts) - covered) as usize
+    }
+
+    /// `notify_all` over a queued backend: moves every waiter parked on `seq` onto the mutex's
+    /// queue. If the mutex is held (by the notifier, typically) nobody is woken: its unlock
+    /// wakes them one at a time. If it is free, the oldest is woken to take it.
+    #[cold]
+    fn move_onto_mutex(&self) {
+        // Bump first: a covered waiter not yet parked then fails its validation and leaves, as
+        // notified. Relaxed: see `wake`.
+        self.seq.fetch_add(1, Relaxed);
+        // Relaxed: see `register`; checked again under the bucket locks.
+        let bound = self.mutex.load(Relaxed);
+        if bound == 0 {
+            return; // Every waiter has left already.
+        }
+        // The mutex's word is at its address (`#[repr(C)]`, the word first).
+        let word = bound as *const B::Word;
+        let mut held = true;
+        let decide = || {
+            // Under the bucket lock of `seq`: every waiter parked there registered, and so
+            // bound this mutex, before it parked, and the binding holds while any is registered.
+            // Another binding means those we covered have all left. Relaxed: the bucket lock
+            // orders this read after their registration.
+            if self.mutex.load(Relaxed) == bound {
+                Requeue::MoveAll
+            } else {
+                Requeue::Abort
+            }
+        };
+        let key = &self.seq as *const B::Word as usize;
+        let done = queue::requeue::<B>(key, bound, decide, |_, done| {
+            if done.moved > 0 {
+                // SAFETY: the moved waiters are in the mutex's line and borrow it.
+                held = unsafe { mutex::mark_parked::<B>(word) };
+            }
+            0
+        });
+        if !held {
+            // SAFETY: `wake_one_moved` touches the word only while a waiter of it is in line.
+            unsafe { mutex::wake_one_moved::<B>(word) };
+        }
+        #[cfg(feature = "loom")]
+        MOST_REQUEUED.with(|most| most.set(most.get().max(done.moved)));
+        #[cfg(not(feature = "loom"))]
+        let _ = done;
     }
 
     /// Bumps `seq` and wakes one sleeper (for `notify_all`, the one that will requeue the rest).
@@ -459,7 +511,7 @@ impl<B: Backend> Condvar<B> {
         // Relaxed: ordered before the notifier's bump by `register`'s Release (see `notify_one`).
         let seen = self.seq.load(Relaxed);
         self.register(address);
-        let woke = LockGuard::unlocked_with(guard, |_| self.sleep(seen, deadline));
+        let woke = LockGuard::unlocked_with(guard, |_| self.sleep(mutex, seen, deadline));
         let notified = self.deregister(mutex, address, seen, woke);
         WaitTimeoutResult(!notified)
     }
@@ -494,16 +546,22 @@ impl<B: Backend> Condvar<B> {
     }
 
     /// Sleeps, without the mutex, until a notify reaches this waiter or the deadline passes.
-    fn sleep(&self, seen: u32, deadline: Option<Instant>) -> Woke {
+    fn sleep<T: ?Sized>(&self, mutex: &Mutex<T, B>, seen: u32, deadline: Option<Instant>) -> Woke {
         loop {
             // Relaxed: only "has a notify happened"; see `wake`.
             if self.seq.load(Relaxed) != seen {
                 return Woke::SeqMoved;
             }
-            // Under the mask a mutex reserves for requeued threads: once moved onto its word, only its
-            // unlocks' wakes for them reach us, never a wake meant for its counted sleepers.
-            if !B::wait_masked(&self.seq, seen, REQUEUED_MASK, deadline) {
-                return Woke::Deadline;
+            // Under the mask a mutex reserves for requeued threads: over the kernel, once moved
+            // onto its word, only its unlocks' wakes for them reach us, never a wake meant for its
+            // counted sleepers. Over the queue the mask is our park token, which tells a mutex's
+            // unlock not to hand us the lock (we take it back through `relock`). A moved waiter
+            // that times out in the mutex's line leaves its `PARKED` bit set: conservative, the
+            // next unlock finds the line and settles it.
+            match B::park(&self.seq, seen, REQUEUED_MASK, deadline, |_| {}) {
+                Parked::TimedOut => return Woke::Deadline,
+                Parked::Woken(token) => mutex.woken_by_unlock(token),
+                Parked::Invalid => {}
             }
             if self.seq.load(Relaxed) != seen {
                 return Woke::SeqMoved;

@@ -500,49 +500,14 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
         queue::unpark::<B>(self.key(), filter, callback);
     }
 
-    /// For a condition variable whose waiters it moved onto this lock while it was free: wakes
-    /// the oldest waiter unless the lock is held or a wake is already in flight (then the
-    /// holder's unlock, or the woken thread, carries on). Sound if the lock is gone meanwhile:
-    /// the word is touched only while a waiter of it, which borrows it, is in its line.
-    pub(crate) fn wake_one_moved(&self) {
-        debug_assert!(B::QUEUED);
-        let key = self.key();
-        let filter = |_: u32| {
-            // Relaxed: under the bucket lock; a waiter of this key is in its line, so the word
-            // is alive.
-            if self.state.load(Relaxed) & (LOCKED | WAKING) != 0 {
-                Pick::Stop
-            } else {
-                Pick::Wake
-            }
-        };
-        let callback = |unparked: Unparked| {
-            if unparked.woken > 0 {
-                let clear = if unparked.more { 0 } else { PARKED };
-                // Relaxed: under the bucket lock; the woken waiter acquires with its own
-                // compare-exchange.
-                let mut state = self.state.load(Relaxed);
-                while let Err(now) = self.state.compare_exchange(state, (state & !clear) | WAKING, Relaxed, Relaxed) {
-                    state = now;
-                }
-            }
-            TOKEN_WOKEN
-        };
-        queue::unpark::<B>(key, filter, callback);
-    }
-
-    /// Takes the lock back for a condition variable's waiter over a queued backend, given the
-    /// token its park returned.
-    pub(crate) fn relock_queued(&self, token: u32) {
-        self.lock_queued(None, token == TOKEN_WOKEN);
-    }
-
-    /// Sets `PARKED` on this lock's word for a condition variable that is moving its waiters
-    /// here, under the bucket locks of both; whether the lock was held. Only while a moved
-    /// waiter, which borrows the lock, is in its line.
-    pub(crate) fn mark_parked(&self) -> bool {
-        // Relaxed: under the bucket lock, which every unlock's callback also holds.
-        self.state.fetch_or(PARKED, Relaxed) & LOCKED != 0
+    /// For a condition variable's waiter over a queued backend, back from its park with
+    /// `token`: if an unlock of this lock woke it (it had been moved here), it is the wake in
+    /// flight, and clears `WAKING` before it takes the lock back.
+    pub(crate) fn woken_by_unlock(&self, token: u32) {
+        if B::QUEUED && token == TOKEN_WOKEN {
+            // Relaxed: as in `lock_queued`.
+            self.state.fetch_and(!WAKING, Relaxed);
+        }
     }
 
     /// The slow path of every acquire. `take` is what the acquirer sets: `LOCKED`, or
@@ -974,6 +939,55 @@ impl<T: ?Sized, B: Backend> crate::TimedLock for Mutex<T, B> {
     fn try_lock_until(&self, deadline: Instant) -> Option<MutexGuard<'_, T, B>> {
         Mutex::try_lock_until(self, deadline)
     }
+}
+
+/// Sets `PARKED` on a lock word for a condition variable moving its waiters onto it, under
+/// the bucket locks of both; whether the lock was held.
+///
+/// # Safety
+/// `word` is a [`Mutex`]'s word over a queued backend, and a waiter of it, which borrows the
+/// mutex, is in its line (so it is alive).
+pub(crate) unsafe fn mark_parked<B: Backend>(word: *const B::Word) -> bool {
+    // SAFETY: alive, by the caller's contract.
+    let word = unsafe { &*word };
+    // Relaxed: under the bucket lock, which every unlock's callback also holds.
+    word.fetch_or(PARKED, Relaxed) & LOCKED != 0
+}
+
+/// For a condition variable that moved its waiters onto a lock it found free: wakes the oldest
+/// waiter, unless the lock is held or a wake is in flight by now (then the holder's unlock, or
+/// the woken thread, carries on).
+///
+/// # Safety
+/// `word` is a [`Mutex`]'s word over a queued backend, or was one: it is touched only while a
+/// waiter of it, which borrows the mutex, is in its line, so the mutex may be gone by the call.
+pub(crate) unsafe fn wake_one_moved<B: Backend>(word: *const B::Word) {
+    debug_assert!(B::QUEUED);
+    let filter = |_: u32| {
+        // SAFETY: the filter sees only waiters of this key, in the line: the word is alive.
+        let word = unsafe { &*word };
+        // Relaxed: under the bucket lock, as every unlock's callback is.
+        if word.load(Relaxed) & (LOCKED | WAKING) != 0 {
+            Pick::Stop
+        } else {
+            Pick::Wake
+        }
+    };
+    let callback = |unparked: Unparked| {
+        if unparked.woken > 0 {
+            // SAFETY: the waiter picked is not woken before this returns: the word is alive.
+            let word = unsafe { &*word };
+            let clear = if unparked.more { 0 } else { PARKED };
+            // Relaxed: under the bucket lock; the woken waiter acquires with its own
+            // compare-exchange.
+            let mut state = word.load(Relaxed);
+            while let Err(now) = word.compare_exchange(state, (state & !clear) | WAKING, Relaxed, Relaxed) {
+                state = now;
+            }
+        }
+        TOKEN_WOKEN
+    };
+    queue::unpark::<B>(word as usize, filter, callback);
 }
 
 #[cfg(feature = "loom")]

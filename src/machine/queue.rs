@@ -628,10 +628,9 @@ pub(crate) fn requeue<B: Backend>(
     let mut done = Requeued { woken: 0, moved: 0 };
     let mut picked = Picked::<B>::new();
     if op != Requeue::Abort && from != to {
-        // Which guard is whose: with two buckets, the lower index was locked first.
-        let slot = B::queue_slot();
-        let table = slot.table();
-        let from_is_first = second.is_none() || table.index(from) < table.index(to);
+        // Which guard is whose: `lock_two` returns `from`'s bucket first, whichever it locked
+        // first.
+        let from_is_first = true;
         let mut moved = Picked::<B>::new();
         let mut lost = 0;
         {
