@@ -55,11 +55,11 @@ use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
 use std::time::{Duration, Instant};
 
+use crate::backend::Parked;
 use crate::backend::{Backend, Real, Word};
 use crate::guard::LockGuard;
 use crate::machine::queue::{self, Requeue};
 use crate::mutex::{self, Mutex, MutexGuard, REQUEUED_MASK};
-use crate::backend::Parked;
 
 /// `counts`: registered waiters, bits 0..15.
 const WAITERS: u32 = 0x7fff;

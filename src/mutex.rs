@@ -99,8 +99,8 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Parked, Real, Unparked, Word};
 use crate::backoff::{Backoff, Patience};
-use crate::machine::queue::{self, Pick};
 use crate::guard::{self, raw::RawLock, ArcLockGuard, LockData, LockGuard, MappedLockGuard};
+use crate::machine::queue::{self, Pick};
 
 /// Free, nobody counted or parked.
 const UNLOCKED: u32 = 0;
@@ -492,7 +492,8 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
             let set = if unparked.woken > 0 { WAKING } else { 0 };
             // Release: publishes the critical section to the next acquirer's Acquire.
             let mut state = self.state.load(Relaxed);
-            while let Err(now) = self.state.compare_exchange(state, (state & !clear) | set, Release, Relaxed) {
+            while let Err(now) = self.state.compare_exchange(state, (state & !clear) | set, Release, Relaxed)
+            {
                 state = now;
             }
             TOKEN_WOKEN
