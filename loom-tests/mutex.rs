@@ -240,6 +240,12 @@ fn timed_out_waiter_clears_parked<B: Backend>() {
         let lock = Arc::clone(&lock);
         thread::spawn(move || lock.try_lock_for(Duration::from_millis(1)).is_some())
     };
+    // A bystander that only tries: it never parks, and interleaves with the timed waiter.
+    let bystander = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || assert!(lock.try_lock().is_none(), "the lock was held throughout"))
+    };
+    bystander.join().unwrap();
     assert!(!timed.join().unwrap(), "the lock was held throughout");
     assert!(!lock.is_parked(), "PARKED left set with nobody in the line");
     drop(guard);

@@ -398,30 +398,33 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     /// clear `WAKING` before anything else.
     fn lock_queued(&self, deadline: Option<Instant>, mut woken: bool) -> bool {
         let mut backoff = Backoff::<B>::new();
+        // Relaxed, here and below: a hint; only the compare-exchange that sets LOCKED acquires.
+        let mut state = self.state.load(Relaxed);
         loop {
             if woken {
                 // The one wake in flight has arrived: from now on unlocks wake again.
                 // Relaxed: the bit orders no data; the compare-exchange that sets LOCKED
                 // acquires.
-                self.state.fetch_and(!WAKING, Relaxed);
+                state = self.state.fetch_and(!WAKING, Relaxed) & !WAKING;
                 woken = false;
             }
-            // Relaxed, here and below: a hint; only the compare-exchange that sets LOCKED acquires.
-            let state = self.state.load(Relaxed);
             if state & LOCKED == 0 {
                 // Acquire: pairs with the Release of the unlock that freed the lock.
-                if self.state.compare_exchange(state, state | LOCKED, Acquire, Relaxed).is_ok() {
-                    return true;
+                match self.state.compare_exchange(state, state | LOCKED, Acquire, Relaxed) {
+                    Ok(_) => return true,
+                    Err(now) => state = now,
                 }
                 continue;
             }
             // Nobody parked yet: the holder will likely let go within a few pauses.
             if state & PARKED == 0 && backoff.spin_then_yield() {
+                state = self.state.load(Relaxed);
                 continue;
             }
             if state & PARKED == 0 {
                 // Relaxed: the queue's lock orders this with the unlock's look at the word.
-                if self.state.compare_exchange(state, state | PARKED, Relaxed, Relaxed).is_err() {
+                if let Err(now) = self.state.compare_exchange(state, state | PARKED, Relaxed, Relaxed) {
+                    state = now;
                     continue;
                 }
             }
@@ -444,6 +447,7 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
                 Parked::Invalid => {}
                 Parked::TimedOut => return false,
             }
+            state = self.state.load(Relaxed);
         }
     }
 
