@@ -1,61 +1,68 @@
-//! A futex mutex: one word, no system call unless somebody sleeps, and a bound on barging.
+//! A mutex: one word, no system call unless somebody waits, exact waiters, and a bound on
+//! barging.
 //!
-//! The lock is a single `u32`:
+//! Uncontended, `lock` is one compare-exchange `0 → LOCKED` (Acquire) and `unlock` one
+//! compare-exchange `LOCKED → 0` (Release), over every backend. What happens when they fail
+//! depends on where the waiters wait: in this process's wait queues (`Backend::QUEUED`: [`Real`]
+//! and loom's backend), or in the kernel on the lock word itself (between processes).
+//!
+//! **In one process (queued).** The word holds three bits:
+//!
+//! | bit | name      | meaning                                                                  |
+//! |-----|-----------|--------------------------------------------------------------------------|
+//! | 0   | `LOCKED`  | held                                                                     |
+//! | 1   | `PARKED`  | threads wait in the lock's queue (the queue keyed by the word's address) |
+//! | 2   | `WAKING`  | an unlock woke a waiter that has not run yet: one wake in flight         |
+//!
+//! * **Lock.** A waiter spins and yields (`backoff.rs`) while nobody is parked, then sets
+//!   `PARKED` on a word that shows the lock held and parks in the queue, which validates, under
+//!   its bucket lock, that the word still shows `LOCKED | PARKED`. An unlock changes the word
+//!   under that same bucket lock, so no wake is lost.
+//! * **Unlock.** If `PARKED` is clear, or `WAKING` is set, it releases without waking anyone:
+//!   the woken thread on its way will take the lock or park again, and while it runs no other
+//!   unlock pays for a wake. Otherwise it unparks the oldest waiter; under the bucket lock the
+//!   queue says whether more wait, and the unlock releases the lock, sets `WAKING` and sets
+//!   `PARKED` to exactly that answer. The woken thread clears `WAKING` and competes for the lock
+//!   as a newcomer does (barging keeps throughput).
+//! * **Exact waiters.** `PARKED` is set by a waiter before it parks, and cleared only under the
+//!   bucket lock: by an unlock whose queue has nobody left, or by a waiter that gives up at its
+//!   deadline as the last in line (`timed_out(more = false)`). A waiter that set it and then found
+//!   the lock free leaves it set until the next unlock, which finds nobody and clears it.
+//! * **Order and fairness.** The queue serves each address first come, first served. About every
+//!   0.5 ms per bucket ([`FAIRNESS_BOUND`]) while threads wait, the queue tells an unpark to be
+//!   fair; the unlock then keeps `LOCKED` and hands the lock straight to the oldest waiter (the
+//!   token it wakes with says "the lock is yours"), so running threads cannot barge past it.
+//!   [`MutexGuard::unlock_fair`](LockGuard::unlock_fair) does so on every unlock that finds a
+//!   waiter. A [`Condvar`](crate::Condvar) waiter moved onto the lock's queue is woken to take
+//!   the lock itself, never handed it (its wait takes the lock back as a plain acquire).
+//!
+//! **Between processes (the kernel on the lock word).** A queue in one process cannot hold the
+//! waiters of another, so over [`ProcessShared`](crate::backend::ProcessShared) the mutex keeps
+//! its counted-sleeper protocol, in separate functions (`lock_slow`, `sleep`, `unlock_slow`):
+//! the kernel cannot say under a lock of ours whether more wait, so the word counts them.
 //!
 //! | bits  | name        | meaning                                                              |
 //! |-------|-------------|----------------------------------------------------------------------|
 //! | 0     | `LOCKED`    | held                                                                 |
 //! | 1     | `HANDOFF`   | the holder handed the lock to the sleepers: the first to look owns it |
 //! | 2     | `REQUEUED`  | a condition variable moved its waiters onto this word: unlock wakes one |
-//! | 3..9  | starved     | sleepers that have waited past the fairness bound: unlocks hand off (between processes, a mark: 0 or 1) |
+//! | 3..9  | starved     | sleepers that have waited past the fairness bound: unlocks hand off (a mark: 0 or 1) |
 //! | 9..32 | sleepers    | how many threads are counted as asleep on the word (saturates)      |
 //!
-//! * **Lock.** One compare-exchange `0 → LOCKED`. If that fails, the thread waits by the crate's
-//!   contention policy (`backoff.rs`): spin a little, yield a few times, and only
-//!   then count itself among the sleepers and sleep on the word.
-//! * **Unlock.** One compare-exchange `LOCKED → 0`; anything else in the word takes the slow
-//!   path, which wakes one sleeper if any are counted. Spinning and yielding waiters are not
-//!   counted, so an unlock they wait for makes no system call. A woken sleeper that finds the
-//!   lock taken again un-counts itself and spins and yields once more before it sleeps, as a
-//!   newcomer does: the holder it lost to will likely let go within a few pauses, and while it
-//!   spins, unlocks pay no wake for it.
+//! A waiter spins and yields, then counts itself and sleeps on the word; an unlock that finds
+//! sleepers counted wakes one. The count covers threads between counting themselves and leaving,
+//! not only those the kernel holds asleep, so an unlock may pay a wake that finds nobody, and
+//! several wakes may be in flight. A sleeper overtaken past the fairness bound raises the starved
+//! mark, and unlocks then hand off (`HANDOFF`) to whichever counted sleeper looks first; the
+//! kernel wakes a word's sleepers in the order they slept. What differs from one process:
+//! waiters are counted, not exact; more than one wake may be in flight; hand-offs go to the
+//! sleepers, not to one known thread; and [`Condvar`](crate::Condvar) marks the word
+//! `REQUEUED` after it moved its waiters onto it.
 //!
-//!   An unlock wakes a sleeper even while an earlier one is still on its way. Holding back (a
-//!   "woken" bit, as Go's `sync.Mutex` has) measured about 8% faster with a long critical
-//!   section, but left the other sleepers asleep while two threads passed the lock between them:
-//!   at 8 and 16 threads on 2 cores the least served thread got 4–28% of the acquisitions of the
-//!   most served, against parking_lot's 64–84% (`benches/mutex_fairness.rs`). Waking one per
-//!   unlock keeps the sleepers moving.
-//!
-//!   The count is of threads between counting themselves and leaving, not only of those the
-//!   kernel holds asleep: a sleeper whose futex call finds the word changed returns at once, and
-//!   an unlock in that window makes a `FUTEX_WAKE` that finds nobody. parking_lot keeps an
-//!   exact queue under a lock and makes far fewer futex calls (`perf stat -e
-//!   'syscalls:sys_enter_futex'` over one 300 ms window of the fairness harness at 8 threads:
-//!   190,941 here against its 212 with little work outside the lock); that, not the waiting
-//!   policy, is the gap that remains (README, "Benchmarks").
-//! * **Leaving.** A sleeper un-counts itself when it takes the lock or gives up (a timed wait):
-//!   a poller with short timeouts leaves nothing behind that makes later unlocks pay a wake.
-//!
-//! **The invariant:** a counted sleeper sleeps only while the lock is held by someone whose
-//! unlock will see it counted, or while a hand-off is on its way to the counted sleepers. Each
-//! sleeper keeps it by how it goes to sleep: with a compare-exchange on a word that shows the lock
-//! held, or with the futex's atomic check of the word it last saw. A counted sleeper that comes
-//! back from the futex for any reason (woken, spurious, timed out) looks at the word before
-//! anything else, and takes the lock if it is free or handed over. Between processes, where the
-//! thread an unlock woke can be killed before it looks, each sleep also ends after a slice (see
-//! "Waiters that vanish" below).
-//!
-//! **Eventual fairness.** The lock barges: a running thread may take it ahead of a woken
-//! sleeper, which is what keeps throughput high. A sleeper that is overtaken after it has waited
-//! longer than the fairness bound ([`FAIRNESS_BOUND`]: 0.5 ms, as parking_lot; Go's
-//! `sync.Mutex` uses 1 ms) counts itself as starved. While any sleeper is starved an unlock does
-//! not release the lock: it sets `HANDOFF` and wakes a sleeper, which owns the lock the moment it
-//! looks; newcomers neither barge nor spin, they count themselves and sleep behind it. The kernel
-//! wakes a futex's sleepers in the order they went to sleep, so each hand-off serves the longest
-//! asleep, and a starved thread is served after about as many hand-offs as there were sleepers
-//! ahead of it (a sleeper back from a spurious wake-up may claim one first); when it has the lock it un-counts itself, and once no sleeper is starved the lock
-//! barges again. [`MutexGuard::unlock_fair`](LockGuard::unlock_fair) hands off at once.
+//! **The invariant (kernel path):** a counted sleeper sleeps only while the lock is held by
+//! someone whose unlock will see it counted, or while a hand-off is on its way to the counted
+//! sleepers. A counted sleeper that comes back from the futex for any reason looks at the word
+//! before anything else, and takes the lock if it is free or handed over.
 //!
 //! **Waiters that vanish (between processes).** In one process a counted thread cannot vanish:
 //! a thread that dies takes the process with it. Over
@@ -81,16 +88,15 @@
 //! every slice, and claim a hand-off that stands. Starvation is bounded more loosely than in one
 //! process (the mark asks for one hand-off at a time). The one wedge left: a holder killed while
 //! it holds a plain `shm::Mutex`; [`RobustMutex`](crate::shm::RobustMutex) is for that. Over
-//! [`Real`] nothing of this runs: sleepers sleep until woken, and the uncontended paths are the
+//! [`Real`] nothing of this runs: waiters park in the queue until woken, and the uncontended paths are the
 //! same compare-exchange each.
 //!
-//! **Condition variables.** [`Condvar`](crate::Condvar) moves its waiters onto this word with
-//! `FUTEX_CMP_REQUEUE` while they sleep, so they cannot count themselves. It sets `REQUEUED`
-//! instead, and they sleep under a futex mask of their own, which a counted sleeper's wake does
-//! not match: an unlock that finds
+//! **Condition variables (kernel path).** [`Condvar`](crate::Condvar) moves its waiters onto
+//! this word with `FUTEX_CMP_REQUEUE` while they sleep, so they cannot count themselves. It sets
+//! `REQUEUED` instead, and they sleep under a futex mask of their own: an unlock that finds
 //! `REQUEUED` clears it and wakes one of them, and that thread takes the lock with `REQUEUED`
-//! set again, so the mark travels down the line (as "contended" does in Drepper's mutex). When
-//! nobody requeued is left, one wake finds nobody and the mark is gone.
+//! set again, so the mark travels down the line. In one process the condition variable moves
+//! its waiters into the lock's queue and sets `PARKED`, and no mark is needed.
 //!
 //! This answers the mutual-exclusion problem without busy-waiting.
 
@@ -150,7 +156,9 @@ const SLEEPER_MASK: u32 = 1 << 0;
 /// requeued onto a mutex only the mutex's `REQUEUED` wakes reach them.
 pub(crate) const REQUEUED_MASK: u32 = 1 << 1;
 
-/// How long a sleeper may be overtaken before unlocks hand the lock to the sleepers: 0.5 ms.
+/// About how often, while threads wait, an unlock hands the lock straight to the oldest waiter
+/// (per bucket of the wait queue; between processes: how long a sleeper may be overtaken before
+/// unlocks hand off): 0.5 ms.
 /// See the [module docs](crate::mutex).
 pub const FAIRNESS_BOUND: Duration = <Real as Backend>::FAIRNESS_BOUND;
 
@@ -197,10 +205,11 @@ fn starved(state: u32) -> u32 {
 /// A mutual-exclusion lock that sleeps on a futex when it has to wait.
 ///
 /// Uncontended, `lock` and `unlock` are one compare-exchange each, with no system call.
-/// Contended, a waiter spins briefly, yields a few times, and then sleeps until an unlock wakes
-/// it. Running threads may take the lock ahead of sleeping ones (barging), but a sleeper that has
-/// waited longer than [`FAIRNESS_BOUND`] is handed the lock (see the
-/// [module docs](crate::mutex)); `Mutex<()>` is 4 bytes. A panic in the critical section releases
+/// Contended, a waiter spins briefly, yields a few times, and then parks in the lock's wait
+/// queue (first come, first served) until an unlock wakes it; one wake is in flight at a time.
+/// Running threads may take the lock ahead of woken ones (barging), but about every
+/// [`FAIRNESS_BOUND`] while threads wait an unlock hands the lock straight to the oldest waiter
+/// (see the [module docs](crate::mutex)); `Mutex<()>` is 4 bytes. A panic in the critical section releases
 /// the lock (no poisoning).
 ///
 /// `#[repr(C)]`: the `u32` lock word at offset 0, then the data. Over the
