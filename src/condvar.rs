@@ -24,14 +24,23 @@
 //! A return with neither is spurious, and it sleeps again.
 //!
 //! **Notifying.** `notify_one` covers one more registered waiter with a token (if every waiter
-//! is covered already, it returns `false` and makes no system call), bumps `seq` and wakes one
-//! sleeper. `notify_all` covers them all and sets `REQUEUE`, bumps `seq` and wakes one. That one
-//! takes the mutex back and, still holding it, marks the mutex as having requeued sleepers and moves every other
-//! sleeper onto the mutex's word (`FUTEX_CMP_REQUEUE`): the mutex then wakes them one at a time,
-//! as each unlock hands it on, instead of all of them waking to fight over it (where the kernel
-//! refuses the requeue, under a seccomp filter say, it wakes them all instead). Doing the requeue
-//! while holding the mutex is what makes it safe: the mutex is alive (the waiter borrows it), it is
-//! the right mutex, nobody can register meanwhile, and its mark cannot be lost.
+//! is covered already, it returns `false` and makes no system call), bumps `seq` and unparks
+//! exactly one sleeper. `notify_all` covers them all and bumps `seq`; then, in one process (the
+//! wait queue), it moves every waiter parked on `seq` onto the mutex's queue, under the bucket
+//! locks of both, and sets the mutex's `PARKED` bit there. If the mutex is held (typically by the
+//! notifier) nobody is woken: the mutex's unlocks wake them one at a time, as the lock is handed
+//! on, instead of all of them waking to fight over it. If it is free, the oldest is woken to take
+//! it. No mark is left on the mutex. The move checks, under the bucket lock of `seq`, that the
+//! waiters still use the mutex it read; the mutex's word is touched only while a moved waiter,
+//! which borrows it, is in its line.
+//!
+//! Between processes (the kernel's futex on the words) `notify_all` sets `REQUEUE` and wakes one
+//! sleeper, which takes the mutex back and, still holding it, marks the mutex as having requeued
+//! sleepers and moves every other sleeper onto the mutex's word (`FUTEX_CMP_REQUEUE`; where the
+//! kernel refuses the requeue, under a seccomp filter say, it wakes them all instead). Doing the
+//! requeue while holding the mutex is what makes it safe there: the mutex is alive, it is the
+//! right mutex, nobody can register meanwhile, and its mark cannot be lost. There a futex return
+//! may be spurious, which the tokens absorb; in one process a waiter returns only when picked.
 //!
 //! **The invariant:** `tokens <= waiters`, and every registered waiter that a notify covered
 //! either sees `seq` move or is on a word whose next unlock or wake reaches it.
@@ -85,8 +94,8 @@ fn with_counts(waiters: u32, tokens: u32) -> u32 {
 
 /// A condition variable for [`Mutex`]: wait for a condition on the data, notify when it may hold.
 ///
-/// `notify_one` wakes one waiting thread and says whether there was one; `notify_all` hands all
-/// waiters to the mutex, which wakes them one at a time. Notifying with nobody waiting makes no
+/// `notify_one` wakes one waiting thread and says whether there was one; `notify_all` moves all
+/// waiters onto the mutex's queue, which wakes them one at a time. Notifying with nobody waiting makes no
 /// system call. Mesa semantics: re-check the condition after waking (or use
 /// [`wait_while`](Self::wait_while)); the [module docs](crate::condvar) say exactly when a wait can
 /// return with the condition still false. A `Condvar` is 16 bytes.
@@ -387,8 +396,9 @@ impl<B: Backend> Condvar<B> {
 
     /// Wakes every waiting thread; returns how many no earlier notify had covered.
     ///
-    /// The waiters do not all wake at once to fight over the mutex: the first takes it back and
-    /// moves the rest onto the mutex, which wakes them one at a time as it is unlocked.
+    /// The waiters do not all wake at once to fight over the mutex: they are moved onto the
+    /// mutex's queue, which wakes them one at a time as it is unlocked (if the mutex is free
+    /// meanwhile, the oldest is woken at once).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -650,8 +660,8 @@ impl<B: Backend> Condvar<B> {
     }
 
     /// The most sleepers one requeue has moved onto a mutex on this thread since the last call,
-    /// which it resets. For loom models, to show that they reached a line of requeued sleepers
-    /// (the mutex's `REQUEUED` mark passed from one to the next); not part of the API. Loom runs
+    /// which it resets. For loom models, to show that they reached a line of moved sleepers,
+    /// woken one by one by the mutex's unlocks; not part of the API. Loom runs
     /// every thread of a model on the thread that called it, so this sees all its executions.
     #[cfg(feature = "loom")]
     #[doc(hidden)]
