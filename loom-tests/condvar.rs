@@ -64,9 +64,9 @@ fn notify_all_wakes_every_waiter<B: Backend>() {
     assert!(!state.0.is_locked());
 }
 
-/// Three waiters and a `notify_all`: the first one back moves the other two onto the mutex, and
-/// the `REQUEUED` mark must then travel down that line, each requeued thread's unlock waking the
-/// next. Every waiter wakes and counts, one at a time, and the mutex ends idle (no mark left).
+/// Three waiters and a `notify_all`: the waiters parked are moved onto the mutex's queue, and
+/// each moved thread's unlock must wake the next. Every waiter wakes and counts, one at a time,
+/// and the mutex ends idle (no bit left).
 fn notify_all_passes_the_mark_down_a_line<B: Backend>() {
     let state = shared::<u32, B>(0);
     let waiters: Vec<_> = (0..3)
@@ -142,6 +142,49 @@ fn condvar_notify_all_passes_the_mark_down_a_line_of_three() {
 #[test]
 fn condvar_lost_requeue_strands_a_line_of_three() {
     check_fails_bounded(FOUR, DEADLOCK, notify_all_passes_the_mark_down_a_line::<Loom<LostRequeue>>);
+}
+
+/// Two waiters and a `notify_all` made while the notifier holds the mutex: both waiters parked
+/// are moved onto the mutex's queue and nobody is woken until the notifier unlocks; then the
+/// mutex's unlocks wake them one at a time. Every waiter counts, and the mutex ends idle.
+fn notify_all_with_the_mutex_held_moves_every_waiter<B: Backend>() {
+    let state = shared::<u32, B>(0);
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let state = Arc::clone(&state);
+            thread::spawn(move || {
+                let mut count = state.0.lock();
+                state.1.wait_while(&mut count, |count| *count == 0);
+                *count += 1;
+            })
+        })
+        .collect();
+    {
+        let mut count = state.0.lock();
+        *count = 1;
+        state.1.notify_all();
+    }
+    for w in waiters {
+        w.join().unwrap();
+    }
+    assert_eq!(*state.0.lock(), 3);
+    assert!(state.0.is_idle(), "the mutex kept a bit set");
+}
+
+#[test]
+fn condvar_notify_all_with_the_mutex_held_moves_every_waiter() {
+    Condvar::<Loom>::take_most_requeued();
+    check_bounded(THREE, notify_all_with_the_mutex_held_moves_every_waiter::<Loom>);
+    assert_eq!(Condvar::<Loom>::take_most_requeued(), 2, "no execution moved both waiters");
+}
+
+#[test]
+fn condvar_notify_all_with_the_mutex_held_and_a_lost_requeue_deadlocks() {
+    check_fails_bounded(
+        THREE,
+        DEADLOCK,
+        notify_all_with_the_mutex_held_moves_every_waiter::<Loom<LostRequeue>>,
+    );
 }
 
 #[test]

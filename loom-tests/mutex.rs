@@ -7,7 +7,7 @@ use loom::thread;
 use std::sync::Arc;
 use turnstile::backend::{
     Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease, Patient, PatientForgetfulWake, PatientNoRelease,
-    SharedMemory,
+    SharedMemory, SharedUnsliced, SharedUnslicedNoRelease, StaleMore,
 };
 use turnstile::{Mutex, MutexGuard};
 
@@ -36,7 +36,7 @@ fn three_lockers_exclude_each_other<B: Backend>() {
 }
 
 /// A holder, a thread that sleeps for the lock, and one that gives up after a timeout. Whatever
-/// the timed thread does, the sleeper is woken, the count is exact and the lock ends free.
+/// the timed thread does, the sleeper is woken, the line stays exact and the lock ends free.
 /// Returns whether the timed thread got in.
 fn timeout_leaves_the_lock_consistent<B: Backend>() -> bool {
     let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
@@ -119,9 +119,9 @@ impl Outcomes {
     }
 }
 
-/// The holder unlocks fairly with a sleeper counted: the sleeper owns the lock the moment it
-/// looks, so the holder's own `try_lock` right after cannot barge in ahead of it. Returns
-/// whether the sleeper was counted when the holder let go (the case the hand-off is for).
+/// The holder unlocks fairly with a waiter parked: the lock goes straight to it, so the
+/// holder's own `try_lock` right after cannot barge in ahead of it. Returns whether the unlock
+/// handed the lock over (the waiter was in the line when the holder let go).
 fn fair_unlock_hands_the_lock_over<B: Backend>() -> bool {
     let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
     let mut guard = lock.lock();
@@ -130,40 +130,42 @@ fn fair_unlock_hands_the_lock_over<B: Backend>() -> bool {
         thread::spawn(move || *lock.lock() += 1)
     };
     *guard = 10;
-    // Once counted, the sleeper stays counted until it has the lock, which we hold.
-    let counted = lock.sleepers().0 > 0;
+    Mutex::<u32, B>::take_hand_offs();
     MutexGuard::unlock_fair(guard);
+    let handed = Mutex::<u32, B>::take_hand_offs() > 0;
     if let Some(value) = lock.try_lock() {
-        assert!(!counted || *value == 11, "a newcomer barged in past a hand-off");
+        assert!(!handed || *value == 11, "a newcomer barged in past a hand-off");
     }
     sleeper.join().unwrap();
     assert_eq!(*lock.lock(), 11);
     assert!(lock.is_idle(), "the word kept state after everyone left");
-    counted
+    handed
 }
 
-/// The holder takes the lock twice; a sleeper that wakes to find it re-taken has been overtaken
-/// (under loom, past the fairness bound at once) and counts itself starved. While it is, the
-/// holder's plain unlock hands the lock over, and the holder's `try_lock` right after must not
-/// barge. Returns whether the holder saw the sleeper starved.
-fn starved_sleeper_is_handed_the_lock<B: Backend>() -> bool {
+/// The holder takes the lock twice while a waiter parks. Under loom the queue's fairness signal
+/// comes on every second unpark that wakes someone (`Backend::FAIRNESS_OVERTAKES`), so a
+/// waiter woken once and overtaken is handed the lock by the holder's next plain unlock: LOCKED
+/// kept, the token says "yours". The holder's `try_lock` right after must then fail. Returns
+/// whether a plain unlock handed the lock over.
+fn fair_unpark_hands_the_lock_over<B: Backend>() -> bool {
     let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
     let sleeper = {
         let lock = Arc::clone(&lock);
         thread::spawn(move || *lock.lock() += 1)
     };
+    Mutex::<u32, B>::take_hand_offs();
     *lock.lock() += 1;
     let mut guard = lock.lock();
     *guard += 1;
-    let starved = lock.sleepers().1 > 0;
     drop(guard);
+    let handed = Mutex::<u32, B>::take_hand_offs() > 0;
     if let Some(value) = lock.try_lock() {
-        assert!(!starved || *value == 3, "a newcomer barged in past a starved sleeper");
+        assert!(!handed || *value == 3, "a newcomer barged in past a hand-off");
     }
     sleeper.join().unwrap();
     assert_eq!(*lock.lock(), 3);
     assert!(lock.is_idle(), "the word kept state after everyone left");
-    starved
+    handed
 }
 
 /// A timed waiter is handed the lock as its deadline passes: it must take it (nobody else
@@ -186,10 +188,10 @@ fn timed_waiter_handed_the_lock<B: Backend>() -> bool {
 
 #[test]
 fn mutex_fair_unlock_hands_the_lock_over() {
-    let counted = Outcomes::default();
-    let record = counted.clone();
+    let handed = Outcomes::default();
+    let record = handed.clone();
     check(move || record.record(fair_unlock_hands_the_lock_over::<Loom>()));
-    counted.assert_both("the sleeper counted at the fair unlock");
+    handed.assert_both("the fair unlock handed the lock over");
 }
 
 #[test]
@@ -207,25 +209,57 @@ fn mutex_hand_off_that_forgets_to_wake_loses_the_sleeper() {
 }
 
 #[test]
-fn mutex_starved_sleeper_is_handed_the_lock() {
-    let starved = Outcomes::default();
-    let record = starved.clone();
-    check(move || record.record(starved_sleeper_is_handed_the_lock::<Loom>()));
-    starved.assert_both("the sleeper starved at the holder's second unlock");
+fn mutex_fair_unpark_hands_the_lock_over() {
+    let handed = Outcomes::default();
+    let record = handed.clone();
+    check(move || record.record(fair_unpark_hands_the_lock_over::<Loom>()));
+    handed.assert_both("a plain unlock handed the lock over");
 }
 
 #[test]
-fn mutex_starvation_hand_off_that_forgets_to_wake_deadlocks() {
+fn mutex_fair_unpark_hand_off_that_forgets_to_wake_deadlocks() {
     check_fails(DEADLOCK, || {
-        starved_sleeper_is_handed_the_lock::<Loom<ForgetfulWake>>();
+        fair_unpark_hands_the_lock_over::<Loom<ForgetfulWake>>();
     });
 }
 
 #[test]
-fn check_then_set_starvation_hand_off_admits_two_holders() {
+fn check_then_set_fair_unpark_admits_two_holders() {
     check_fails(RACE, || {
-        starved_sleeper_is_handed_the_lock::<Loom<CheckThenSet>>();
+        fair_unpark_hands_the_lock_over::<Loom<CheckThenSet>>();
     });
+}
+
+/// A waiter parks behind the holder and gives up at its deadline while the holder still holds
+/// the lock: it was the only waiter, so `PARKED` must be clear once it has left (the queue said
+/// "nobody more" and the waiter cleared the bit). Returns whether the waiter parked at all.
+fn timed_out_waiter_clears_parked<B: Backend>() {
+    let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
+    let guard = lock.lock();
+    let timed = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || lock.try_lock_for(Duration::from_millis(1)).is_some())
+    };
+    // A bystander that only tries: it never parks, and interleaves with the timed waiter.
+    let bystander = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || assert!(lock.try_lock().is_none(), "the lock was held throughout"))
+    };
+    bystander.join().unwrap();
+    assert!(!timed.join().unwrap(), "the lock was held throughout");
+    assert!(!lock.is_parked(), "PARKED left set with nobody in the line");
+    drop(guard);
+    assert!(lock.is_idle(), "the word kept state after everyone left");
+}
+
+#[test]
+fn mutex_timed_out_waiter_clears_parked_exactly() {
+    check(timed_out_waiter_clears_parked::<Loom>);
+}
+
+#[test]
+fn mutex_timed_out_waiter_with_a_stale_more_leaves_parked_set() {
+    check_fails("PARKED left set", timed_out_waiter_clears_parked::<Loom<StaleMore>>);
 }
 
 #[test]
@@ -311,7 +345,7 @@ fn shared_mutex_fair_unlock_to_a_vanished_sleeper_strands_nobody() {
 
 #[test]
 fn in_process_mutex_fair_unlock_to_a_vanished_sleeper_deadlocks() {
-    check_fails(DEADLOCK, || a_vanished_sleeper_strands_nobody::<Loom>(Ghost::Sleeper));
+    check_fails(DEADLOCK, || a_vanished_sleeper_strands_nobody::<Loom<SharedUnsliced>>(Ghost::Sleeper));
 }
 
 #[test]
@@ -321,7 +355,7 @@ fn shared_mutex_vanished_starved_sleeper_strands_nobody() {
 
 #[test]
 fn in_process_mutex_vanished_starved_sleeper_deadlocks() {
-    check_fails(DEADLOCK, || a_vanished_sleeper_strands_nobody::<Loom>(Ghost::Starved));
+    check_fails(DEADLOCK, || a_vanished_sleeper_strands_nobody::<Loom<SharedUnsliced>>(Ghost::Starved));
 }
 
 /// The preemption bound of the three-thread model of a waiter killed after its wake: each slice
@@ -336,40 +370,23 @@ fn shared_mutex_waiter_killed_after_its_wake_strands_nobody() {
 
 #[test]
 fn in_process_mutex_waiter_killed_after_its_wake_deadlocks() {
-    check_fails_bounded(VANISHED, DEADLOCK, a_waiter_killed_after_its_wake_strands_nobody::<Loom>);
+    check_fails_bounded(
+        VANISHED,
+        DEADLOCK,
+        a_waiter_killed_after_its_wake_strands_nobody::<Loom<SharedUnsliced>>,
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
-// The everyday contended path: spin, sleep, wake overtaken, un-count, spin, re-count, starve
+// The everyday contended path: spin, park, wake overtaken, spin again, re-park, be handed the lock
 // ------------------------------------------------------------------------------------------------
 
-/// What a holder saw of its sleepers over a model's run, taken while it held the lock.
-#[derive(Clone, Default)]
-struct Sightings(Arc<[AtomicBool; 3]>);
-
-impl Sightings {
-    /// A sleeper that had been counted was un-counted without having had the lock: it woke
-    /// overtaken and went back to spinning (`Slept::Awake`).
-    const AWAKE: usize = 0;
-    /// A sleeper counted as starved.
-    const STARVED: usize = 1;
-    /// Two sleepers counted, one of them starved and one not.
-    const MIXED: usize = 2;
-
-    fn record(&self, which: usize) {
-        self.0[which].store(true, Ordering::Relaxed);
-    }
-    fn assert_seen(&self, which: usize, what: &str) {
-        assert!(self.0[which].load(Ordering::Relaxed), "no interleaving reached {what}");
-    }
-}
-
-/// Takes the lock `times` times, adding 2 each time, while `sleepers` threads each add 1 once;
-/// records what each hold saw of the word. With one spin round and a sleeper starved on its
-/// second overtake (`Loom<Patient>`), a sleeper can wake overtaken, un-count itself, spin,
-/// count itself again, and starve; the holder's plain unlock must then hand the lock over (its
-/// `try_lock` right after must fail) and everyone must be served.
-fn overtaken_sleepers_spin_then_starve<B: Backend>(sleepers: u32, times: u32, seen: &Sightings) {
+/// Takes the lock `times` times, adding 2 each time, while `sleepers` threads each add 1 once.
+/// With one spin round (`Loom<Patient>`), a woken waiter spins before it parks again, and the
+/// queue's fairness signal comes on every third unpark: a plain unlock then hands the lock over,
+/// and the holder's `try_lock` right after must find it taken by a waiter. Everyone is served.
+/// Returns whether a hand-off happened.
+fn overtaken_waiters_are_handed_the_lock<B: Backend>(sleepers: u32, times: u32) -> bool {
     let lock = Arc::new(Mutex::<u32, B>::with_backend(0));
     let others: Vec<_> = (0..sleepers)
         .map(|_| {
@@ -377,31 +394,19 @@ fn overtaken_sleepers_spin_then_starve<B: Backend>(sleepers: u32, times: u32, se
             thread::spawn(move || *lock.lock() += 1)
         })
         .collect();
-    // The most sleepers seen counted at once so far.
-    let mut most_counted = 0;
+    Mutex::<u32, B>::take_hand_offs();
+    let mut handed_any = false;
     for held in 0..times {
         let mut guard = lock.lock();
         *guard += 2;
         // How many sleepers have had the lock: each added 1, and we 2 per hold.
         let served = *guard - 2 * (held + 1);
-        let (counted, starved) = lock.sleepers();
-        if sleepers == 1 && served == 0 && counted < most_counted {
-            // Counted at an earlier hold, un-counted now, and never had the lock.
-            seen.record(Sightings::AWAKE);
-        }
-        most_counted = most_counted.max(counted);
-        if starved > 0 {
-            seen.record(Sightings::STARVED);
-        }
-        if counted == 2 && starved == 1 {
-            seen.record(Sightings::MIXED);
-        }
         drop(guard);
-        if starved > 0 {
-            // A starved sleeper was counted as we let go: the unlock handed it the lock, so we
-            // get it back only after a sleeper has had it.
+        if Mutex::<u32, B>::take_hand_offs() > 0 {
+            handed_any = true;
+            // Our unlock handed the lock to a waiter: we get it back only after it had it.
             if let Some(value) = lock.try_lock() {
-                assert!(*value - 2 * (held + 1) > served, "a newcomer barged in past a starved sleeper");
+                assert!(*value - 2 * (held + 1) > served, "a newcomer barged in past a hand-off");
             }
         }
     }
@@ -410,49 +415,46 @@ fn overtaken_sleepers_spin_then_starve<B: Backend>(sleepers: u32, times: u32, se
     }
     assert_eq!(*lock.lock(), 2 * times + sleepers);
     assert!(lock.is_idle(), "the word kept state after everyone left");
-}
-
-// Reaching a starved sleeper takes four preemptions (the sleeper must look during three of the
-// holder's holds): below LOOM_MAX_PREEMPTIONS=4 this model reports it unreached.
-#[test]
-fn mutex_overtaken_sleeper_spins_then_starves() {
-    let seen = Sightings::default();
-    let record = seen.clone();
-    check(move || overtaken_sleepers_spin_then_starve::<Loom<Patient>>(1, 3, &record));
-    seen.assert_seen(Sightings::AWAKE, "a sleeper woken overtaken going back to spin");
-    seen.assert_seen(Sightings::STARVED, "a starved sleeper");
+    handed_any
 }
 
 #[test]
-fn mutex_overtaken_sleeper_with_a_forgetful_wake_deadlocks() {
+fn mutex_overtaken_waiter_is_handed_the_lock() {
+    let handed = Outcomes::default();
+    let record = handed.clone();
+    check(move || record.record(overtaken_waiters_are_handed_the_lock::<Loom<Patient>>(1, 3)));
+    handed.assert_both("a plain unlock handed the lock over");
+}
+
+#[test]
+fn mutex_overtaken_waiter_with_a_forgetful_wake_deadlocks() {
     check_fails(DEADLOCK, || {
-        overtaken_sleepers_spin_then_starve::<Loom<PatientForgetfulWake>>(1, 3, &Sightings::default())
+        overtaken_waiters_are_handed_the_lock::<Loom<PatientForgetfulWake>>(1, 3);
     });
 }
 
 #[test]
-fn mutex_overtaken_sleeper_without_release_does_not_publish() {
+fn mutex_overtaken_waiter_without_release_does_not_publish() {
     check_fails(RACE, || {
-        overtaken_sleepers_spin_then_starve::<Loom<PatientNoRelease>>(1, 3, &Sightings::default())
+        overtaken_waiters_are_handed_the_lock::<Loom<PatientNoRelease>>(1, 3);
     });
 }
 
-/// The preemption bound of the mixed-sleepers model: three threads and three holds, each sleeper
-/// spinning and re-counting, grow past a minute at 3.
+/// The preemption bound of the two-waiter model: three threads and three holds, each waiter
+/// spinning and re-parking, grow past a minute at 3.
 const MIXED_BOUND: usize = 2;
 
 #[test]
-fn mutex_starved_and_patient_sleepers_mix() {
-    let seen = Sightings::default();
-    let record = seen.clone();
-    check_bounded(MIXED_BOUND, move || overtaken_sleepers_spin_then_starve::<Loom<Patient>>(2, 3, &record));
-    seen.assert_seen(Sightings::MIXED, "a starved and a not-starved sleeper counted at once");
+fn mutex_two_overtaken_waiters_are_served() {
+    check_bounded(MIXED_BOUND, || {
+        overtaken_waiters_are_handed_the_lock::<Loom<Patient>>(2, 3);
+    });
 }
 
 #[test]
-fn mutex_mixed_sleepers_with_a_forgetful_wake_deadlock() {
+fn mutex_two_overtaken_waiters_with_a_forgetful_wake_deadlock() {
     check_fails_bounded(MIXED_BOUND, DEADLOCK, || {
-        overtaken_sleepers_spin_then_starve::<Loom<PatientForgetfulWake>>(2, 3, &Sightings::default())
+        overtaken_waiters_are_handed_the_lock::<Loom<PatientForgetfulWake>>(2, 3);
     });
 }
 
@@ -475,10 +477,10 @@ fn a_full_sleeper_field_admits_a_newcomer<B: Backend>() {
 
 #[test]
 fn mutex_full_sleeper_field_admits_a_newcomer() {
-    check(a_full_sleeper_field_admits_a_newcomer::<Loom>);
+    check(a_full_sleeper_field_admits_a_newcomer::<Loom<SharedUnsliced>>);
 }
 
 #[test]
 fn mutex_full_sleeper_field_claim_without_release_does_not_publish() {
-    check_fails(RACE, a_full_sleeper_field_admits_a_newcomer::<Loom<NoRelease>>);
+    check_fails(RACE, a_full_sleeper_field_admits_a_newcomer::<Loom<SharedUnslicedNoRelease>>);
 }

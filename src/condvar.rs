@@ -24,14 +24,23 @@
 //! A return with neither is spurious, and it sleeps again.
 //!
 //! **Notifying.** `notify_one` covers one more registered waiter with a token (if every waiter
-//! is covered already, it returns `false` and makes no system call), bumps `seq` and wakes one
-//! sleeper. `notify_all` covers them all and sets `REQUEUE`, bumps `seq` and wakes one. That one
-//! takes the mutex back and, still holding it, marks the mutex as having requeued sleepers and moves every other
-//! sleeper onto the mutex's word (`FUTEX_CMP_REQUEUE`): the mutex then wakes them one at a time,
-//! as each unlock hands it on, instead of all of them waking to fight over it (where the kernel
-//! refuses the requeue, under a seccomp filter say, it wakes them all instead). Doing the requeue
-//! while holding the mutex is what makes it safe: the mutex is alive (the waiter borrows it), it is
-//! the right mutex, nobody can register meanwhile, and its mark cannot be lost.
+//! is covered already, it returns `false` and makes no system call), bumps `seq` and unparks
+//! exactly one sleeper. `notify_all` covers them all and bumps `seq`; then, in one process (the
+//! wait queue), it moves every waiter parked on `seq` onto the mutex's queue, under the bucket
+//! locks of both, and sets the mutex's `PARKED` bit there. If the mutex is held (typically by the
+//! notifier) nobody is woken: the mutex's unlocks wake them one at a time, as the lock is handed
+//! on, instead of all of them waking to fight over it. If it is free, the oldest is woken to take
+//! it. No mark is left on the mutex. The move checks, under the bucket lock of `seq`, that the
+//! waiters still use the mutex it read; the mutex's word is touched only while a moved waiter,
+//! which borrows it, is in its line.
+//!
+//! Between processes (the kernel's futex on the words) `notify_all` sets `REQUEUE` and wakes one
+//! sleeper, which takes the mutex back and, still holding it, marks the mutex as having requeued
+//! sleepers and moves every other sleeper onto the mutex's word (`FUTEX_CMP_REQUEUE`; where the
+//! kernel refuses the requeue, under a seccomp filter say, it wakes them all instead). Doing the
+//! requeue while holding the mutex is what makes it safe there: the mutex is alive, it is the
+//! right mutex, nobody can register meanwhile, and its mark cannot be lost. There a futex return
+//! may be spurious, which the tokens absorb; in one process a waiter returns only when picked.
 //!
 //! **The invariant:** `tokens <= waiters`, and every registered waiter that a notify covered
 //! either sees `seq` move or is on a word whose next unlock or wake reaches it.
@@ -55,9 +64,11 @@ use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
 use std::time::{Duration, Instant};
 
+use crate::backend::Parked;
 use crate::backend::{Backend, Real, Word};
 use crate::guard::LockGuard;
-use crate::mutex::{Mutex, MutexGuard, REQUEUED_MASK};
+use crate::machine::queue::{self, Requeue};
+use crate::mutex::{self, Mutex, MutexGuard, REQUEUED_MASK};
 
 /// `counts`: registered waiters, bits 0..15.
 const WAITERS: u32 = 0x7fff;
@@ -83,8 +94,8 @@ fn with_counts(waiters: u32, tokens: u32) -> u32 {
 
 /// A condition variable for [`Mutex`]: wait for a condition on the data, notify when it may hold.
 ///
-/// `notify_one` wakes one waiting thread and says whether there was one; `notify_all` hands all
-/// waiters to the mutex, which wakes them one at a time. Notifying with nobody waiting makes no
+/// `notify_one` wakes one waiting thread and says whether there was one; `notify_all` moves all
+/// waiters onto the mutex's queue, which wakes them one at a time. Notifying with nobody waiting makes no
 /// system call. Mesa semantics: re-check the condition after waking (or use
 /// [`wait_while`](Self::wait_while)); the [module docs](crate::condvar) say exactly when a wait can
 /// return with the condition still false. A `Condvar` is 16 bytes.
@@ -385,8 +396,9 @@ impl<B: Backend> Condvar<B> {
 
     /// Wakes every waiting thread; returns how many no earlier notify had covered.
     ///
-    /// The waiters do not all wake at once to fight over the mutex: the first takes it back and
-    /// moves the rest onto the mutex, which wakes them one at a time as it is unlocked.
+    /// The waiters do not all wake at once to fight over the mutex: they are moved onto the
+    /// mutex's queue, which wakes them one at a time as it is unlocked (if the mutex is free
+    /// meanwhile, the oldest is woken at once).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -414,15 +426,65 @@ impl<B: Backend> Condvar<B> {
             if covered >= waiting {
                 return 0;
             }
-            let all = with_counts(waiting, waiting) | REQUEUE;
+            // Over the kernel, the first waiter back does the requeue (see `deregister`).
+            let all = with_counts(waiting, waiting) | if B::QUEUED { 0 } else { REQUEUE };
             // loom-invisible: load buffering (see `notify_one`), which loom does not explore.
             match self.counts.compare_exchange(counts, all, Acquire, Relaxed) {
                 Ok(_) => break covered,
                 Err(now) => counts = now,
             }
         };
-        self.wake();
+        if B::QUEUED {
+            self.move_onto_mutex();
+        } else {
+            self.wake();
+        }
         (waiters(counts) - covered) as usize
+    }
+
+    /// `notify_all` over a queued backend: moves every waiter parked on `seq` onto the mutex's
+    /// queue. If the mutex is held (by the notifier, typically) nobody is woken: its unlock
+    /// wakes them one at a time. If it is free, the oldest is woken to take it.
+    #[cold]
+    fn move_onto_mutex(&self) {
+        // Bump first: a covered waiter not yet parked then fails its validation and leaves, as
+        // notified. Relaxed: see `wake`.
+        self.seq.fetch_add(1, Relaxed);
+        // Relaxed: see `register`; checked again under the bucket locks.
+        let bound = self.mutex.load(Relaxed);
+        if bound == 0 {
+            return; // Every waiter has left already.
+        }
+        // The mutex's word is at its address (`#[repr(C)]`, the word first).
+        let word = bound as *const B::Word;
+        let mut held = true;
+        let decide = || {
+            // Under the bucket lock of `seq`: every waiter parked there registered, and so
+            // bound this mutex, before it parked, and the binding holds while any is registered.
+            // Another binding means those we covered have all left. Relaxed: the bucket lock
+            // orders this read after their registration.
+            if self.mutex.load(Relaxed) == bound {
+                Requeue::MoveAll
+            } else {
+                Requeue::Abort
+            }
+        };
+        let key = &self.seq as *const B::Word as usize;
+        let done = queue::requeue::<B>(key, bound, decide, |_, done| {
+            if done.moved > 0 {
+                // SAFETY: the moved waiters are in the mutex's line and borrow it.
+                held = unsafe { mutex::mark_parked::<B>(word) };
+            }
+            0
+        });
+        if !held {
+            // SAFETY: `wake_one_moved` touches the word only while a waiter of it is in line.
+            unsafe { mutex::wake_one_moved::<B>(word) };
+        }
+        #[cfg(feature = "loom")]
+        MOST_REQUEUED.with(|most| most.set(most.get().max(done.moved)));
+        #[cfg(not(feature = "loom"))]
+        let _ = done;
     }
 
     /// Bumps `seq` and wakes one sleeper (for `notify_all`, the one that will requeue the rest).
@@ -459,7 +521,7 @@ impl<B: Backend> Condvar<B> {
         // Relaxed: ordered before the notifier's bump by `register`'s Release (see `notify_one`).
         let seen = self.seq.load(Relaxed);
         self.register(address);
-        let woke = LockGuard::unlocked_with(guard, |_| self.sleep(seen, deadline));
+        let woke = LockGuard::unlocked_with(guard, |_| self.sleep(mutex, seen, deadline));
         let notified = self.deregister(mutex, address, seen, woke);
         WaitTimeoutResult(!notified)
     }
@@ -494,16 +556,22 @@ impl<B: Backend> Condvar<B> {
     }
 
     /// Sleeps, without the mutex, until a notify reaches this waiter or the deadline passes.
-    fn sleep(&self, seen: u32, deadline: Option<Instant>) -> Woke {
+    fn sleep<T: ?Sized>(&self, mutex: &Mutex<T, B>, seen: u32, deadline: Option<Instant>) -> Woke {
         loop {
             // Relaxed: only "has a notify happened"; see `wake`.
             if self.seq.load(Relaxed) != seen {
                 return Woke::SeqMoved;
             }
-            // Under the mask a mutex reserves for requeued threads: once moved onto its word, only its
-            // unlocks' wakes for them reach us, never a wake meant for its counted sleepers.
-            if !B::wait_masked(&self.seq, seen, REQUEUED_MASK, deadline) {
-                return Woke::Deadline;
+            // Under the mask a mutex reserves for requeued threads: over the kernel, once moved
+            // onto its word, only its unlocks' wakes for them reach us, never a wake meant for its
+            // counted sleepers. Over the queue the mask is our park token, which tells a mutex's
+            // unlock not to hand us the lock (we take it back through `relock`). A moved waiter
+            // that times out in the mutex's line leaves its `PARKED` bit set: conservative, the
+            // next unlock finds the line and settles it.
+            match B::park(&self.seq, seen, REQUEUED_MASK, deadline, |_| {}) {
+                Parked::TimedOut => return Woke::Deadline,
+                Parked::Woken(token) => mutex.woken_by_unlock(token),
+                Parked::Invalid => {}
             }
             if self.seq.load(Relaxed) != seen {
                 return Woke::SeqMoved;
@@ -592,8 +660,8 @@ impl<B: Backend> Condvar<B> {
     }
 
     /// The most sleepers one requeue has moved onto a mutex on this thread since the last call,
-    /// which it resets. For loom models, to show that they reached a line of requeued sleepers
-    /// (the mutex's `REQUEUED` mark passed from one to the next); not part of the API. Loom runs
+    /// which it resets. For loom models, to show that they reached a line of moved sleepers,
+    /// woken one by one by the mutex's unlocks; not part of the API. Loom runs
     /// every thread of a model on the thread that called it, so this sees all its executions.
     #[cfg(feature = "loom")]
     #[doc(hidden)]

@@ -1,61 +1,68 @@
-//! A futex mutex: one word, no system call unless somebody sleeps, and a bound on barging.
+//! A mutex: one word, no system call unless somebody waits, exact waiters, and a bound on
+//! barging.
 //!
-//! The lock is a single `u32`:
+//! Uncontended, `lock` is one compare-exchange `0 → LOCKED` (Acquire) and `unlock` one
+//! compare-exchange `LOCKED → 0` (Release), over every backend. What happens when they fail
+//! depends on where the waiters wait: in this process's wait queues (`Backend::QUEUED`: [`Real`]
+//! and loom's backend), or in the kernel on the lock word itself (between processes).
+//!
+//! **In one process (queued).** The word holds three bits:
+//!
+//! | bit | name      | meaning                                                                  |
+//! |-----|-----------|--------------------------------------------------------------------------|
+//! | 0   | `LOCKED`  | held                                                                     |
+//! | 1   | `PARKED`  | threads wait in the lock's queue (the queue keyed by the word's address) |
+//! | 2   | `WAKING`  | an unlock woke a waiter that has not run yet: one wake in flight         |
+//!
+//! * **Lock.** A waiter spins and yields (`backoff.rs`) while nobody is parked, then sets
+//!   `PARKED` on a word that shows the lock held and parks in the queue, which validates, under
+//!   its bucket lock, that the word still shows `LOCKED | PARKED`. An unlock changes the word
+//!   under that same bucket lock, so no wake is lost.
+//! * **Unlock.** If `PARKED` is clear, or `WAKING` is set, it releases without waking anyone:
+//!   the woken thread on its way will take the lock or park again, and while it runs no other
+//!   unlock pays for a wake. Otherwise it unparks the oldest waiter; under the bucket lock the
+//!   queue says whether more wait, and the unlock releases the lock, sets `WAKING` and sets
+//!   `PARKED` to exactly that answer. The woken thread clears `WAKING` and competes for the lock
+//!   as a newcomer does (barging keeps throughput).
+//! * **Exact waiters.** `PARKED` is set by a waiter before it parks, and cleared only under the
+//!   bucket lock: by an unlock whose queue has nobody left, or by a waiter that gives up at its
+//!   deadline as the last in line (`timed_out(more = false)`). A waiter that set it and then found
+//!   the lock free leaves it set until the next unlock, which finds nobody and clears it.
+//! * **Order and fairness.** The queue serves each address first come, first served. About every
+//!   0.5 ms per bucket ([`FAIRNESS_BOUND`]) while threads wait, the queue tells an unpark to be
+//!   fair; the unlock then keeps `LOCKED` and hands the lock straight to the oldest waiter (the
+//!   token it wakes with says "the lock is yours"), so running threads cannot barge past it.
+//!   [`MutexGuard::unlock_fair`](LockGuard::unlock_fair) does so on every unlock that finds a
+//!   waiter. A [`Condvar`](crate::Condvar) waiter moved onto the lock's queue is woken to take
+//!   the lock itself, never handed it (its wait takes the lock back as a plain acquire).
+//!
+//! **Between processes (the kernel on the lock word).** A queue in one process cannot hold the
+//! waiters of another, so over [`ProcessShared`](crate::backend::ProcessShared) the mutex keeps
+//! its counted-sleeper protocol, in separate functions (`lock_slow`, `sleep`, `unlock_slow`):
+//! the kernel cannot say under a lock of ours whether more wait, so the word counts them.
 //!
 //! | bits  | name        | meaning                                                              |
 //! |-------|-------------|----------------------------------------------------------------------|
 //! | 0     | `LOCKED`    | held                                                                 |
 //! | 1     | `HANDOFF`   | the holder handed the lock to the sleepers: the first to look owns it |
 //! | 2     | `REQUEUED`  | a condition variable moved its waiters onto this word: unlock wakes one |
-//! | 3..9  | starved     | sleepers that have waited past the fairness bound: unlocks hand off (between processes, a mark: 0 or 1) |
+//! | 3..9  | starved     | sleepers that have waited past the fairness bound: unlocks hand off (a mark: 0 or 1) |
 //! | 9..32 | sleepers    | how many threads are counted as asleep on the word (saturates)      |
 //!
-//! * **Lock.** One compare-exchange `0 → LOCKED`. If that fails, the thread waits by the crate's
-//!   contention policy (`backoff.rs`): spin a little, yield a few times, and only
-//!   then count itself among the sleepers and sleep on the word.
-//! * **Unlock.** One compare-exchange `LOCKED → 0`; anything else in the word takes the slow
-//!   path, which wakes one sleeper if any are counted. Spinning and yielding waiters are not
-//!   counted, so an unlock they wait for makes no system call. A woken sleeper that finds the
-//!   lock taken again un-counts itself and spins and yields once more before it sleeps, as a
-//!   newcomer does: the holder it lost to will likely let go within a few pauses, and while it
-//!   spins, unlocks pay no wake for it.
+//! A waiter spins and yields, then counts itself and sleeps on the word; an unlock that finds
+//! sleepers counted wakes one. The count covers threads between counting themselves and leaving,
+//! not only those the kernel holds asleep, so an unlock may pay a wake that finds nobody, and
+//! several wakes may be in flight. A sleeper overtaken past the fairness bound raises the starved
+//! mark, and unlocks then hand off (`HANDOFF`) to whichever counted sleeper looks first; the
+//! kernel wakes a word's sleepers in the order they slept. What differs from one process:
+//! waiters are counted, not exact; more than one wake may be in flight; hand-offs go to the
+//! sleepers, not to one known thread; and [`Condvar`](crate::Condvar) marks the word
+//! `REQUEUED` after it moved its waiters onto it.
 //!
-//!   An unlock wakes a sleeper even while an earlier one is still on its way. Holding back (a
-//!   "woken" bit, as Go's `sync.Mutex` has) measured about 8% faster with a long critical
-//!   section, but left the other sleepers asleep while two threads passed the lock between them:
-//!   at 8 and 16 threads on 2 cores the least served thread got 4–28% of the acquisitions of the
-//!   most served, against parking_lot's 64–84% (`benches/mutex_fairness.rs`). Waking one per
-//!   unlock keeps the sleepers moving.
-//!
-//!   The count is of threads between counting themselves and leaving, not only of those the
-//!   kernel holds asleep: a sleeper whose futex call finds the word changed returns at once, and
-//!   an unlock in that window makes a `FUTEX_WAKE` that finds nobody. parking_lot keeps an
-//!   exact queue under a lock and makes far fewer futex calls (`perf stat -e
-//!   'syscalls:sys_enter_futex'` over one 300 ms window of the fairness harness at 8 threads:
-//!   190,941 here against its 212 with little work outside the lock); that, not the waiting
-//!   policy, is the gap that remains (README, "Benchmarks").
-//! * **Leaving.** A sleeper un-counts itself when it takes the lock or gives up (a timed wait):
-//!   a poller with short timeouts leaves nothing behind that makes later unlocks pay a wake.
-//!
-//! **The invariant:** a counted sleeper sleeps only while the lock is held by someone whose
-//! unlock will see it counted, or while a hand-off is on its way to the counted sleepers. Each
-//! sleeper keeps it by how it goes to sleep: with a compare-exchange on a word that shows the lock
-//! held, or with the futex's atomic check of the word it last saw. A counted sleeper that comes
-//! back from the futex for any reason (woken, spurious, timed out) looks at the word before
-//! anything else, and takes the lock if it is free or handed over. Between processes, where the
-//! thread an unlock woke can be killed before it looks, each sleep also ends after a slice (see
-//! "Waiters that vanish" below).
-//!
-//! **Eventual fairness.** The lock barges: a running thread may take it ahead of a woken
-//! sleeper, which is what keeps throughput high. A sleeper that is overtaken after it has waited
-//! longer than the fairness bound ([`FAIRNESS_BOUND`]: 0.5 ms, as parking_lot; Go's
-//! `sync.Mutex` uses 1 ms) counts itself as starved. While any sleeper is starved an unlock does
-//! not release the lock: it sets `HANDOFF` and wakes a sleeper, which owns the lock the moment it
-//! looks; newcomers neither barge nor spin, they count themselves and sleep behind it. The kernel
-//! wakes a futex's sleepers in the order they went to sleep, so each hand-off serves the longest
-//! asleep, and a starved thread is served after about as many hand-offs as there were sleepers
-//! ahead of it (a sleeper back from a spurious wake-up may claim one first); when it has the lock it un-counts itself, and once no sleeper is starved the lock
-//! barges again. [`MutexGuard::unlock_fair`](LockGuard::unlock_fair) hands off at once.
+//! **The invariant (kernel path):** a counted sleeper sleeps only while the lock is held by
+//! someone whose unlock will see it counted, or while a hand-off is on its way to the counted
+//! sleepers. A counted sleeper that comes back from the futex for any reason looks at the word
+//! before anything else, and takes the lock if it is free or handed over.
 //!
 //! **Waiters that vanish (between processes).** In one process a counted thread cannot vanish:
 //! a thread that dies takes the process with it. Over
@@ -81,29 +88,47 @@
 //! every slice, and claim a hand-off that stands. Starvation is bounded more loosely than in one
 //! process (the mark asks for one hand-off at a time). The one wedge left: a holder killed while
 //! it holds a plain `shm::Mutex`; [`RobustMutex`](crate::shm::RobustMutex) is for that. Over
-//! [`Real`] nothing of this runs: sleepers sleep until woken, and the uncontended paths are the
+//! [`Real`] nothing of this runs: waiters park in the queue until woken, and the uncontended paths are the
 //! same compare-exchange each.
 //!
-//! **Condition variables.** [`Condvar`](crate::Condvar) moves its waiters onto this word with
-//! `FUTEX_CMP_REQUEUE` while they sleep, so they cannot count themselves. It sets `REQUEUED`
-//! instead, and they sleep under a futex mask of their own, which a counted sleeper's wake does
-//! not match: an unlock that finds
+//! **Condition variables (kernel path).** [`Condvar`](crate::Condvar) moves its waiters onto
+//! this word with `FUTEX_CMP_REQUEUE` while they sleep, so they cannot count themselves. It sets
+//! `REQUEUED` instead, and they sleep under a futex mask of their own: an unlock that finds
 //! `REQUEUED` clears it and wakes one of them, and that thread takes the lock with `REQUEUED`
-//! set again, so the mark travels down the line (as "contended" does in Drepper's mutex). When
-//! nobody requeued is left, one wake finds nobody and the mark is gone.
+//! set again, so the mark travels down the line. In one process the condition variable moves
+//! its waiters into the lock's queue and sets `PARKED`, and no mark is needed.
 //!
 //! This answers the mutual-exclusion problem without busy-waiting.
 
 use core::sync::atomic::{AtomicU32, Ordering::*};
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, Real, Word};
+use crate::backend::{Backend, Parked, Real, Unparked, Word};
 use crate::backoff::{Backoff, Patience};
 use crate::guard::{self, raw::RawLock, ArcLockGuard, LockData, LockGuard, MappedLockGuard};
+use crate::machine::queue::{self, Pick};
 
-/// Free, nobody counted.
+/// Free, nobody counted or parked.
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1 << 0;
+
+// Over a queued backend (the threads of one process) the word holds `LOCKED`, `PARKED` and
+// `WAKING` only; the bits below them are the kernel path's.
+
+/// Queued: threads wait in the lock's queue. Set by a waiter (on a word that shows `LOCKED`)
+/// before it parks; cleared under the queue's lock when the last waiter leaves it.
+const PARKED: u32 = 1 << 1;
+/// Queued: an unlock woke a waiter that has not yet run; until it clears this bit, unlocks
+/// release without waking anyone (one wake in flight).
+const WAKING: u32 = 1 << 2;
+
+/// The token of a waiter woken to compete for the lock (it then clears `WAKING`).
+pub(crate) const TOKEN_WOKEN: u32 = 1;
+/// The token of a waiter handed the lock: `LOCKED` was kept for it, and it is the holder.
+const TOKEN_HANDED_OFF: u32 = 2;
+/// What a waiter in `lock` parks with (a condition variable's waiters park with others), so an
+/// unlock knows whom it may hand the lock to.
+const PARK_LOCKER: u32 = 1;
 /// The lock (still `LOCKED`) belongs to whichever counted sleeper looks first.
 const HANDOFF: u32 = 1 << 1;
 /// Threads requeued by a condition variable may sleep on the word, uncounted.
@@ -131,7 +156,9 @@ const SLEEPER_MASK: u32 = 1 << 0;
 /// requeued onto a mutex only the mutex's `REQUEUED` wakes reach them.
 pub(crate) const REQUEUED_MASK: u32 = 1 << 1;
 
-/// How long a sleeper may be overtaken before unlocks hand the lock to the sleepers: 0.5 ms.
+/// About how often, while threads wait, an unlock hands the lock straight to the oldest waiter
+/// (per bucket of the wait queue; between processes: how long a sleeper may be overtaken before
+/// unlocks hand off): 0.5 ms.
 /// See the [module docs](crate::mutex).
 pub const FAIRNESS_BOUND: Duration = <Real as Backend>::FAIRNESS_BOUND;
 
@@ -178,10 +205,11 @@ fn starved(state: u32) -> u32 {
 /// A mutual-exclusion lock that sleeps on a futex when it has to wait.
 ///
 /// Uncontended, `lock` and `unlock` are one compare-exchange each, with no system call.
-/// Contended, a waiter spins briefly, yields a few times, and then sleeps until an unlock wakes
-/// it. Running threads may take the lock ahead of sleeping ones (barging), but a sleeper that has
-/// waited longer than [`FAIRNESS_BOUND`] is handed the lock (see the
-/// [module docs](crate::mutex)); `Mutex<()>` is 4 bytes. A panic in the critical section releases
+/// Contended, a waiter spins briefly, yields a few times, and then parks in the lock's wait
+/// queue (first come, first served) until an unlock wakes it; one wake is in flight at a time.
+/// Running threads may take the lock ahead of woken ones (barging), but about every
+/// [`FAIRNESS_BOUND`] while threads wait an unlock hands the lock straight to the oldest waiter
+/// (see the [module docs](crate::mutex)); `Mutex<()>` is 4 bytes. A panic in the critical section releases
 /// the lock (no poisoning).
 ///
 /// `#[repr(C)]`: the `u32` lock word at offset 0, then the data. Over the
@@ -360,7 +388,140 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     /// Spins, yields, then sleeps until the lock is ours; `false` if `deadline` passed first.
     #[cold]
     fn lock_contended(&self, deadline: Option<Instant>) -> bool {
-        self.lock_slow(deadline, LOCKED)
+        if B::QUEUED {
+            self.lock_queued(deadline, false)
+        } else {
+            self.lock_slow(deadline, LOCKED)
+        }
+    }
+
+    /// The key this lock's waiters queue under: the address of its word.
+    #[inline]
+    fn key(&self) -> usize {
+        &self.state as *const B::Word as usize
+    }
+
+    /// The slow path of every acquire over a queued backend: spin and yield while nobody is
+    /// parked, then set `PARKED` and park until woken or handed the lock. `woken`: the caller
+    /// is a waiter an unlock woke (a condition variable's, moved onto this lock), which must
+    /// clear `WAKING` before anything else.
+    fn lock_queued(&self, deadline: Option<Instant>, mut woken: bool) -> bool {
+        let mut backoff = Backoff::<B>::new();
+        // Relaxed, here and below: a hint; only the compare-exchange that sets LOCKED acquires.
+        let mut state = self.state.load(Relaxed);
+        loop {
+            if woken {
+                // The one wake in flight has arrived: from now on unlocks wake again.
+                // Relaxed: the bit orders no data; the compare-exchange that sets LOCKED
+                // acquires.
+                state = self.state.fetch_and(!WAKING, Relaxed) & !WAKING;
+                woken = false;
+            }
+            if state & LOCKED == 0 {
+                // Acquire: pairs with the Release of the unlock that freed the lock.
+                match self.state.compare_exchange(state, state | LOCKED, Acquire, Relaxed) {
+                    Ok(_) => return true,
+                    Err(now) => state = now,
+                }
+                continue;
+            }
+            // Nobody parked yet: the holder will likely let go within a few pauses.
+            if state & PARKED == 0 && backoff.spin_then_yield() {
+                state = self.state.load(Relaxed);
+                continue;
+            }
+            if state & PARKED == 0 {
+                // Relaxed: the queue's lock orders this with the unlock's look at the word.
+                if let Err(now) = self.state.compare_exchange(state, state | PARKED, Relaxed, Relaxed) {
+                    state = now;
+                    continue;
+                }
+            }
+            // Relaxed: under the bucket lock, which every unlock's callback also holds.
+            let validate = || self.state.load(Relaxed) & (LOCKED | PARKED) == LOCKED | PARKED;
+            let timed_out = |more: bool| {
+                if !more {
+                    // The last waiter left: PARKED stays exact. Relaxed: under the bucket lock.
+                    self.state.fetch_and(!PARKED, Relaxed);
+                }
+            };
+            match queue::park::<B>(self.key(), validate, PARK_LOCKER, deadline, timed_out) {
+                // Handed the lock: LOCKED was kept for us. The hand-off's writes are ours by the
+                // queue's Release store of the node's word, which `park` acquires.
+                Parked::Woken(TOKEN_HANDED_OFF) => return true,
+                Parked::Woken(_) => {
+                    woken = true;
+                    backoff = Backoff::new();
+                }
+                Parked::Invalid => {}
+                Parked::TimedOut => return false,
+            }
+            state = self.state.load(Relaxed);
+        }
+    }
+
+    /// Releases the lock over a queued backend, which the caller holds and whose word holds
+    /// more than `LOCKED`. With `force_fair` (or when the queue says it is time), hands the lock
+    /// to the oldest waiter instead of releasing it.
+    #[cold]
+    fn unlock_queued(&self, force_fair: bool) {
+        // Relaxed: the compare-exchange below works on the latest value.
+        let mut state = self.state.load(Relaxed);
+        loop {
+            // Nobody parked, or a woken waiter still on its way (and no hand-off asked for):
+            // release without waking anyone.
+            if state & PARKED == 0 || (state & WAKING != 0 && !force_fair) {
+                // Release: publishes the critical section to the next acquirer's Acquire.
+                match self.state.compare_exchange(state, state & !LOCKED, Release, Relaxed) {
+                    Ok(_) => return,
+                    Err(now) => state = now,
+                }
+                continue;
+            }
+            break;
+        }
+        // Whom the filter picked: a waiter in `lock` can be handed the lock; a condition
+        // variable's waiter moved here is woken to take it itself.
+        let picked = core::cell::Cell::new(None);
+        let filter = |park_token: u32| {
+            if picked.get().is_some() {
+                return Pick::Stop;
+            }
+            picked.set(Some(park_token));
+            Pick::Wake
+        };
+        let callback = |unparked: Unparked| {
+            let can_hand_off = picked.get() == Some(PARK_LOCKER);
+            if unparked.woken > 0 && can_hand_off && (force_fair || unparked.fair) {
+                if !unparked.more {
+                    // Relaxed: under the bucket lock; LOCKED stays, so nobody acquires.
+                    self.state.fetch_and(!PARKED, Relaxed);
+                }
+                #[cfg(feature = "loom")]
+                HAND_OFFS.with(|n| n.set(n.get() + 1));
+                return TOKEN_HANDED_OFF;
+            }
+            let clear = if unparked.more { LOCKED } else { LOCKED | PARKED };
+            let set = if unparked.woken > 0 { WAKING } else { 0 };
+            // Release: publishes the critical section to the next acquirer's Acquire.
+            let mut state = self.state.load(Relaxed);
+            while let Err(now) = self.state.compare_exchange(state, (state & !clear) | set, Release, Relaxed)
+            {
+                state = now;
+            }
+            TOKEN_WOKEN
+        };
+        queue::unpark::<B>(self.key(), filter, callback);
+    }
+
+    /// For a condition variable's waiter over a queued backend, back from its park with
+    /// `token`: if an unlock of this lock woke it (it had been moved here), it is the wake in
+    /// flight, and clears `WAKING` before it takes the lock back.
+    pub(crate) fn woken_by_unlock(&self, token: u32) {
+        if B::QUEUED && token == TOKEN_WOKEN {
+            // Relaxed: as in `lock_queued`.
+            self.state.fetch_and(!WAKING, Relaxed);
+        }
     }
 
     /// The slow path of every acquire. `take` is what the acquirer sets: `LOCKED`, or
@@ -549,6 +710,24 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
         (sleepers(state), starved(state))
     }
 
+    /// Whether the word says threads are parked in the lock's queue (`PARKED`; always `false`
+    /// over the kernel path). For loom models; not part of the API.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn is_parked(&self) -> bool {
+        // Relaxed: a snapshot for a model's bookkeeping.
+        B::QUEUED && self.state.load(Relaxed) & PARKED != 0
+    }
+
+    /// How many times an unlock handed a lock straight to a parked waiter on this thread since
+    /// the last call, which resets it. Loom runs every thread of a model on the thread that
+    /// called it, so a model sees all of its hand-offs. Not part of the API.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn take_hand_offs() -> usize {
+        HAND_OFFS.with(|n| n.replace(0))
+    }
+
     /// Whether the word is back to "free, nobody counted, no mark": what every model ends
     /// with once all its threads are done. Not part of the API.
     #[cfg(feature = "loom")]
@@ -725,7 +904,11 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     pub(crate) unsafe fn unlock_with(&self, fair: bool) {
         // Release: publishes the critical section to the next acquirer's Acquire.
         if fair || self.state.compare_exchange(LOCKED, UNLOCKED, Release, Relaxed).is_err() {
-            self.unlock_slow(fair);
+            if B::QUEUED {
+                self.unlock_queued(fair);
+            } else {
+                self.unlock_slow(fair);
+            }
         }
     }
 }
@@ -751,7 +934,11 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for Mutex<T, B> {
         // Marked: after a condvar wait, threads requeued onto this word may be asleep on it, and
         // they must be woken one by one as the lock is handed on. The cost, when none are, is at
         // most one wake that finds nobody.
-        self.lock_slow(None, LOCKED | REQUEUED);
+        if B::QUEUED {
+            self.lock_queued(None, false);
+        } else {
+            self.lock_slow(None, LOCKED | REQUEUED);
+        }
     }
 }
 
@@ -766,6 +953,61 @@ impl<T: ?Sized, B: Backend> crate::TimedLock for Mutex<T, B> {
     fn try_lock_until(&self, deadline: Instant) -> Option<MutexGuard<'_, T, B>> {
         Mutex::try_lock_until(self, deadline)
     }
+}
+
+/// Sets `PARKED` on a lock word for a condition variable moving its waiters onto it, under
+/// the bucket locks of both; whether the lock was held.
+///
+/// # Safety
+/// `word` is a [`Mutex`]'s word over a queued backend, and a waiter of it, which borrows the
+/// mutex, is in its line (so it is alive).
+pub(crate) unsafe fn mark_parked<B: Backend>(word: *const B::Word) -> bool {
+    // SAFETY: alive, by the caller's contract.
+    let word = unsafe { &*word };
+    // Relaxed: under the bucket lock, which every unlock's callback also holds.
+    word.fetch_or(PARKED, Relaxed) & LOCKED != 0
+}
+
+/// For a condition variable that moved its waiters onto a lock it found free: wakes the oldest
+/// waiter, unless the lock is held or a wake is in flight by now (then the holder's unlock, or
+/// the woken thread, carries on).
+///
+/// # Safety
+/// `word` is a [`Mutex`]'s word over a queued backend, or was one: it is touched only while a
+/// waiter of it, which borrows the mutex, is in its line, so the mutex may be gone by the call.
+pub(crate) unsafe fn wake_one_moved<B: Backend>(word: *const B::Word) {
+    debug_assert!(B::QUEUED);
+    let filter = |_: u32| {
+        // SAFETY: the filter sees only waiters of this key, in the line: the word is alive.
+        let word = unsafe { &*word };
+        // Relaxed: under the bucket lock, as every unlock's callback is.
+        if word.load(Relaxed) & (LOCKED | WAKING) != 0 {
+            Pick::Stop
+        } else {
+            Pick::Wake
+        }
+    };
+    let callback = |unparked: Unparked| {
+        if unparked.woken > 0 {
+            // SAFETY: the waiter picked is not woken before this returns: the word is alive.
+            let word = unsafe { &*word };
+            let clear = if unparked.more { 0 } else { PARKED };
+            // Relaxed: under the bucket lock; the woken waiter acquires with its own
+            // compare-exchange.
+            let mut state = word.load(Relaxed);
+            while let Err(now) = word.compare_exchange(state, (state & !clear) | WAKING, Relaxed, Relaxed) {
+                state = now;
+            }
+        }
+        TOKEN_WOKEN
+    };
+    queue::unpark::<B>(word as usize, filter, callback);
+}
+
+#[cfg(feature = "loom")]
+std::thread_local! {
+    /// Hand-offs made on this thread since the last [`Mutex::take_hand_offs`].
+    static HAND_OFFS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
 }
 
 #[cfg(test)]
@@ -829,10 +1071,11 @@ mod tests {
         let lock = with_word::<ProcessShared>(SLEEPER);
         MutexGuard::unlock_fair(lock.try_lock().expect("free"));
         assert_eq!(lock.state.load(Relaxed), SLEEPER);
-        // In one process a counted sleeper cannot be dead: the hand-off stands for it.
-        let lock = with_word::<Real>(SLEEPER);
+        // In one process the queue is exact: a PARKED bit with nobody in the line (a waiter
+        // that set it and then found the lock free) is cleared by the unlock that finds nobody.
+        let lock = with_word::<Real>(PARKED);
         MutexGuard::unlock_fair(lock.try_lock().expect("free"));
-        assert_eq!(lock.state.load(Relaxed), SLEEPER | HANDOFF | LOCKED);
+        assert_eq!(lock.state.load(Relaxed), UNLOCKED);
     }
 
     #[cfg(target_os = "linux")]

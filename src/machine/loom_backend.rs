@@ -107,6 +107,9 @@ pub trait Fault: Send + Sync + 'static {
     /// counted waiter may vanish, so the mutex's sleepers sleep in slices
     /// ([`Backend::SLEEP_SLICE`]).
     const SHARED: bool = false;
+    /// Not a fault: with [`SHARED`](Self::SHARED), the kernel path without the sleep slices, that
+    /// is the policy for waiters that cannot vanish; the twin of the `SharedMemory` models.
+    const UNSLICED: bool = false;
     /// Not a fault: the mutex spins (one yield) before it sleeps, and a sleeper counts as starved
     /// only the second time it is overtaken, so that models reach the paths real sleepers take.
     const PATIENT: bool = false;
@@ -168,6 +171,10 @@ faults! {
     /// No fault: the process-shared policy, for the models of waiters that vanish. Its twin is
     /// `Sound`, the in-process policy, which a vanished waiter wedges.
     SharedMemory => SHARED;
+    /// The kernel path with the in-process policy (no sleep slices): a vanished waiter wedges it.
+    SharedUnsliced => SHARED, UNSLICED;
+    /// [`SharedUnsliced`] with [`NoRelease`]'s fault.
+    SharedUnslicedNoRelease => SHARED, UNSLICED, NO_RELEASE;
     /// No fault: the mutex's spin budget and fairness bound made reachable (see
     /// [`Fault::PATIENT`]).
     Patient => PATIENT;
@@ -675,7 +682,8 @@ impl<F: Fault> Backend for Loom<F> {
     // Loom has no clock: a timed wait may end at any point whatever its length. An hour keeps
     // every model's deadline (a millisecond or so) the earlier of the two, deterministically,
     // so only untimed waits are cut into slices.
-    const SLEEP_SLICE: Option<Duration> = if F::SHARED { Some(Duration::from_secs(3600)) } else { None };
+    const SLEEP_SLICE: Option<Duration> =
+        if F::SHARED && !F::UNSLICED { Some(Duration::from_secs(3600)) } else { None };
     const SNOOZE_ROUNDS: u32 = 1;
     const SEMAPHORE_YIELDS: bool = false;
 
