@@ -708,8 +708,10 @@ mod growth {
     pub(super) fn register<B: Backend>() {
         let first = REGISTERED
             .try_with(|r| {
-                let first = r.replace(None).is_none();
-                r.set(Some(Registration));
+                // Put back the registration we had, if any: dropping it would un-count us.
+                let had = r.replace(None);
+                let first = had.is_none();
+                r.set(if first { Some(Registration) } else { had });
                 first
             })
             .unwrap_or(false);
