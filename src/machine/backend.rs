@@ -45,7 +45,7 @@ fn address<W>(word: &W) -> usize {
 pub use super::loom_backend::{
     BlindWait, CheckThenSet, CheckThenSetCas, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Lifo, Loom,
     LoomWord, LoomWord64, LostRequeue, NamespaceBlind, NoRelease, Patient, PatientForgetfulWake,
-    PatientNoRelease, PidOnly, PlainLook, SharedMemory, Sound, StaleMore, SwallowedWake, Tracker, Unprobed,
+    PatientNoRelease, PidOnly, PlainLook, SharedForgetfulWake, SharedMemory, SharedPlainLook, Sound, StaleMore, SwallowedWake, Tracker, Unprobed,
     UnprobedPlainLook, ValidateUnlocked,
 };
 
