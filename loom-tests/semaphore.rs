@@ -6,8 +6,8 @@ use loom::cell::UnsafeCell;
 use loom::thread;
 use std::sync::Arc;
 use turnstile::backend::{
-    Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease, SharedForgetfulWake, SharedMemory, SharedPlainLook,
-    SwallowedWake,
+    Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease, SharedForgetfulWake, SharedMemory,
+    SharedPlainLook, SwallowedWake,
 };
 use turnstile::{Semaphore, SemaphorePermit};
 
@@ -363,7 +363,9 @@ fn fair_semaphore_keeps_released_permits_for_its_head() {
 /// The twin: the barging semaphore lets the newcomer take the first permit past the waiter.
 #[test]
 fn barging_semaphore_lets_a_newcomer_past_its_head() {
-    check_fails(BARGED, || a_fair_head_gets_permits_released_in_two_steps(Semaphore::<Loom>::with_backend(0)));
+    check_fails(BARGED, || {
+        a_fair_head_gets_permits_released_in_two_steps(Semaphore::<Loom>::with_backend(0))
+    });
 }
 
 /// Fair mode: the head waits for two permits with a timeout, and one permit comes (kept for
@@ -392,6 +394,8 @@ fn fair_semaphore_timed_out_head_passes_its_permits_on() {
 #[test]
 fn fair_semaphore_timed_out_head_that_keeps_its_permits_strands_the_next() {
     check_fails(DEADLOCK, || {
-        a_timed_out_fair_head_passes_its_permits_on(Semaphore::<Loom>::with_backend_fair_keeping_permits_on_timeout(0))
+        a_timed_out_fair_head_passes_its_permits_on(
+            Semaphore::<Loom>::with_backend_fair_keeping_permits_on_timeout(0),
+        )
     });
 }

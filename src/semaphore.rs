@@ -236,7 +236,10 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 0);
     /// ```
     pub const fn new_fair(permits: usize) -> Self {
-        assert!(permits <= Self::MAX_PERMITS, "Semaphore::new_fair: more permits than Semaphore::MAX_PERMITS");
+        assert!(
+            permits <= Self::MAX_PERMITS,
+            "Semaphore::new_fair: more permits than Semaphore::MAX_PERMITS"
+        );
         Semaphore { permits: AtomicU32::new(permits as u32), second: AtomicU32::new(FAIR) }
     }
 }
