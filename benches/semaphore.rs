@@ -1,7 +1,8 @@
 //! Acquire/release, turnstile's `Semaphore` against the semaphore users write today from a mutex
 //! and a condition variable, in one run.
 //!
-//! Peers: `turnstile` is [`turnstile::Semaphore`]; `std` and `parking_lot` are a
+//! Peers: `turnstile` is [`turnstile::Semaphore`] (barging), `turnstile_fair` the same built with
+//! `Semaphore::new_fair` (first come, first served); `std` and `parking_lot` are a
 //! `CondvarSemaphore` built from that crate's `Mutex` and `Condvar`: a count under the mutex,
 //! acquire waits on the condvar while it is 0 and takes one, release adds one and calls
 //! `notify_one`. The algorithm is written once here; only the spelling of the two types differs.
@@ -236,6 +237,7 @@ fn uncontended(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
 
     uncontended_one(&mut group, "turnstile", turnstile::Semaphore::new(1));
+    uncontended_one(&mut group, "turnstile_fair", turnstile::Semaphore::new_fair(1));
     let mutex = turnstile::Mutex::new(());
     group.bench_function("turnstile_mutex", |b| b.iter(|| drop(black_box(&mutex).lock())));
     uncontended_one(&mut group, "std", CondvarSemaphore::<Std>::new(1));
@@ -371,6 +373,9 @@ fn contended_family(c: &mut Criterion, family: &str, permits: u32, threads: &[us
     for &t in threads {
         let turnstile = turnstile::Semaphore::new(permits as usize);
         contended_one(&mut group, family, "turnstile", turnstile, permits, t);
+        // The fair mode beside the barging one: first come, first served.
+        let fair = turnstile::Semaphore::new_fair(permits as usize);
+        contended_one(&mut group, family, "turnstile_fair", fair, permits, t);
         contended_one(&mut group, family, "std", CondvarSemaphore::<Std>::new(permits), permits, t);
         let pl = CondvarSemaphore::<ParkingLot>::new(permits);
         contended_one(&mut group, family, "parking_lot", pl, permits, t);

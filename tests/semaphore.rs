@@ -486,3 +486,198 @@ fn producers_and_consumers_passing_permits_lose_none() {
     assert_eq!(taken.into_inner(), THREADS / 2 * n);
     assert_eq!(sem.available_permits(), 0);
 }
+
+/// How many times a thread has gone to sleep so far: its voluntary context switches, from its
+/// `/proc` status (Linux). Elsewhere (or under Miri) `None`, and the tests that use it lose
+/// their edge.
+struct Sleeps(Option<std::path::PathBuf>);
+
+impl Sleeps {
+    /// The calling thread's.
+    fn current() -> Self {
+        if cfg!(miri) {
+            return Sleeps(None);
+        }
+        let task = std::fs::read_link("/proc/thread-self").ok();
+        Sleeps(task.map(|task| std::path::Path::new("/proc").join(task).join("status")))
+    }
+
+    fn count(&self) -> Option<u64> {
+        let text = std::fs::read_to_string(self.0.as_ref()?).ok()?;
+        let line = text.lines().find(|l| l.starts_with("voluntary_ctxt_switches:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+}
+
+#[test]
+fn a_release_does_not_wake_a_waiter_it_cannot_satisfy() {
+    // A waiter for two and a waiter for one sleep; one permit comes. It must wake only the
+    // waiter for one: the waiter for two sleeps on, not woken to find too few and sleep again
+    // (which the semaphore did while it slept on one futex word: a waiter wanting several made
+    // every release wake everyone).
+    let sem = Semaphore::new(0);
+    let (probe_tx, probe_rx) = mpsc::channel();
+    thread::scope(|s| {
+        let sem = &sem;
+        let two_tx = probe_tx.clone();
+        let two = s.spawn(move || {
+            two_tx.send((SleepProbe::current(), Sleeps::current())).unwrap();
+            sem.acquire_many(2).forget();
+        });
+        let (two_probe, two_sleeps) = probe_rx.recv().unwrap();
+        two_probe.wait_until_asleep();
+        let one = s.spawn(move || {
+            probe_tx.send((SleepProbe::current(), Sleeps::current())).unwrap();
+            sem.acquire().forget();
+        });
+        probe_rx.recv().unwrap().0.wait_until_asleep();
+        let before = two_sleeps.count();
+        sem.add_permits(1);
+        one.join().unwrap();
+        // Had the release woken it, it is runnable now or asleep again, counted once more.
+        two_probe.wait_until_asleep();
+        assert_eq!(two_sleeps.count(), before, "the release of one permit woke the waiter for two");
+        sem.add_permits(2);
+        two.join().unwrap();
+    });
+    assert_eq!(sem.available_permits(), 0);
+}
+
+#[test]
+fn a_release_reports_waking_only_the_waiters_it_can_satisfy() {
+    // Waiters for 3, 1 and 2, in that order; one permit wakes only the waiter for 1 (skipping
+    // the 3 ahead of it), and then two permits wake only the waiter for 2.
+    let sem = Semaphore::new(0);
+    let (probe_tx, probe_rx) = mpsc::channel();
+    thread::scope(|s| {
+        let sem = &sem;
+        let mut waiters = Vec::new();
+        for n in [3, 1, 2] {
+            let probe_tx = probe_tx.clone();
+            waiters.push(s.spawn(move || {
+                probe_tx.send(SleepProbe::current()).unwrap();
+                sem.acquire_many(n).forget();
+            }));
+            probe_rx.recv().unwrap().wait_until_asleep();
+        }
+        let mut waiters = waiters.into_iter();
+        let (three, one, two) = (waiters.next().unwrap(), waiters.next().unwrap(), waiters.next().unwrap());
+        assert_eq!(sem.add_permits_waking(1), 1);
+        one.join().unwrap();
+        assert_eq!(sem.add_permits_waking(2), 1);
+        two.join().unwrap();
+        assert_eq!(sem.add_permits_waking(2), 0, "two permits fit no waiter for three");
+        assert_eq!(sem.add_permits_waking(1), 1);
+        three.join().unwrap();
+    });
+    assert_eq!(sem.available_permits(), 0);
+    assert_eq!(sem.add_permits_waking(1), 0, "nobody waits");
+}
+
+#[test]
+fn a_fair_semaphore_serves_waiters_in_order_of_arrival() {
+    // Waiters for 3, 1 and 2 arrive in that order, each asleep before the next comes; permits
+    // then come one at a time. First come, first served: the waiter for 3 gets the first three,
+    // though the waiter for 1 could have used the first alone.
+    let sem = Semaphore::new_fair(0);
+    let log = Mutex::new(Vec::new());
+    let (probe_tx, probe_rx) = mpsc::channel();
+    thread::scope(|s| {
+        for (i, n) in [3, 1, 2].into_iter().enumerate() {
+            let (sem, log, probe_tx) = (&sem, &log, probe_tx.clone());
+            s.spawn(move || {
+                probe_tx.send(SleepProbe::current()).unwrap();
+                sem.acquire_many(n).forget();
+                log.lock().push(i);
+            });
+            probe_rx.recv().unwrap().wait_until_asleep();
+        }
+        for (served, n) in [3, 1, 2].into_iter().enumerate() {
+            for given in 1..=n {
+                sem.add_permits(1);
+                if given < n {
+                    // Kept for the head of the line, which cannot use it yet.
+                    assert!(sem.try_acquire().is_none(), "a newcomer took a permit kept for the line");
+                }
+            }
+            // Handed over: wait for its entry before the next permit comes.
+            while log.lock().len() <= served {
+                thread::yield_now();
+            }
+        }
+    });
+    assert_eq!(*log.lock(), [0, 1, 2], "the waiters were not served in order of arrival");
+    assert_eq!(sem.available_permits(), 0, "every permit went to a waiter: 3 + 1 + 2");
+}
+
+#[test]
+fn a_large_fair_request_is_not_overtaken_by_a_stream_of_small_ones() {
+    // Main holds both permits while a request for two queues; then small takers start, each
+    // taking a permit and giving it back again and again, and main gives its permits back one at
+    // a time. Every small taker arrived after the large request, so in fair mode none completes
+    // before it: the first permit is kept for the large request, not taken by the stream.
+    let n = iters(500);
+    const SMALL: usize = 4;
+    let sem = Semaphore::new_fair(2);
+    let small_done = AtomicUsize::new(0);
+    let (probe_tx, probe_rx) = mpsc::channel();
+    let small_before_large = thread::scope(|s| {
+        let (first, second) = (sem.acquire(), sem.acquire());
+        let (sem, small_done) = (&sem, &small_done);
+        let large = s.spawn(move || {
+            probe_tx.send(SleepProbe::current()).unwrap();
+            let both = sem.acquire_many(2);
+            // Holding every permit: no small taker can complete meanwhile.
+            let seen = small_done.load(SeqCst);
+            drop(both);
+            seen
+        });
+        probe_rx.recv().unwrap().wait_until_asleep();
+        for _ in 0..SMALL {
+            s.spawn(move || {
+                for _ in 0..n {
+                    drop(sem.acquire());
+                    small_done.fetch_add(1, SeqCst);
+                }
+            });
+        }
+        drop(first);
+        thread::yield_now();
+        drop(second);
+        large.join().unwrap()
+    });
+    assert_eq!(small_before_large, 0, "small takers that came later were served first");
+    assert_eq!(small_done.into_inner(), SMALL * n);
+    assert_eq!(sem.available_permits(), 2);
+}
+
+#[test]
+fn fair_threads_share_permits_and_lose_none() {
+    // The fair semaphore under load, with timed acquirers leaving the line: never more holders
+    // than permits, every entry counted, every permit back.
+    let n = iters(1_000);
+    let sem = Semaphore::new_fair(2);
+    let room = Occupancy::new(2);
+    thread::scope(|s| {
+        for t in 0..THREADS {
+            let (sem, room) = (&sem, &room);
+            s.spawn(move || {
+                for i in 0..n {
+                    let _permit = match (t + i) % 3 {
+                        0 => sem.acquire_many(2),
+                        1 => sem.acquire(),
+                        _ => loop {
+                            if let Some(permit) = sem.acquire_timeout(Duration::from_micros(20)) {
+                                break permit;
+                            }
+                        },
+                    };
+                    room.visit();
+                }
+            });
+        }
+    });
+    room.check(THREADS * n);
+    assert_eq!(sem.available_permits(), 2);
+    assert!(!sem.has_waiters());
+}

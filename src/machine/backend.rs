@@ -47,8 +47,9 @@ fn address<W>(word: &W) -> usize {
 pub use super::loom_backend::{
     BlindWait, CheckThenSet, CheckThenSetCas, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Lifo, Loom,
     LoomWord, LoomWord64, LostRequeue, NamespaceBlind, NoRelease, Patient, PatientForgetfulWake,
-    PatientNoRelease, PidOnly, PlainLook, SharedMemory, SharedUnsliced, SharedUnslicedNoRelease, Sound,
-    StaleMore, SwallowedWake, Tracker, Unprobed, UnprobedPlainLook, ValidateUnlocked,
+    PatientNoRelease, PidOnly, PlainLook, SharedForgetfulWake, SharedMemory, SharedPlainLook, SharedUnsliced,
+    SharedUnslicedNoRelease, Sound, StaleMore, SwallowedWake, Tracker, Unprobed, UnprobedPlainLook,
+    ValidateUnlocked,
 };
 
 /// A 32-bit atomic word with the operations the algorithms use: the std `AtomicU32` API.

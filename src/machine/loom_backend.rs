@@ -182,6 +182,10 @@ faults! {
     PatientForgetfulWake => PATIENT, FORGET_WAKES;
     /// [`Patient`] with [`NoRelease`]'s fault.
     PatientNoRelease => PATIENT, NO_RELEASE;
+    /// [`SharedMemory`] with [`ForgetfulWake`]'s fault: the kernel path loses its wakes.
+    SharedForgetfulWake => SHARED, FORGET_WAKES;
+    /// [`SharedMemory`] with [`PlainLook`]'s fault: the kernel path's look is a plain load.
+    SharedPlainLook => SHARED, PLAIN_LOOK;
 }
 
 /// The loom backend. `Loom` alone is the sound one; `Loom<F>` injects the fault `F`.
