@@ -191,7 +191,14 @@ fn poll<C: TimedCounter>(counter: &C, done: &AtomicBool, mut meter: Meter) -> (u
 }
 
 /// What `run_threads` takes when there is no poller (the type `None` needs).
-const NO_POLLER: Option<fn(&AtomicBool, Meter) -> (u64, Cost)> = None;
+/// A poller of a lock of type `C`.
+type PollerOf<C> = fn(&C, &AtomicBool, Meter) -> (u64, Cost);
+
+/// A thread that polls the lock beside the lockers: given the stop flag and a meter, it returns
+/// its operations and what they cost.
+type Poller = fn(&AtomicBool, Meter) -> (u64, Cost);
+
+const NO_POLLER: Option<Poller> = None;
 
 /// Wall time for one thread per handle to do `total` operations of `work` between them, with
 /// `poller` (if any) running on one more thread until they are done.
@@ -292,7 +299,7 @@ fn bench_peer<C: Counter + Sync>(
     threads: usize,
     work: Work,
     counter: C,
-    poller: Option<fn(&C, &AtomicBool, Meter) -> (u64, Cost)>,
+    poller: Option<PollerOf<C>>,
 ) {
     let counter = &counter;
     let mut tally = Tally::new();
