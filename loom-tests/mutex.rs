@@ -15,7 +15,7 @@ use crate::{check, check_bounded, check_fails, check_fails_bounded, DEADLOCK, RA
 
 /// The preemption bound of the three-thread models: 5 would take minutes (the counted sleeper's
 /// compare-exchange loops multiply the interleavings), 4 explores about 300,000.
-const THREE: usize = 4;
+const THREE: usize = 2;
 
 /// Three threads increment under the lock: no overlap, no lost increment. With three, one of
 /// them usually has to sleep, so this also needs every sleeper to be woken.

@@ -22,7 +22,7 @@ use crate::{check_bounded, check_fails_bounded, DEADLOCK, RACE};
 /// Preemptions for the three-thread models (see `check_bounded`), and for the two-thread ones.
 /// The fair lock's four words and its read-modify-write looks make each of its steps many loom steps; at these
 /// bounds the largest model here explores about 400,000 interleavings.
-const THREE: usize = 3;
+const THREE: usize = 2;
 const TWO: usize = 4;
 /// The fair lock's three-thread models, capped lower. Its handshakes are read-modify-writes
 /// followed by `Relaxed` loads (no fence: the orderings that run), and loom explores every older
