@@ -21,13 +21,16 @@ use crate::{check_bounded, check_fails_bounded, DEADLOCK, RACE};
 
 /// Preemptions for the three-thread models (see `check_bounded`), and for the two-thread ones.
 /// The fair lock's four words and its read-modify-write looks make each of its steps many loom steps; at these
-/// bounds the largest model here explores about 400,000 interleavings.
+/// bounds the largest model here explores about 400,000 interleavings. One preemption since the
+/// locks sleep in the wait queue (see `FAIR_THREE`).
 const THREE: usize = 1;
 const TWO: usize = 4;
 /// The fair lock's three-thread models, capped lower. Its handshakes are read-modify-writes
 /// followed by `Relaxed` loads (no fence: the orderings that run), and loom explores every older
 /// value such a load may read: at 3 preemptions those models explore 0.4 to 2.2 million
-/// interleavings (up to two minutes each); at 2, under 200,000 (about 10 s).
+/// interleavings (up to two minutes each); at 2, under 200,000 (about 10 s). Since the locks sleep
+/// in the wait queue, each park is many more loom steps again, and the three-thread models run at
+/// one preemption until the queue's model is made cheaper (issue 17).
 const FAIR_THREE: usize = 1;
 
 type Shared<P> = Arc<RwLock<(u32, u32), P>>;
