@@ -34,7 +34,6 @@ fn derived_guards_exclude_each_other<B: Backend>() {
 }
 
 #[test]
-#[ignore = "over the wait queue this model fails or runs for minutes at the suite's bound (issue 17, open): to be re-bounded or re-modelled"]
 fn mapped_arc_and_unlocked_guards_keep_exclusion() {
     check(derived_guards_exclude_each_other::<Loom>);
 }

@@ -11,8 +11,11 @@
 //! overtake), `Loom<SharedMemory>` (the process-shared mutex policy, whose twin is plain `Loom`),
 //! `Loom<Unprobed>` (robust-mutex waiters sleep until woken, so a lost wake is a deadlock).
 //!
-//! `LOOM_MAX_PREEMPTIONS` bounds the search (default 5 here); models of three threads cap it at 3
-//! or 4 (`check_bounded`), which keeps the suite to a few minutes on 2 cores. Models use
+//! `LOOM_MAX_PREEMPTIONS` bounds the search (default 5 here); models of three or more threads
+//! cap it lower (`check_bounded`), which keeps the suite to a few minutes on 2 cores. A model
+//! thread that waits for others blocks ([`Arrivals`]) rather than spins: two threads spinning
+//! with yields can hand the turn back and forth while loom never runs the third, an execution
+//! without end (the crate's own spinning is modelled the same way, see `Backend::SPIN_SLEEPS`). Models use
 //! `std::sync::Arc`, not loom's: a failing model unwinds, and loom's `Arc` cannot be dropped then.
 
 mod condvar;
@@ -35,6 +38,35 @@ use std::sync::Arc;
 pub const RACE: &str = "Causality violation";
 /// The report loom gives when every thread is blocked: here, a lost wakeup.
 pub const DEADLOCK: &str = "deadlock";
+
+/// How many model threads have reached a point, for up to two others to block on until enough
+/// have.
+pub struct Arrivals {
+    count: loom::sync::atomic::AtomicUsize,
+    watchers: [loom::sync::Notify; 2],
+}
+
+impl Arrivals {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Arrivals {
+            count: loom::sync::atomic::AtomicUsize::new(0),
+            watchers: [loom::sync::Notify::new(), loom::sync::Notify::new()],
+        })
+    }
+
+    /// Counts the calling thread in.
+    pub fn arrive(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.watchers.iter().for_each(loom::sync::Notify::notify);
+    }
+
+    /// Blocks, as watcher `who` (0 or 1), until `count` threads have arrived.
+    pub fn wait_for(&self, count: usize, who: usize) {
+        while self.count.load(Ordering::SeqCst) < count {
+            self.watchers[who].wait();
+        }
+    }
+}
 
 /// Explores `model` with the suite's preemption bound, and checks that it had something to
 /// explore: a model that runs once checks only the interleaving a plain test would.

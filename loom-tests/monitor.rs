@@ -45,7 +45,6 @@ fn bounded_buffer_of_one<B: Backend>() {
 }
 
 #[test]
-#[ignore = "over the wait queue this model fails or runs for minutes at the suite's bound (issue 17, open): to be re-bounded or re-modelled"]
 fn monitor_bounded_buffer_passes_every_item() {
     check_bounded(BOUND, bounded_buffer_of_one::<Loom>);
 }

@@ -12,10 +12,11 @@ use loom::cell::UnsafeCell;
 use loom::thread;
 use turnstile::backend::queue_models::{self as queue, Parked, Pick, Requeue};
 use turnstile::backend::{
-    Backend, BlindWait, ForgetfulWake, Lifo, Loom, LostRequeue, NoRelease, StaleMore, ValidateUnlocked, Word,
+    Backend, BlindWait, ForgetfulWake, Lifo, Loom, LostRequeue, NoRelease, PickedTimesOut, StaleMore,
+    ValidateUnlocked, Word,
 };
 
-use crate::{check, check_bounded, check_fails, check_fails_bounded, DEADLOCK, RACE};
+use crate::{check, check_bounded, check_fails, check_fails_bounded, Arrivals, DEADLOCK, RACE};
 
 const KEY: usize = 0x1000;
 const OTHER: usize = 0x2000;
@@ -33,27 +34,11 @@ fn unpark_one<B: Backend>(key: usize, token: u32) -> usize {
     queue::unpark::<B>(key, one, |_| token).woken
 }
 
-/// How many waiters have queued: counted in `validate`, under the bucket lock, as each queues.
-/// (A loom atomic that the model spins on; spinning on the queue itself would take its lock
-/// on every turn and multiply loom's branches.)
-type Queued = Arc<loom::sync::atomic::AtomicUsize>;
-
-fn counter() -> Queued {
-    Arc::new(loom::sync::atomic::AtomicUsize::new(0))
-}
-
-/// A `validate` that counts the waiter in and lets it queue.
-fn count_in(queued: &Queued) -> impl FnOnce() -> bool + '_ {
+/// A `validate` that counts the waiter in (under the bucket lock, as it queues) and lets it queue.
+fn count_in(queued: &Arrivals) -> impl FnOnce() -> bool + '_ {
     move || {
-        queued.fetch_add(1, SeqCst);
+        queued.arrive();
         true
-    }
-}
-
-/// Spins (yielding) until `count` waiters have queued.
-fn wait_for_queued(queued: &Queued, count: usize) {
-    while queued.load(SeqCst) < count {
-        thread::yield_now();
     }
 }
 
@@ -97,6 +82,29 @@ fn a_node_that_sleeps_without_looking_at_its_word_is_caught() {
     check_fails(DEADLOCK, no_lost_unpark::<Loom<BlindWait>>);
 }
 
+/// A waiter with a deadline and an unparker: if the unpark reports that it woke the waiter, the
+/// waiter reports that it was woken, with the token (a pick is not lost to the deadline).
+fn a_pick_outlasts_the_deadline<B: Backend>() {
+    let unparker = thread::spawn(|| unpark_one::<B>(KEY, 4));
+    let parked = queue::park::<B>(KEY, || true, 1, Some(Instant::now()), |_| {});
+    let woken = unparker.join().unwrap();
+    if woken == 1 {
+        assert_eq!(parked, Parked::Woken(4), "the unpark said it woke the waiter, which timed out");
+    } else {
+        assert_eq!(parked, Parked::TimedOut);
+    }
+}
+
+#[test]
+fn a_waiter_picked_as_its_deadline_passes_is_woken() {
+    check(a_pick_outlasts_the_deadline::<Loom>);
+}
+
+#[test]
+fn a_waiter_that_times_out_once_picked_is_caught() {
+    check_fails("the unpark said it woke the waiter", a_pick_outlasts_the_deadline::<Loom<PickedTimesOut>>);
+}
+
 /// Two waiters: `a` untimed, `b` with a deadline that nobody meets (the unparker picks only `a`'s
 /// park token). The ledger, written under the bucket lock in `validate` and the callbacks, says
 /// who is queued; `b`'s `timed_out(more)` and the unpark's `more` must agree with it exactly.
@@ -114,12 +122,12 @@ fn timed_out_waiter_leaves_and_more_is_exact<B: Backend>() {
         b_queued: AtomicBool::new(false),
         b_left: AtomicBool::new(false),
     });
-    let a_in = counter();
+    let a_in = Arrivals::new();
     let a = {
         let (ledger, a_in) = (Arc::clone(&ledger), Arc::clone(&a_in));
         thread::spawn(move || {
             let validate = || {
-                a_in.store(1, SeqCst);
+                count_in(&a_in)();
                 !ledger.a_queued.swap(true, SeqCst)
             };
             queue::park::<B>(KEY, validate, 1, None, |_| unreachable!("untimed"))
@@ -138,7 +146,7 @@ fn timed_out_waiter_leaves_and_more_is_exact<B: Backend>() {
         })
     };
     // Wake `a` (park token 1) once it is queued; `b` is skipped and must time out.
-    wait_for_queued(&a_in, 1);
+    a_in.wait_for(1, 0);
     let only_a = |theirs| if theirs == 1 { Pick::Wake } else { Pick::Skip };
     let result = queue::unpark::<B>(KEY, only_a, |r| {
         let b_waits = ledger.b_queued.load(SeqCst) && !ledger.b_left.load(SeqCst);
@@ -154,7 +162,6 @@ fn timed_out_waiter_leaves_and_more_is_exact<B: Backend>() {
 }
 
 #[test]
-#[ignore = "three threads on the queue exceed loom's branch limit (10,000): a livelock in the model not yet found"]
 fn a_timed_out_waiter_leaves_the_line_and_more_is_exact() {
     check_bounded(THREE, timed_out_waiter_leaves_and_more_is_exact::<Loom>);
 }
@@ -172,14 +179,14 @@ fn a_timed_out_waiter_that_counts_itself_is_caught() {
 /// moves them to `OTHER` (or wakes the oldest and moves the other), and unparking `OTHER` wakes
 /// whoever was moved.
 fn requeue_then_unpark<B: Backend>(how: Requeue) {
-    let queued = counter();
+    let queued = Arrivals::new();
     let waiters: Vec<_> = (1..=2)
         .map(|token| {
             let queued = Arc::clone(&queued);
             thread::spawn(move || queue::park::<B>(KEY, count_in(&queued), token, None, |_| unreachable!()))
         })
         .collect();
-    wait_for_queued(&queued, 2);
+    queued.wait_for(2, 0);
     let done = queue::requeue::<B>(KEY, OTHER, || how, |_, _| 9);
     let expected = if how == Requeue::MoveAll { (0, 2) } else { (1, 1) };
     assert_eq!((done.woken, done.moved), expected);
@@ -191,13 +198,11 @@ fn requeue_then_unpark<B: Backend>(how: Requeue) {
 }
 
 #[test]
-#[ignore = "three threads on the queue exceed loom's branch limit (10,000): a livelock in the model not yet found"]
 fn requeue_moves_every_waiter() {
     check_bounded(THREE, || requeue_then_unpark::<Loom>(Requeue::MoveAll));
 }
 
 #[test]
-#[ignore = "three threads on the queue exceed loom's branch limit (10,000): a livelock in the model not yet found"]
 fn requeue_wakes_one_and_moves_the_rest() {
     check_bounded(THREE, || requeue_then_unpark::<Loom>(Requeue::WakeOneMoveRest));
 }
@@ -217,7 +222,7 @@ fn a_wake_one_move_rest_that_strands_the_rest_is_caught() {
 /// The first waiter queues; the second parks only once the first is queued. Unparked one at a
 /// time, the first comes out first.
 fn first_in_first_out<B: Backend>() {
-    let queued = counter();
+    let queued = Arrivals::new();
     let first = {
         let queued = Arc::clone(&queued);
         thread::spawn(move || queue::park::<B>(KEY, count_in(&queued), 1, None, |_| unreachable!()))
@@ -225,11 +230,11 @@ fn first_in_first_out<B: Backend>() {
     let second = {
         let queued = Arc::clone(&queued);
         thread::spawn(move || {
-            wait_for_queued(&queued, 1);
+            queued.wait_for(1, 1);
             queue::park::<B>(KEY, count_in(&queued), 2, None, |_| unreachable!())
         })
     };
-    wait_for_queued(&queued, 2);
+    queued.wait_for(2, 0);
     let mut order = Vec::new();
     for _ in 0..2 {
         let mut seen = None;
@@ -249,7 +254,6 @@ fn first_in_first_out<B: Backend>() {
 }
 
 #[test]
-#[ignore = "three threads on the queue exceed loom's branch limit (10,000): a livelock in the model not yet found"]
 fn waiters_of_one_key_leave_in_the_order_they_came() {
     check_bounded(THREE, first_in_first_out::<Loom>);
 }

@@ -147,7 +147,11 @@ impl<T: ?Sized, B: Backend> SpinLock<T, B> {
         loop {
             // Test: wait with plain loads until the lock looks free. Relaxed: only a hint.
             while self.locked.load(Relaxed) != UNLOCKED {
-                backoff.snooze();
+                if B::SPIN_SLEEPS {
+                    B::spin_sleep(&self.locked, LOCKED);
+                } else {
+                    backoff.snooze();
+                }
             }
             if self.try_acquire() {
                 return;
@@ -182,6 +186,9 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for SpinLock<T, B> {
     unsafe fn unlock(&self) {
         // Release: publishes the critical section to the next holder's Acquire in `try_acquire`.
         self.locked.store(UNLOCKED, Release);
+        if B::SPIN_SLEEPS {
+            B::spin_wake(&self.locked);
+        }
     }
     #[inline]
     fn relock(&self) {

@@ -47,9 +47,9 @@ fn address<W>(word: &W) -> usize {
 pub use super::loom_backend::{
     BlindWait, CheckThenSet, CheckThenSetCas, Fault, ForgetfulWake, HastyProbe, ImmortalOwner, Lifo, Loom,
     LoomWord, LoomWord64, LostRequeue, NamespaceBlind, NoRelease, Patient, PatientForgetfulWake,
-    PatientNoRelease, PidOnly, PlainLook, SharedForgetfulWake, SharedMemory, SharedPlainLook, SharedUnsliced,
-    SharedUnslicedNoRelease, Sound, StaleMore, SwallowedWake, Tracker, Unprobed, UnprobedPlainLook,
-    ValidateUnlocked,
+    PatientNoRelease, PickedTimesOut, PidOnly, PlainLook, SharedForgetfulWake, SharedMemory, SharedPlainLook,
+    SharedUnsliced, SharedUnslicedNoRelease, Sound, StaleMore, SwallowedWake, Tracker, Unprobed,
+    UnprobedPlainLook, ValidateUnlocked,
 };
 
 /// A 32-bit atomic word with the operations the algorithms use: the std `AtomicU32` API.
@@ -477,6 +477,10 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// Where this backend keeps its wait-queue table.
     #[doc(hidden)]
     fn queue_slot() -> &'static Slot<Self>;
+    /// Runs `f` with the word the calling thread sleeps on in the wait queues: its own while it
+    /// lives, and never freed, so a wake that comes late still reaches live memory.
+    #[doc(hidden)]
+    fn with_thread_word<R>(f: impl FnOnce(&'static Self::Word) -> R) -> R;
     /// How the wait queue is broken, for a model's failing twin (none but in loom's faults).
     #[doc(hidden)]
     const QUEUE_FAULTS: QueueFaults = QueueFaults::NONE;
@@ -540,6 +544,22 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// Real::yield_now();
     /// ```
     fn yield_now();
+
+    /// Whether a thread that spins until a word changes sleeps instead, until a store changes
+    /// it ([`spin_sleep`](Self::spin_sleep), [`spin_wake`](Self::spin_wake)). Only the loom model
+    /// does: there two threads spinning with yields can hand the turn back and forth while the
+    /// thread they wait for never runs, an execution without end, where the real machine's
+    /// scheduler lets every thread run.
+    #[doc(hidden)]
+    const SPIN_SLEEPS: bool = false;
+    /// Where [`SPIN_SLEEPS`](Self::SPIN_SLEEPS): returns once `word` may no longer hold `value`
+    /// (at once if it does not now).
+    #[doc(hidden)]
+    fn spin_sleep(_word: &Self::Word, _value: u32) {}
+    /// Where [`SPIN_SLEEPS`](Self::SPIN_SLEEPS): after a store to `word`, ends the sleep of every
+    /// thread in [`spin_sleep`](Self::spin_sleep) on it.
+    #[doc(hidden)]
+    fn spin_wake(_word: &Self::Word) {}
 }
 
 /// The real machine: `std` atomics and the OS futex. The default backend of every primitive.
@@ -604,6 +624,10 @@ macro_rules! os_backend {
             fn queue_slot() -> &'static Slot<Self> {
                 static SLOT: Slot<$backend> = Slot::new();
                 &SLOT
+            }
+            #[inline]
+            fn with_thread_word<R>(f: impl FnOnce(&'static AtomicU32) -> R) -> R {
+                super::thread_word::with(f)
             }
             #[inline]
             fn futex_wait(word: &AtomicU32, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {

@@ -99,6 +99,9 @@ pub trait Fault: Send + Sync + 'static {
     const LIFO: bool = false;
     /// A waiter that gives up at its deadline reports "more wait" counting itself.
     const STALE_MORE: bool = false;
+    /// A waiter whose deadline passes reports a timeout even when a waker picked it meanwhile:
+    /// the wake, and whatever the waker handed over, is lost.
+    const PICKED_TIMES_OUT: bool = false;
     /// Not a fault but a model setting: a robust mutex's waiter never wakes on its own to probe
     /// (`Processes::PROBE_INTERVAL` is `Duration::MAX`), so it sleeps until woken, and a lost
     /// wakeup is a loom deadlock instead of a probe interval's delay.
@@ -110,8 +113,8 @@ pub trait Fault: Send + Sync + 'static {
     /// Not a fault: with [`SHARED`](Self::SHARED), the kernel path without the sleep slices, that
     /// is the policy for waiters that cannot vanish; the twin of the `SharedMemory` models.
     const UNSLICED: bool = false;
-    /// Not a fault: the mutex spins (one yield) before it sleeps, and a sleeper counts as starved
-    /// only the second time it is overtaken, so that models reach the paths real sleepers take.
+    /// Not a fault: the mutex spins (one yield) before it sleeps, so that models reach the path
+    /// real sleepers take when a woken one is overtaken.
     const PATIENT: bool = false;
 }
 
@@ -149,6 +152,8 @@ faults! {
     Lifo => LIFO;
     /// A wait queue whose timed-out waiter counts itself among those that remain.
     StaleMore => STALE_MORE;
+    /// A wait queue whose waiter times out though a waker picked it.
+    PickedTimesOut => PICKED_TIMES_OUT;
     /// The kernel never reports a process gone: a holder that dies is waited for forever.
     ImmortalOwner => IMMORTAL;
     /// A probe that checks the pid only: a dead holder whose pid a new process took looks alive.
@@ -307,17 +312,29 @@ loom::lazy_static! {
     /// The wait-queue table of each `Loom<F>` used in the current execution. (A `static` cannot
     /// be generic, so each backend finds its own by type.) Not a loom lock: the table is the
     /// crate's code under test, and this only finds it.
+    /// The threads in `spin_sleep`: the word each waits on and what ends its sleep. Not a loom
+    /// lock: it stands for the spinning itself, which the real machine does without locks; loom
+    /// runs one thread at a time, and no loom operation runs while it is held.
+    static ref SPINNERS: std::sync::Mutex<Vec<(usize, Arc<Notify>)>> = std::sync::Mutex::new(Vec::new());
     static ref QUEUES: std::sync::Mutex<Vec<(TypeId, Box<dyn Any + Send + Sync>)>> = std::sync::Mutex::new(Vec::new());
 }
 
 loom::thread_local! {
     /// What this thread sleeps on. One per thread, so a thread spurs at most once per execution.
     static WAKEUP: Arc<Notify> = Arc::new(Notify::new());
+    /// What ends this thread's `spin_sleep` (apart from its futex sleeps, so that neither takes
+    /// the other's notification).
+    static SPIN_WAKEUP: Arc<Notify> = Arc::new(Notify::new());
     /// The modelled process this thread runs in (each thread is its own process); 0 until it
     /// asks.
     static PROCESS: core::cell::Cell<u64> = core::cell::Cell::new(0);
     /// Whether this thread's process is killed at its next kill point (`kill_at_next_wait`).
     static DOOMED: core::cell::Cell<bool> = core::cell::Cell::new(false);
+    /// The word this thread sleeps on in the wait queues of each `Loom<F>` (found by type, as
+    /// `QUEUES`): made on the thread's first park and kept for the rest of the execution, as the
+    /// real machine keeps it for the thread's life, so late wakes from an earlier park reach it.
+    static THREAD_WORDS: core::cell::RefCell<Vec<(TypeId, &'static (dyn Any + Send + Sync))>> =
+        core::cell::RefCell::new(Vec::new());
 }
 
 fn key<F>(word: &LoomWord<F>) -> usize {
@@ -677,12 +694,11 @@ impl<F: Fault> Backend for Loom<F> {
     const SPIN_PAUSES: u32 = 0;
     const SPIN_ROUNDS: u32 = 0;
     const YIELD_ROUNDS: u32 = if F::PATIENT { 1 } else { 0 };
-    // Loom has no clock, so patience counts overtakes: by default a sleeper overtaken once counts
-    // as starved, so the models reach the hand-off as soon as they can; `Patient` models need
-    // two, so that a sleeper is first overtaken without starving, and starved and not-starved
-    // sleepers mix.
+    // Loom has no clock, so fairness counts unparks: the one after a single unfair unpark is
+    // fair, so the models reach the hand-off as soon as they can (in the `Patient` models too:
+    // their woken sleeper spins a round first, so that it can be overtaken before that).
     const FAIRNESS_BOUND: Duration = Duration::ZERO;
-    const FAIRNESS_OVERTAKES: u32 = if F::PATIENT { 2 } else { 1 };
+    const FAIRNESS_OVERTAKES: u32 = 1;
     // Loom has no clock: a timed wait may end at any point whatever its length. An hour keeps
     // every model's deadline (a millisecond or so) the earlier of the two, deterministically,
     // so only untimed waits are cut into slices.
@@ -711,6 +727,7 @@ impl<F: Fault> Backend for Loom<F> {
         validate_unlocked: F::VALIDATE_UNLOCKED,
         lifo: F::LIFO,
         stale_more: F::STALE_MORE,
+        picked_times_out: F::PICKED_TIMES_OUT,
         lose_requeue: F::LOSE_REQUEUE,
     };
 
@@ -728,6 +745,23 @@ impl<F: Fault> Backend for Loom<F> {
         // SAFETY: the box lives in this execution's lazy static, which loom drops only when the
         // execution ends, after every modelled thread; boxes are never removed before that.
         unsafe { &*slot }
+    }
+
+    fn with_thread_word<R>(f: impl FnOnce(&'static LoomWord<F>) -> R) -> R {
+        let id = TypeId::of::<F>();
+        let word = THREAD_WORDS.with(|words| {
+            let mut words = words.borrow_mut();
+            match words.iter().find(|(theirs, _)| *theirs == id) {
+                Some(&(_, word)) => word,
+                None => {
+                    // Leaked: a few bytes per thread and execution, in a test process.
+                    let word: &'static LoomWord<F> = Box::leak(Box::new(LoomWord::new(0)));
+                    words.push((id, word));
+                    word
+                }
+            }
+        });
+        f(word.downcast_ref::<LoomWord<F>>().expect("one word per backend"))
     }
 
     fn futex_wait(word: &LoomWord<F>, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
@@ -781,6 +815,38 @@ impl<F: Fault> Backend for Loom<F> {
     }
     fn spin_hint() {
         loom::hint::spin_loop();
+    }
+
+    const SPIN_SLEEPS: bool = true;
+
+    fn spin_sleep(word: &LoomWord<F>, value: u32) {
+        let me = SPIN_WAKEUP.with(Arc::clone);
+        let entry = (key(word), Arc::clone(&me));
+        SPINNERS.lock().unwrap().push(entry);
+        // Look after registering: a `spin_wake` that came before the registration came after
+        // the store it follows, which this look then sees. The look is a compare-exchange that
+        // fails (it expects `!value`, which no spinning word holds): loom lets it read only the
+        // newest value, as a real spinner eventually does, and it writes nothing. (A plain load
+        // could read an older value and sleep through the change; a read-modify-write that
+        // succeeds would write, and loom would let that write stand unordered beside the
+        // holder's release.) Relaxed: it orders nothing; the caller's own load and
+        // compare-exchange do.
+        let newest = word.value.compare_exchange(!value, !value, Ordering::Relaxed, Ordering::Relaxed);
+        if newest == Err(value) {
+            // Returns once notified, or once spuriously (which the caller's loop absorbs).
+            me.wait();
+        }
+        SPINNERS.lock().unwrap().retain(|(_, theirs)| !Arc::ptr_eq(theirs, &me));
+    }
+
+    fn spin_wake(word: &LoomWord<F>) {
+        let woken: Vec<Arc<Notify>> = {
+            let mut spinners = SPINNERS.lock().unwrap();
+            let (woken, rest) = spinners.drain(..).partition(|(theirs, _)| *theirs == key(word));
+            *spinners = rest;
+            woken.into_iter().map(|(_, notify)| notify).collect()
+        };
+        woken.iter().for_each(|notify| notify.notify());
     }
     fn yield_now() {
         loom::thread::yield_now();

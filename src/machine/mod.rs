@@ -7,6 +7,7 @@
 //! * `wait`: sleeping on a word: `futex(2)` on Linux, `parking_lot_core` elsewhere; deadlines.
 //! * `queue`: the wait queues (the crate's namesake, a turnstile: the line of threads blocked on
 //!   one lock), hashed by lock address, each waiter sleeping on a word of its own.
+//! * `thread_word`: the word each thread sleeps on in the queues, one per thread, never freed.
 //! * `loom_backend` (feature `loom`): loom's atomics, a modelled futex, and the faults that
 //!   break the machine for a model's failing twin.
 //!
@@ -17,4 +18,5 @@ pub mod backend;
 #[cfg(feature = "loom")]
 pub(crate) mod loom_backend;
 pub(crate) mod queue;
+mod thread_word;
 pub(crate) mod wait;

@@ -30,11 +30,13 @@
 //! released. [`requeue`] moves the waiters of one key to the tail of another's line (a condition
 //! variable moving its waiters onto its mutex), optionally waking the first.
 //!
-//! **A node's word** goes `ASLEEP` (in a line) → `WAKING` (picked; the waker still uses the word)
-//! → `AWAKE`. The waker stores `WAKING` under the bucket lock, wakes the sleeper, and stores
-//! `AWAKE` last: the waiter leaves (and its stack frame, with the node, may go) only on `AWAKE`,
-//! so the waker never touches a node that is gone. A waiter that sees `WAKING` waits the few
-//! instructions until `AWAKE`.
+//! **The word a waiter sleeps on** is its thread's own (`thread_word.rs`: one per thread, never
+//! freed), not the node's. The waiter sets it `ASLEEP` before it queues. A waker marks the node
+//! picked and hands it its token under the bucket lock; after releasing the lock it reads what it
+//! still needs of the node, stores `AWAKE` (from then on the waiter may leave, and its node go)
+//! and only then wakes the word, which outlives the node. So no waiter ever waits for its waker
+//! to finish, and no wake names memory that is gone; a wake that arrives after the waiter left
+//! reaches its thread's next sleep, which takes it for a spurious return and sleeps again.
 //!
 //! **Fairness.** Each bucket keeps a clock: about every [`Backend::FAIRNESS_BOUND`] (0.5 ms) of
 //! unparks, one unpark is told `fair`, and a lock that honours it hands itself straight to the
@@ -58,13 +60,10 @@ use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::*};
 use std::time::Instant;
 
 use super::backend::{Backend, Word};
-use crate::backoff::Backoff;
 use crate::spin::{SpinLock, SpinLockGuard};
 
-/// A node in a line.
+/// The thread's word while its node is in a line, or picked and not yet let go.
 const ASLEEP: u32 = 1;
-/// Picked by a waker, which still uses the node's word.
-const WAKING: u32 = 2;
 /// Picked, and the waker is done with the node: its waiter may go.
 const AWAKE: u32 = 0;
 
@@ -136,14 +135,21 @@ pub struct QueueFaults {
     pub lifo: bool,
     /// A timed-out waiter answers "more" before it leaves the line.
     pub stale_more: bool,
+    /// A waiter whose deadline passed reports a timeout though a waker picked it.
+    pub picked_times_out: bool,
     /// `requeue` reports waiters moved but leaves them on the old key.
     pub lose_requeue: bool,
 }
 
 impl QueueFaults {
     /// No fault.
-    pub const NONE: Self =
-        QueueFaults { validate_unlocked: false, lifo: false, stale_more: false, lose_requeue: false };
+    pub const NONE: Self = QueueFaults {
+        validate_unlocked: false,
+        lifo: false,
+        stale_more: false,
+        picked_times_out: false,
+        lose_requeue: false,
+    };
 }
 
 /// One waiting thread, on its stack.
@@ -155,32 +161,46 @@ struct Node<B: Backend> {
     next: Cell<*const Node<B>>,
     /// What it waits for, as the park's caller described it; filters read it.
     park_token: u32,
-    /// What the waker hands over. Written under the bucket lock before the word leaves `ASLEEP`;
-    /// read by the owner after it reads `AWAKE`.
+    /// What the waker hands over. Written under the bucket lock; read by the owner after it
+    /// reads `AWAKE`.
     token: Cell<u32>,
-    /// `ASLEEP`, `WAKING` or `AWAKE`: the word its thread sleeps on.
-    word: B::Word,
+    /// Whether a waker unlinked it. Under the bucket lock.
+    picked: Cell<bool>,
+    /// The word its thread sleeps on: `ASLEEP` until the waker lets the node go with `AWAKE`.
+    word: &'static B::Word,
 }
 
 impl<B: Backend> Node<B> {
-    fn new(key: usize, park_token: u32) -> Self {
+    fn new(key: usize, park_token: u32, word: &'static B::Word) -> Self {
         Node {
             key: AtomicUsize::new(key),
             next: Cell::new(ptr::null()),
             park_token,
             token: Cell::new(0),
-            word: B::Word::new(ASLEEP),
+            picked: Cell::new(false),
+            word,
         }
     }
 
-    /// Waits, after its word left `ASLEEP`, until the waker is done with it; returns the token.
-    fn await_waker(&self) -> u32 {
-        let mut backoff = Backoff::<B>::new();
-        // Acquire: pairs with the waker's Release store of AWAKE, so its token is visible.
-        while self.word.load(Acquire) != AWAKE {
-            backoff.snooze();
+    /// Whether the waker let the node go; if so, its token is the waker's to read.
+    fn let_go(&self) -> bool {
+        // Acquire: pairs with the waker's Release store of AWAKE, so the token it wrote (and
+        // what it did before its unpark) is visible.
+        self.word.load(Acquire) == AWAKE
+    }
+
+    /// Sleeps until the waker lets the node go or `deadline` passes; whether it was let go.
+    fn sleep(&self, deadline: Option<Instant>) -> bool {
+        while !self.let_go() {
+            // A false return means the deadline passed; a spurious return loops.
+            if !B::futex_wait(self.word, ASLEEP, super::wait::ALL, deadline) {
+                return false;
+            }
+            // One pause before we look again (a yield under loom, so that the look cannot read
+            // the same old `ASLEEP` forever while the futex keeps seeing it changed).
+            B::spin_hint();
         }
-        self.token.get()
+        true
     }
 }
 
@@ -213,9 +233,10 @@ impl<B: Backend> Line<B> {
     }
 
     fn push(&mut self, node: *const Node<B>) {
-        // SAFETY (here and in every function of `Line`): the nodes linked in a line are alive,
-        // their waiters waiting for `AWAKE`, and are touched only under the bucket lock, which the
-        // caller's `&mut self` stands for.
+        // SAFETY (here and in every function of `Line`): the nodes linked in a line (or picked
+        // into one by a waker) are alive, their waiters waiting for `AWAKE`, and are touched only
+        // under the bucket lock, or by the one waker that picked them, which the caller's
+        // `&mut self` stands for.
         unsafe { (*node).next.set(ptr::null()) };
         if self.tail.is_null() {
             self.head = node;
@@ -477,7 +498,22 @@ pub(crate) fn park<B: Backend>(
     if B::QUEUE_GROWS {
         growth::register::<B>();
     }
-    let node = Node::<B>::new(key, park_token);
+    B::with_thread_word(|word| park_on::<B>(word, key, validate, park_token, deadline, timed_out))
+}
+
+/// [`park`], sleeping on `word`, the calling thread's own.
+fn park_on<B: Backend>(
+    word: &'static B::Word,
+    key: usize,
+    validate: impl FnOnce() -> bool,
+    park_token: u32,
+    deadline: Option<Instant>,
+    timed_out: impl FnOnce(bool),
+) -> Parked {
+    let node = Node::<B>::new(key, park_token, word);
+    // Relaxed: ordered before any waker's AWAKE by the bucket lock we release after queueing,
+    // which the waker takes before it picks the node.
+    word.store(ASLEEP, Relaxed);
     let faults = B::QUEUE_FAULTS;
     {
         let mut validate = Some(validate);
@@ -492,87 +528,71 @@ pub(crate) fn park<B: Backend>(
             line.push(&node);
         }
     }
-    loop {
-        // Relaxed: only ASLEEP is acted on here; `await_waker` acquires the token.
-        match node.word.load(Relaxed) {
-            ASLEEP => {
-                // A false return means the deadline passed; a spurious return loops.
-                if !B::futex_wait(&node.word, ASLEEP, super::wait::ALL, deadline) {
-                    break;
-                }
-                // One pause before we look again (a yield under loom, so that the look cannot
-                // read the same old `ASLEEP` forever while the futex keeps seeing it changed).
-                B::spin_hint();
-            }
-            _ => return Parked::Woken(node.await_waker()),
-        }
+    if node.sleep(deadline) {
+        return Parked::Woken(node.token.get());
     }
     // The deadline passed: leave the line, unless a waker picked us meanwhile.
     let mut line = lock_bucket_of::<B>(&node);
-    // Relaxed: the word leaves ASLEEP only under this bucket lock, which we hold.
-    if node.word.load(Relaxed) == ASLEEP {
-        // Relaxed: as above.
-        let stale = faults.stale_more && line.has(node.key.load(Relaxed));
+    if !node.picked.get() {
+        // Relaxed: keys change only under the bucket lock, which we hold.
+        let key = node.key.load(Relaxed);
+        let stale = faults.stale_more && line.has(key);
         let removed = line.remove(&node);
-        debug_assert!(removed, "a node still asleep is in its line");
-        // Relaxed: as above.
-        let more = stale || line.has(node.key.load(Relaxed));
+        debug_assert!(removed, "a node not picked is in its line");
+        let more = stale || line.has(key);
         timed_out(more);
         return Parked::TimedOut;
     }
     drop(line);
-    Parked::Woken(node.await_waker())
+    // Picked: the waker is on its way to let us go.
+    node.sleep(None);
+    if faults.picked_times_out {
+        return Parked::TimedOut;
+    }
+    Parked::Woken(node.token.get())
 }
 
-/// Nodes picked under a bucket lock, woken once it is released.
+/// Nodes picked under a bucket lock, let go once it is released: a line of their own (whose
+/// fairness clock goes unused).
 struct Picked<B: Backend> {
-    head: *const Node<B>,
-    tail: *const Node<B>,
+    nodes: Line<B>,
     count: usize,
 }
 
 impl<B: Backend> Picked<B> {
     fn new() -> Self {
-        Picked { head: ptr::null(), tail: ptr::null(), count: 0 }
+        Picked { nodes: Line::new(), count: 0 }
     }
 
+    /// Under the bucket lock: takes `node`, just unlinked from its line.
     fn push(&mut self, node: *const Node<B>) {
-        // SAFETY: `node` was just unlinked under the bucket lock; its waiter waits for AWAKE.
-        unsafe { (*node).next.set(ptr::null()) };
-        if self.tail.is_null() {
-            self.head = node;
-        } else {
-            // SAFETY: as above, for the previous node picked.
-            unsafe { (*self.tail).next.set(node) };
-        }
-        self.tail = node;
+        self.nodes.push(node);
         self.count += 1;
     }
 
-    /// Under the bucket lock: hands each its token and marks it `WAKING`.
+    /// Under the bucket lock: hands each picked node its token.
     fn hand_over(&self, token: u32) {
-        let mut cur = self.head;
+        let mut cur = self.nodes.head;
         while !cur.is_null() {
-            // SAFETY: as in `push`.
+            // SAFETY: a picked node's waiter waits for `AWAKE`, which only `let_go` stores.
             let node = unsafe { &*cur };
+            node.picked.set(true);
             node.token.set(token);
-            // Relaxed: the token is published by the Release store of AWAKE in `wake`.
-            node.word.store(WAKING, Relaxed);
             cur = node.next.get();
         }
     }
 
-    /// After the bucket lock is released: wakes each, and lets it go.
-    fn wake(self) {
-        let mut cur = self.head;
+    /// After the bucket lock is released: lets each node go, then wakes its thread's word.
+    fn let_go(self) {
+        let mut cur = self.nodes.head;
         while !cur.is_null() {
-            // SAFETY: the node's waiter does not leave before it reads AWAKE, which we store last.
-            let node = unsafe { &*cur };
-            let next = node.next.get();
-            B::futex_wake(&node.word, super::wait::ALL, 1);
+            // SAFETY: as in `hand_over`; we read all we need of the node before storing AWAKE.
+            let (next, word) = unsafe { ((*cur).next.get(), (*cur).word) };
             // Release: publishes the token (and what the waker did before) to the waiter's
-            // Acquire in `await_waker`. After this the node may be gone.
-            node.word.store(AWAKE, Release);
+            // Acquire in `Node::let_go`. From here the node may be gone; its thread's word
+            // lives on.
+            word.store(AWAKE, Release);
+            B::futex_wake(word, super::wait::ALL, 1);
             cur = next;
         }
     }
@@ -618,7 +638,7 @@ pub(crate) fn unpark<B: Backend>(
     let token = callback(result);
     picked.hand_over(token);
     drop(line);
-    picked.wake();
+    picked.let_go();
     result
 }
 
@@ -669,7 +689,7 @@ pub(crate) fn requeue<B: Backend>(
             }
         }
         let line: &mut Line<B> = second.as_mut().unwrap_or(&mut first);
-        let mut cur = moved.head;
+        let mut cur = moved.nodes.head;
         while !cur.is_null() {
             // SAFETY: as above; `next` is read before `push` overwrites it.
             let next = unsafe { (*cur).next.get() };
@@ -682,7 +702,7 @@ pub(crate) fn requeue<B: Backend>(
     picked.hand_over(token);
     drop(second);
     drop(first);
-    picked.wake();
+    picked.let_go();
     done
 }
 
@@ -910,9 +930,13 @@ mod tests {
         tokens
     }
 
+    /// A word for nodes that never sleep.
+    static SPARE: AtomicU32 = AtomicU32::new(0);
+
     #[test]
     fn a_line_is_first_in_first_out_and_gives_up_any_node() {
-        let nodes: Vec<Node<Real>> = (1..=4).map(|token| Node::new(7 + token as usize % 2, token)).collect();
+        let nodes: Vec<Node<Real>> =
+            (1..=4).map(|token| Node::new(7 + token as usize % 2, token, &SPARE)).collect();
         let mut line = Line::<Real>::new();
         nodes.iter().for_each(|node| line.push(node));
         assert_eq!(line_tokens(&line, 7), [2, 4]);
@@ -924,7 +948,7 @@ mod tests {
         assert!(line.remove(&nodes[1]));
         assert!(!line.has(7), "key 7's last waiter left");
         // The tail moved back correctly: a new node goes after the one that is left.
-        let late = Node::<Real>::new(8, 5);
+        let late = Node::<Real>::new(8, 5, &SPARE);
         line.push(&late);
         assert_eq!(line_tokens(&line, 8), [3, 5]);
         line.push_front(&nodes[1]);
