@@ -38,8 +38,8 @@ between locks smaller than its gap to parking_lot means nothing.
 
 --family NAME  mutex (default), condvar, rwlock or semaphore: which runs these are, and which
                README part they replace: the text between `<!-- NAME-bench:begin -->` and
-               `<!-- NAME-bench:end -->`. Only the mutex markers are in the README today; add a
-               family's pair where its tables belong, or copy the Markdown from stdout.
+               `<!-- NAME-bench:end -->`. The README has a pair for each family; without one,
+               copy the Markdown from stdout.
 --readme FILE  replace what is between the family's markers in FILE with the Markdown; without
                the markers, or without this option, the Markdown goes to stdout instead.
 --svg FILE     (mutex) also draw ns/op against threads for the contended families (log scale),

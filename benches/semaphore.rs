@@ -40,6 +40,7 @@
 use std::hint::black_box;
 
 mod common;
+use common::counts::{self, Cost, Meter};
 use common::pause;
 use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::Barrier;
@@ -299,18 +300,19 @@ fn run_contended<S: Permits>(
     threads: usize,
     total: u64,
     fairness: &mut Fairness,
-) -> Duration {
+) -> (Duration, Cost) {
     let ledger = CachePadded::new(AtomicU64::new(0));
     let start = Barrier::new(threads + 1);
     let mut acquisitions = vec![0; threads];
-    let mut most_holders = 0;
+    let (mut most_holders, mut cost) = (0, Cost::ZERO);
     let elapsed = std::thread::scope(|s| {
         let workers: Vec<_> =
             (0..threads).map(|_| s.spawn(|| contend(semaphore, &ledger, &start, total))).collect();
         start.wait();
         let t0 = Instant::now();
         for (worker, slot) in workers.into_iter().zip(&mut acquisitions) {
-            let (mine, holders) = worker.join().unwrap();
+            let (mine, holders, spent) = worker.join().unwrap();
+            cost = cost + spent;
             *slot = mine;
             most_holders = most_holders.max(holders);
         }
@@ -320,13 +322,16 @@ fn run_contended<S: Permits>(
     assert_eq!(acquisitions.iter().sum::<u64>(), total, "operations lost or repeated");
     assert_eq!(semaphore.available(), permits, "permits lost or made: the count is off after the run");
     fairness.record(&acquisitions, elapsed);
-    elapsed
+    (elapsed, cost)
 }
 
 /// One contending thread: operations until the shared budget of `total` is spent. Returns how
-/// many it did and the most holders it saw at once (itself included).
-fn contend<S: Permits>(semaphore: &S, ledger: &AtomicU64, start: &Barrier, total: u64) -> (u64, u32) {
+/// many it did, the most holders it saw at once (itself included), and what its loop cost the
+/// kernel (`common::counts`).
+fn contend<S: Permits>(semaphore: &S, ledger: &AtomicU64, start: &Barrier, total: u64) -> (u64, u32, Cost) {
+    let mut meter = Meter::new();
     start.wait();
+    meter.start();
     let (mut mine, mut most_holders) = (0, 0);
     loop {
         let before = semaphore.with_permit(|| {
@@ -340,7 +345,7 @@ fn contend<S: Permits>(semaphore: &S, ledger: &AtomicU64, start: &Barrier, total
         most_holders = most_holders.max((before >> HOLDER_SHIFT) as u32 + 1);
         if (before & CLAIMED_MASK) >= total {
             // The budget was spent before this acquisition: it does not count.
-            return (mine, most_holders);
+            return (mine, most_holders, meter.stop());
         }
         mine += 1;
         pause(OUTSIDE_SPINS);
@@ -357,9 +362,16 @@ fn contended_one<S: Permits>(
     threads: usize,
 ) {
     let mut fairness = Fairness::default();
+    let (mut cost, mut ops) = (Cost::ZERO, 0);
     group.bench_with_input(BenchmarkId::new(peer, threads), &threads, |b, &t| {
-        b.iter_custom(|iters| run_contended(&semaphore, permits, t, iters, &mut fairness))
+        b.iter_custom(|iters| {
+            let (elapsed, sample) = run_contended(&semaphore, permits, t, iters, &mut fairness);
+            cost = cost + sample;
+            ops += iters;
+            elapsed
+        })
     });
+    counts::print_line(&format!("{family}/{peer}/{threads}"), cost, ops);
     fairness.report(&format!("semaphore/{family}/{peer}/{threads}"));
 }
 

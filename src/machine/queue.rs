@@ -498,58 +498,49 @@ pub(crate) fn park<B: Backend>(
     if B::QUEUE_GROWS {
         growth::register::<B>();
     }
-    B::with_thread_word(|word| park_on::<B>(word, key, validate, park_token, deadline, timed_out))
-}
-
-/// [`park`], sleeping on `word`, the calling thread's own.
-fn park_on<B: Backend>(
-    word: &'static B::Word,
-    key: usize,
-    validate: impl FnOnce() -> bool,
-    park_token: u32,
-    deadline: Option<Instant>,
-    timed_out: impl FnOnce(bool),
-) -> Parked {
-    let node = Node::<B>::new(key, park_token, word);
-    // Relaxed: ordered before any waker's AWAKE by the bucket lock we release after queueing,
-    // which the waker takes before it picks the node.
-    word.store(ASLEEP, Relaxed);
-    let faults = B::QUEUE_FAULTS;
-    {
-        let mut validate = Some(validate);
-        let early = if faults.validate_unlocked { validate.take().map(|v| v()) } else { None };
-        let mut line = lock_bucket::<B>(key);
-        if !early.unwrap_or_else(|| validate.take().is_some_and(|v| v())) {
-            return Parked::Invalid;
+    // The calling thread's own word, which outlives the node.
+    B::with_thread_word(|word| {
+        let node = Node::<B>::new(key, park_token, word);
+        // Relaxed: ordered before any waker's AWAKE by the bucket lock we release after queueing,
+        // which the waker takes before it picks the node.
+        word.store(ASLEEP, Relaxed);
+        let faults = B::QUEUE_FAULTS;
+        {
+            let mut validate = Some(validate);
+            let early = if faults.validate_unlocked { validate.take().map(|v| v()) } else { None };
+            let mut line = lock_bucket::<B>(key);
+            if !early.unwrap_or_else(|| validate.take().is_some_and(|v| v())) {
+                return Parked::Invalid;
+            }
+            if faults.lifo {
+                line.push_front(&node);
+            } else {
+                line.push(&node);
+            }
         }
-        if faults.lifo {
-            line.push_front(&node);
-        } else {
-            line.push(&node);
+        if node.sleep(deadline) {
+            return Parked::Woken(node.token.get());
         }
-    }
-    if node.sleep(deadline) {
-        return Parked::Woken(node.token.get());
-    }
-    // The deadline passed: leave the line, unless a waker picked us meanwhile.
-    let mut line = lock_bucket_of::<B>(&node);
-    if !node.picked.get() {
-        // Relaxed: keys change only under the bucket lock, which we hold.
-        let key = node.key.load(Relaxed);
-        let stale = faults.stale_more && line.has(key);
-        let removed = line.remove(&node);
-        debug_assert!(removed, "a node not picked is in its line");
-        let more = stale || line.has(key);
-        timed_out(more);
-        return Parked::TimedOut;
-    }
-    drop(line);
-    // Picked: the waker is on its way to let us go.
-    node.sleep(None);
-    if faults.picked_times_out {
-        return Parked::TimedOut;
-    }
-    Parked::Woken(node.token.get())
+        // The deadline passed: leave the line, unless a waker picked us meanwhile.
+        let mut line = lock_bucket_of::<B>(&node);
+        if !node.picked.get() {
+            // Relaxed: keys change only under the bucket lock, which we hold.
+            let key = node.key.load(Relaxed);
+            let stale = faults.stale_more && line.has(key);
+            let removed = line.remove(&node);
+            debug_assert!(removed, "a node not picked is in its line");
+            let more = stale || line.has(key);
+            timed_out(more);
+            return Parked::TimedOut;
+        }
+        drop(line);
+        // Picked: the waker is on its way to let us go.
+        node.sleep(None);
+        if faults.picked_times_out {
+            return Parked::TimedOut;
+        }
+        Parked::Woken(node.token.get())
+    })
 }
 
 /// Nodes picked under a bucket lock, let go once it is released: a line of their own (whose
