@@ -20,18 +20,16 @@ use turnstile::RwLockWriteGuard;
 use crate::{check_bounded, check_fails_bounded, DEADLOCK, RACE};
 
 /// Preemptions for the three-thread models (see `check_bounded`), and for the two-thread ones.
-/// The fair lock's four words and its read-modify-write looks make each of its steps many loom steps; at these
-/// bounds the largest model here explores about 400,000 interleavings. One preemption since the
-/// locks sleep in the wait queue (see `FAIR_THREE`).
-const THREE: usize = 1;
+/// The fair lock's four words and its read-modify-write looks make each of its steps many loom
+/// steps; at these bounds the largest model here explores about 475,000 interleavings (30 s).
+const THREE: usize = 2;
 const TWO: usize = 4;
 /// The fair lock's three-thread models, capped lower. Its handshakes are read-modify-writes
 /// followed by `Relaxed` loads (no fence: the orderings that run), and loom explores every older
 /// value such a load may read: at 3 preemptions those models explore 0.4 to 2.2 million
-/// interleavings (up to two minutes each); at 2, under 200,000 (about 10 s). Since the locks sleep
-/// in the wait queue, each park is many more loom steps again, and the three-thread models run at
-/// one preemption until the queue's model is made cheaper (issue 17).
-const FAIR_THREE: usize = 1;
+/// interleavings (up to two minutes each); at 2, under 500,000 (30 s at most), over the wait
+/// queue too since its spinning is modelled as sleeping.
+const FAIR_THREE: usize = 2;
 
 type Shared<P> = Arc<RwLock<(u32, u32), P>>;
 
@@ -240,18 +238,18 @@ macro_rules! every_lock {
 
             #[test]
             fn a_blind_wait_loses_the_readers_wake() {
-                // Two preemptions: over the wait queue a blind futex wait strands a waiter only
-                // after its node was marked woken, which one preemption does not reach.
-                check_fails_bounded(2, DEADLOCK, writer_wakes_the_readers::<$Policy<Loom<BlindWait>>>);
+                // Over the wait queue a blind futex wait strands a waiter only after its node was
+                // picked, which one preemption does not reach.
+                check_fails_bounded($three, DEADLOCK, writer_wakes_the_readers::<$Policy<Loom<BlindWait>>>);
             }
 
             #[test]
             fn a_timed_out_writer_leaves_nobody_asleep() {
                 // [gave up, got in]: which outcomes of the timed writer the search reached.
                 static SEEN: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
-                // Two preemptions: the timed writer gives up only in schedules that one does not
-                // reach over the wait queue.
-                check_bounded(2, || {
+                // The timed writer gives up only in schedules that one preemption does not reach
+                // over the wait queue.
+                check_bounded($three, || {
                     let got_in = a_timed_writer_leaves_no_one_behind::<$Policy<Loom>>();
                     SEEN[usize::from(got_in)].store(true, Ordering::Relaxed);
                 });
