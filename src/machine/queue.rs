@@ -233,10 +233,9 @@ impl<B: Backend> Line<B> {
     }
 
     fn push(&mut self, node: *const Node<B>) {
-        // SAFETY (here and in every function of `Line`): the nodes linked in a line (or picked
-        // into one by a waker) are alive, their waiters waiting for `AWAKE`, and are touched only
-        // under the bucket lock, or by the one waker that picked them, which the caller's
-        // `&mut self` stands for.
+        // SAFETY (and in every function of `Line`): a linked or picked node is alive (its waiter
+        // waits for `AWAKE`) and touched only under the bucket lock or by the one waker that
+        // picked it, which the caller's `&mut self` stands for.
         unsafe { (*node).next.set(ptr::null()) };
         if self.tail.is_null() {
             self.head = node;
