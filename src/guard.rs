@@ -61,7 +61,6 @@ pub(crate) mod raw {
 impl<T: ?Sized, B: Backend> raw::PlainRelock for crate::Mutex<T, B> {}
 impl<T: ?Sized, B: Backend> raw::PlainRelock for crate::SpinLock<T, B> {}
 impl<T: ?Sized, B: Backend> raw::PlainRelock for crate::PetersonHandle<T, B> {}
-impl<T: ?Sized, P: crate::rwlock::raw::RawRwLock> raw::PlainRelock for crate::rwlock::RwLock<T, P> {}
 
 /// The data a lock protects, and the backend's tracker of accesses to it.
 #[repr(C)]

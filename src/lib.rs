@@ -88,7 +88,10 @@ pub use lock::{Lock, TimedLock};
 pub use monitor::{Condition, Monitor, MonitorGuard};
 pub use mutex::{ArcMutexGuard, MappedMutexGuard, Mutex, MutexGuard};
 pub use peterson::{Peterson, PetersonGuard, PetersonHandle};
-pub use rwlock::{FairRwLock, ReaderPrefRwLock, RwLockReadGuard, RwLockWriteGuard, WriterPrefRwLock};
+pub use rwlock::{
+    FairRwLock, MappedRwLockReadGuard, MappedRwLockWriteGuard, ReaderPrefRwLock, RwLockReadGuard,
+    RwLockUpgradableReadGuard, RwLockWriteGuard, WriterPrefRwLock,
+};
 pub use semaphore::{Semaphore, SemaphorePermit};
 pub use spin::{ArcSpinLockGuard, MappedSpinLockGuard, SpinLock, SpinLockGuard};
 

@@ -636,6 +636,22 @@ pub(crate) fn unpark<B: Backend>(
     result
 }
 
+/// How many threads are queued on `key` now whose park token `keep` accepts (picked ones no
+/// longer count): for models and tests, which must wait until a thread is in line.
+pub(crate) fn waiting_with<B: Backend>(key: usize, keep: impl Fn(u32) -> bool) -> usize {
+    let line = lock_bucket::<B>(key);
+    let mut count = 0;
+    let mut cur = line.head;
+    while !cur.is_null() {
+        // SAFETY: a linked node is alive (see `Line::push`), and we hold its bucket lock.
+        let node = unsafe { &*cur };
+        // Relaxed: keys change only under the bucket lock, which we hold.
+        count += usize::from(node.key.load(Relaxed) == key && keep(node.park_token));
+        cur = node.next.get();
+    }
+    count
+}
+
 /// Under both bucket locks, asks `decide` what to do with the waiters of `from`, and does it:
 /// moves them to the tail of `to`'s line, waking the oldest first if asked. `callback` runs under
 /// the locks with what was done (nothing woken or moved if nobody waits), and returns the woken
@@ -876,17 +892,7 @@ pub mod models {
     /// assert_eq!(queue::waiting::<Real>(0x6000), 0);
     /// ```
     pub fn waiting<B: Backend>(key: usize) -> usize {
-        let line = lock_bucket::<B>(key);
-        let mut count = 0;
-        let mut cur = line.head;
-        while !cur.is_null() {
-            // SAFETY: a linked node is alive (see `Line::push`), and we hold its bucket lock.
-            let node = unsafe { &*cur };
-            // Relaxed: keys change only under the bucket lock, which we hold.
-            count += usize::from(node.key.load(Relaxed) == key);
-            cur = node.next.get();
-        }
-        count
+        super::waiting_with::<B>(key, |_| true)
     }
 
     /// How many buckets the current table has (it only grows).

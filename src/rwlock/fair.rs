@@ -1,101 +1,90 @@
-//! The fair policy: a ticket readers-writer lock (Mellor-Crummey and Scott, 1991) that sleeps.
+//! The fair policy: one state word, and the crate's wait queue as the line.
 //!
-//! Every thread that has to queue takes a ticket from `requests`, and `completions` counts the
-//! tickets that are done. Both words count writers in their low 16 bits and readers in their
-//! high 16 bits:
+//! **The state** is one `u32`:
 //!
-//! * a reader's ticket is the value of `requests` before it added itself: it may enter once
-//!   every *writer* that took a ticket before it has finished (the writer halves are equal);
-//! * a writer may enter once *everyone* that took a ticket before it has finished (the words are
-//!   equal).
+//! | bits | meaning |
+//! |------|---------|
+//! | 0    | `PARKED`: threads wait in the lock's line (the wait queue, keyed by the word's address) |
+//! | 1    | `WRITER`: a writer holds the lock; with readers counted, the upgradable reader among them waits to upgrade |
+//! | 2    | `UPGRADABLE`: an upgradable reader holds the lock (it is counted among the readers too) |
+//! | 3–31 | readers holding the lock (at most [`MAX_FAIR_READERS`]) |
 //!
-//! That is service in arrival order: a reader never passes a writer that came first, and
-//! readers that arrive one after another (with no writer between them) enter together. It is
-//! stricter than phase-fair locks, where a reader may join the readers inside ahead of a writer
-//! that waits.
+//! **Arrival order.** A thread takes the lock at once only if it is free for its kind *and
+//! nobody waits* (`PARKED` clear): one read-modify-write. Otherwise it spins briefly while
+//! nobody waits, then joins the line: the queue's `park` runs a check under its bucket lock that
+//! sets `PARKED` (or finds the lock free after all), and queues the thread last. Once anyone
+//! waits, every newcomer queues behind it, so the line is the order of arrival.
 //!
-//! The counters wrap. Both sides add the same amounts, so "every ticket before mine is done" is
-//! still the equality of the two words, as long as fewer than 65,536 readers and 65,536 writers
-//! hold or wait at once ([`MAX_FAIR_READERS`], [`MAX_FAIR_WRITERS`]; one more panics before
-//! taking a ticket). Readers sit in the high half so their carries fall off the top of the word.
+//! **Hand-off.** A release that may let the head of the line in (a writer leaving, the last
+//! reader leaving, an upgradable reader leaving or stepping down, a downgrade, a waiter giving up)
+//! *admits*: under the bucket lock it walks the line from the head and takes each waiter whose
+//! kind the lock can now hold, adding it to the state with a compare-exchange as it goes, and
+//! stops at the first it cannot: a writer only into an empty lock, readers while no writer holds,
+//! one upgradable reader while none holds. So the readers at the head enter together, a writer
+//! enters alone, and nobody passes anyone. Those taken wake holding the lock; nobody has to win
+//! it again. When the line empties, the same step clears `PARKED`.
 //!
-//! **Sleeping.** Waiters sleep on `completions`, each with a futex mask that says what it waits
-//! for: a reader, bit `v mod 16` for "the writers' count reaches `v`"; a writer, bit
-//! `16 + v mod 16` for "its turn among the writers has come". A writer leaving wakes the readers
-//! and the writer whose turn is next. A reader leaving can only let the *head* writer in (the
-//! next writer, waiting for the readers ahead of it), and only if it is the last of them: the
-//! head writes its ticket in `head` before it sleeps, and a leaving reader wakes it only when
-//! `completions` reaches that ticket. **Wakes for nothing**: a waiter whose turn is a multiple
-//! of 16 writers away shares its bit with the one being woken. `sleepers` counts the threads
-//! asleep (or about to sleep), so that a release makes no system call when nobody sleeps.
+//! **Upgrades** do not queue: the upgradable reader holds the lock already and goes before
+//! everyone in the line. It sets `WRITER` (new readers now queue) and, if other readers remain,
+//! parks on a line of its own (the word's address plus one) until the reader that leaves last
+//! but it wakes it.
 //!
-//! **Publish, then look.** `sleepers` and `completions`, and `head` and `completions`, are
-//! handshakes: the waiter writes `sleepers` (or `head`) and then reads `completions`; a thread
-//! leaving writes `completions` and then reads `sleepers` (and `head`). Plain reads on both sides
-//! could each miss the other's write: a sleeper nobody wakes. So the waiter's read is a
-//! read-modify-write ([`Word::read_latest`]) with a Release half, and the leaving thread's
-//! `fetch_add` has an Acquire half. Every write of `completions` is a read-modify-write, so they
-//! are totally ordered: if the waiter's look comes first, the leaver's `fetch_add` synchronizes
-//! with it and sees the count (and the ticket in `head`); if the leaver comes first, the look
-//! sees its completion. The leaving thread pays nothing for this: its `fetch_add` was there
-//! anyway (its Release half publishes the critical section), and its reads after it are
-//! `Relaxed`. The loom models `fair_with_a_plain_look_strands_*` make the look a plain load and
-//! loom finds the stranded sleeper.
+//! **Timed waits queue** like the others and leave the line at their deadline; the waiter that
+//! leaves admits whoever it was holding up (a reader behind a writer that gave up).
 //!
-//! **Counts.** `requests` and `completions` wrap by design (below); `sleepers` counts live
-//! threads of one process (the lock is not shared between processes), which the kernel bounds
-//! far below 2³² (Linux: at most 2²² threads), so it cannot overflow; `head` holds a ticket, not a
-//! count.
+//! **Recursive reads** enter whenever readers hold the lock, passing the line: the thread
+//! already holds a read lock, which is what the waiters wait for, so queueing would deadlock.
 //!
-//! **Timed waits do not queue.** A ticket cannot be handed back: the threads behind it count on
-//! its completion. So `try_read_for`/`try_write_for` take no ticket until the lock can be had at
-//! once with nobody queued ahead (for a reader: no writer holds or waits; for a writer: nobody
-//! holds or waits), and sleep until then. They never overtake a queued thread, but under
-//! continuous queued traffic a timed writer can time out where an untimed one would have been
-//! served.
+//! **Counts.** Readers are counted in 29 bits; one more than [`MAX_FAIR_READERS`] panics, and
+//! the line stops admitting readers at that count. Waiters are counted by the queue: a line
+//! has no length limit.
 
+use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, Ordering::*};
 use std::time::Instant;
 
 use super::raw::{ConstInit, RawRwLock};
 use crate::backend::{Backend, Real, Word};
 use crate::backoff::Backoff;
+use crate::machine::queue::{self, Parked, Pick, Unparked};
 
-const ONE_WRITER: u32 = 1;
-const ONE_READER: u32 = 1 << 16;
-const WRITERS: u32 = 0xFFFF;
-const READER_BITS: u32 = 0x0000_FFFF;
-const WRITER_BITS: u32 = 0xFFFF_0000;
+/// Threads wait in the line.
+const PARKED: u32 = 1;
+/// A writer holds the lock (or, with readers counted, the upgradable reader waits to upgrade).
+const WRITER: u32 = 1 << 1;
+/// An upgradable reader holds the lock.
+const UPGRADABLE: u32 = 1 << 2;
+const ONE_READER: u32 = 1 << 3;
+const READERS: u32 = !(ONE_READER - 1);
 
-/// How many readers a [`FairRwLock`](crate::FairRwLock) can have holding or waiting at once
-/// (65,535); one more panics before it joins the queue.
+/// What a waiter parks with: its kind.
+const TOKEN_READER: u32 = 1;
+const TOKEN_UPGRADABLE: u32 = 2;
+const TOKEN_WRITER: u32 = 3;
+
+/// How many read locks a [`FairRwLock`](crate::FairRwLock) can hold at once (536,870,911); one
+/// more panics, leaving the lock as it was.
 ///
 /// ```
-/// assert_eq!(turnstile::rwlock::MAX_FAIR_READERS, 65_535);
+/// assert_eq!(turnstile::rwlock::MAX_FAIR_READERS, (1 << 29) - 1);
 /// ```
-pub const MAX_FAIR_READERS: u32 = 0xFFFF;
-
-/// How many writers a [`FairRwLock`](crate::FairRwLock) can have holding or waiting at once
-/// (65,535); one more panics before it joins the queue.
-///
-/// ```
-/// assert_eq!(turnstile::rwlock::MAX_FAIR_WRITERS, 65_535);
-/// ```
-pub const MAX_FAIR_WRITERS: u32 = 0xFFFF;
+pub const MAX_FAIR_READERS: u32 = READERS >> 3;
 
 /// **Fair (FIFO)**: readers and writers are served in the order they arrive; consecutive readers
-/// enter together. 16 bytes.
+/// enter together. 4 bytes.
 ///
-/// * Nobody starves: a thread waits for at most the holders and waiters that came before it.
+/// * Nobody overtakes anybody: once a thread waits, every thread that arrives later waits
+///   behind it, and the lock passes from the holders to the head of the line directly. A waiter
+///   waits for the holders and the waiters ahead of it, and for nothing else.
 /// * The order is strict: if a reader, a writer and another reader arrive in that order while
 ///   the lock is held, the second reader enters only after the writer has left.
-/// * A thread that takes a read lock it already holds deadlocks if a writer is queued between.
-/// * Timed waits (`try_read_for`, `try_write_for`, ...) do not queue: they wait until the lock
-///   can be had with nobody queued ahead, so they never overtake anyone, and can time out while
-///   others keep the queue busy.
-/// * Wakes for nothing: few. A reader that leaves wakes a writer only if it was the last one that
-///   writer waited for; a writer that leaves wakes the readers and the writer whose turn it is,
-///   and (sharing their futex bit) any waiter exactly a multiple of 16 writers further back.
+/// * The exceptions: an upgradable reader's [`upgrade`](crate::RwLockUpgradableReadGuard::upgrade)
+///   goes before the line (it holds the lock already), and
+///   [`read_recursive`](crate::rwlock::RwLock::read_recursive) enters beside other readers while
+///   writers wait.
+/// * Timed waits queue too, and leave the line when they give up.
+/// * A thread that takes a plain read lock it already holds deadlocks if a writer is queued
+///   between; use `read_recursive`.
 ///
 /// ```
 /// use turnstile::FairRwLock;
@@ -111,335 +100,428 @@ pub const MAX_FAIR_WRITERS: u32 = 0xFFFF;
 /// ```
 ///
 /// ```
-/// assert_eq!(core::mem::size_of::<turnstile::rwlock::Fair>(), 16);
+/// assert_eq!(core::mem::size_of::<turnstile::rwlock::Fair>(), 4);
 /// ```
 pub struct Fair<B: Backend = Real> {
-    /// Tickets taken: writers in the low half, readers in the high half.
-    requests: B::Word,
-    /// Tickets finished, in the same layout. Waiters sleep on it.
-    completions: B::Word,
-    /// Threads asleep, or about to be, on `completions`.
-    sleepers: B::Word,
-    /// The ticket of the writer next in line, written by it before it sleeps while readers
-    /// ahead of it are still inside: only the reader whose leaving makes `completions` equal to
-    /// it wakes it.
-    head: B::Word,
+    state: B::Word,
 }
 
-/// A reader or a writer, as the queue sees it.
+/// What a thread asks for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Reader,
+    /// A reader that may hold a read lock already: enters beside readers, passing the line.
+    Recursive,
+    Upgradable,
     Writer,
 }
 
 impl Kind {
-    fn one(self) -> u32 {
-        match self {
-            Kind::Reader => ONE_READER,
-            Kind::Writer => ONE_WRITER,
-        }
-    }
-
-    /// Whether the holder of `ticket` may enter once `completions` holds `done`.
+    /// Whether a thread of this kind may take the lock in state `s` without waiting.
     #[inline]
-    fn its_turn(self, ticket: u32, done: u32) -> bool {
+    fn admits(self, s: u32) -> bool {
         match self {
-            Kind::Reader => (ticket ^ done) & WRITERS == 0,
-            Kind::Writer => ticket == done,
+            Kind::Reader => s & (WRITER | PARKED) == 0,
+            // With readers counted, `WRITER` can only be an upgrade waiting for them: joining
+            // delays it, and waiting for it would deadlock the reader's first read.
+            Kind::Recursive => s & READERS != 0 || s & (WRITER | PARKED) == 0,
+            Kind::Upgradable => s & (WRITER | UPGRADABLE | PARKED) == 0,
+            Kind::Writer => s == 0,
         }
     }
 
-    /// The futex mask of a queued waiter holding `ticket`.
-    fn mask(self, ticket: u32) -> u32 {
+    /// What holding the lock adds to the state.
+    #[inline]
+    fn amount(self) -> u32 {
         match self {
-            Kind::Reader => 1 << (ticket & 15),
-            Kind::Writer => 1 << (16 + (ticket & 15)),
+            Kind::Reader | Kind::Recursive => ONE_READER,
+            Kind::Upgradable => ONE_READER | UPGRADABLE,
+            Kind::Writer => WRITER,
         }
     }
 
-    /// The futex mask of a timed waiter: woken whenever a waiter of its kind may be.
-    fn any_mask(self) -> u32 {
+    fn token(self) -> u32 {
         match self {
-            Kind::Reader => READER_BITS,
-            Kind::Writer => WRITER_BITS,
+            Kind::Reader | Kind::Recursive => TOKEN_READER,
+            Kind::Upgradable => TOKEN_UPGRADABLE,
+            Kind::Writer => TOKEN_WRITER,
+        }
+    }
+
+    fn of_token(token: u32) -> Self {
+        match token {
+            TOKEN_READER => Kind::Reader,
+            TOKEN_UPGRADABLE => Kind::Upgradable,
+            _ => Kind::Writer,
+        }
+    }
+
+    /// Whether a waiter of this kind at the head of the line can hold the lock beside the
+    /// holders of `s` (`PARKED` aside).
+    fn fits(self, s: u32) -> bool {
+        match self {
+            Kind::Reader | Kind::Recursive => s & WRITER == 0 && s & READERS != READERS,
+            Kind::Upgradable => s & (WRITER | UPGRADABLE) == 0 && s & READERS != READERS,
+            Kind::Writer => s & (READERS | WRITER | UPGRADABLE) == 0,
         }
     }
 }
 
 impl<B: Backend> Fair<B> {
-    /// Takes a ticket: `(ticket, completions seen just before)`. With `only_if_free`, takes it
-    /// only if it would be served at once (nobody it would wait for holds or waits), and
-    /// returns `None` otherwise.
-    #[inline]
-    fn take_ticket(&self, kind: Kind, only_if_free: bool) -> Option<(u32, u32)> {
-        loop {
-            // Completions first: a ticket finished means it was taken, so the `requests` read
-            // after it is no older, and `requests - completions` counts holders and waiters.
-            // Acquire: pairs with the Release of the completions we may be admitted by.
-            let done = self.completions.load(Acquire);
-            // Relaxed: the compare-exchange below checks it.
-            let taken = self.requests.load(Relaxed);
-            if only_if_free && !kind.its_turn(taken, done) {
-                return None;
-            }
-            let queued = taken.wrapping_sub(done);
-            match kind {
-                Kind::Reader if queued >> 16 == MAX_FAIR_READERS => too_many("readers", MAX_FAIR_READERS),
-                Kind::Writer if queued & WRITERS == MAX_FAIR_WRITERS => too_many("writers", MAX_FAIR_WRITERS),
-                _ => {}
-            }
-            // Relaxed: taking a ticket publishes nothing; admission is the Acquire load of
-            // `completions`.
-            let next = taken.wrapping_add(kind.one());
-            if self.requests.compare_exchange(taken, next, Relaxed, Relaxed).is_ok() {
-                return Some((taken, done));
-            }
-        }
+    /// The key of the lock's line.
+    fn key(&self) -> usize {
+        &self.state as *const B::Word as usize
     }
 
-    /// Queues as `kind` and waits, without a deadline, until it is this ticket's turn.
+    /// The key of the line where an upgrading reader waits for the other readers to leave.
+    fn upgrade_key(&self) -> usize {
+        self.key() + 1
+    }
+
+    /// Takes the lock as `kind` if that needs no waiting.
     #[inline]
-    fn enqueue(&self, kind: Kind) {
-        let Some((ticket, done)) = self.take_ticket(kind, false) else { unreachable!() };
-        if !kind.its_turn(ticket, done) {
-            self.wait_turn(kind, ticket);
+    fn try_acquire(&self, kind: Kind) -> bool {
+        // Relaxed: the compare-exchange is the Acquire.
+        let mut s = self.state.load(Relaxed);
+        while kind.admits(s) {
+            if kind != Kind::Writer && s & READERS == READERS {
+                too_many_readers();
+            }
+            // Acquire: pairs with the Release of the last release (or of a hand-off's admit, which
+            // acquired it).
+            match self.state.compare_exchange(s, s + kind.amount(), Acquire, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
         }
+        false
+    }
+
+    /// Takes the lock as `kind`, waiting in line until `deadline`; `false` if it passed.
+    #[inline]
+    fn acquire(&self, kind: Kind, deadline: Option<Instant>) -> bool {
+        self.try_acquire(kind) || self.acquire_slow(kind, deadline)
     }
 
     #[cold]
-    fn wait_turn(&self, kind: Kind, ticket: u32) {
+    fn acquire_slow(&self, kind: Kind, deadline: Option<Instant>) -> bool {
         let mut backoff = Backoff::<B>::new();
         loop {
-            // Acquire: pairs with the Release of the completion that makes it our turn.
-            let done = self.completions.load(Acquire);
-            if kind.its_turn(ticket, done) {
-                return;
-            }
-            if backoff.spin() {
-                continue;
-            }
-            let head = (kind == Kind::Writer).then_some(ticket);
-            self.sleep_unless(|done| kind.its_turn(ticket, done), kind.mask(ticket), None, head);
-        }
-    }
-
-    /// Announces a sleeper, then sleeps on `completions` until `ready` holds for its value.
-    /// A queued writer passes its ticket as `head`: if it is next in line, behind readers, it
-    /// writes the ticket to `head` before it sleeps. `false` only if `deadline` passed.
-    ///
-    /// It counts itself once and looks once with a read-modify-write, however often it wakes:
-    /// every completion after that look sees the count. (Counting again on every wake would
-    /// cost each wake two more read-modify-writes, and the models many more interleavings.)
-    fn sleep_unless(
-        &self,
-        ready: impl Fn(u32) -> bool,
-        mask: u32,
-        deadline: Option<Instant>,
-        head: Option<u32>,
-    ) -> bool {
-        // Relaxed: published by the Release half of the look below.
-        self.sleepers.fetch_add(1, Relaxed);
-        // AcqRel: the look of "publish, then look" (module docs). Release: pairs with the
-        // Acquire half of `complete`'s `fetch_add`, so a completer ordered after this look sees
-        // our count. Acquire: pairs with the Release of the completions we read, so that a timed
-        // waiter's `ready` (which reads `requests`) sees every ticket these count as done; with
-        // a stale `requests` it would sleep out its timeout beside a free lock. No loom model
-        // can see that half: a timed waiter's last look after its timeout takes the lock anyway.
-        let mut done = self.completions.read_latest(AcqRel);
-        let woke = loop {
-            if ready(done) {
-                break true;
-            }
-            if !self.tell_the_readers(head, done) && !B::wait_masked(&self.completions, done, mask, deadline)
-            {
-                break false;
-            }
-            // Acquire: as the look's Acquire half, for a timed waiter's `ready`. No older than
-            // the look (it is earlier in this thread), so a completion this misses came after the
-            // look: it sees our count and wakes us, or the futex's own compare sees its change.
-            // loom-invisible: a timed waiter's last look after its timeout takes the lock anyway,
-            // so no model sees the stale `requests` this Acquire prevents.
-            done = self.completions.load(Acquire);
-        };
-        // Relaxed: a stale count costs a completer one needless wake, nothing more.
-        self.sleepers.fetch_sub(1, Relaxed);
-        woke
-    }
-
-    /// For a writer next in line behind readers (all writers before `ticket` are done as of
-    /// `done`): publishes its ticket, so that the reader whose leaving lets it in wakes it.
-    /// `true` if a reader left meanwhile, so the caller looks again instead of sleeping.
-    fn tell_the_readers(&self, head: Option<u32>, done: u32) -> bool {
-        let Some(ticket) = head.filter(|&ticket| Kind::Reader.its_turn(ticket, done)) else { return false };
-        // Relaxed: published by the Release half of the look below.
-        self.head.store(ticket, Relaxed);
-        // Release: the look of the `head` handshake (module docs): pairs with the Acquire half of
-        // the last reader's `fetch_add` in `complete`, so that reader sees this ticket, or this
-        // sees its completion. No Acquire: a change only sends the caller to look again, with
-        // the Acquire load in `wait_turn`.
-        self.completions.read_latest(Release) != done
-    }
-
-    /// Waits, without queueing, until a ticket of `kind` can be taken and served at once.
-    #[cold]
-    fn wait_free(&self, kind: Kind, deadline: Option<Instant>) -> bool {
-        loop {
-            if self.take_ticket(kind, true).is_some() {
+            if self.try_acquire(kind) {
                 return true;
             }
-            let free = |done: u32| {
-                // Relaxed: a hint; `take_ticket` decides. `done` was read first, so this is
-                // no older than it.
-                kind.its_turn(self.requests.load(Relaxed), done)
+            // Relaxed: a hint; the park's check decides.
+            if self.state.load(Relaxed) & PARKED == 0 && backoff.spin() {
+                continue;
+            }
+            // Under the bucket lock, which every admit takes: either the lock is free for us now
+            // (then we try again), or `PARKED` is set and we queue before anyone can admit.
+            let validate = || {
+                // Relaxed: the bucket lock orders this with every admit; a release it misses
+                // admits after we are queued.
+                let mut s = self.state.load(Relaxed);
+                loop {
+                    if kind.admits(s) {
+                        return false;
+                    }
+                    if s & PARKED != 0 {
+                        return true;
+                    }
+                    // Relaxed: the bit is read under the bucket lock, or by a release's
+                    // read-modify-write, which sees it.
+                    match self.state.compare_exchange(s, s | PARKED, Relaxed, Relaxed) {
+                        Ok(_) => return true,
+                        Err(now) => s = now,
+                    }
+                }
             };
-            if !self.sleep_unless(free, kind.any_mask(), deadline, None) {
-                return self.take_ticket(kind, true).is_some();
+            let more_after = Cell::new(false);
+            let timed_out = |more: bool| {
+                more_after.set(more);
+                if !more {
+                    self.clear_parked();
+                }
+            };
+            match queue::park::<B>(self.key(), validate, kind.token(), deadline, timed_out) {
+                // The admit that picked us added us to the state: we hold the lock. Its Acquire
+                // reaches us through the queue's Release store of our word, which `park` acquires.
+                Parked::Woken(_) => return true,
+                Parked::Invalid => continue,
+                Parked::TimedOut => {
+                    if more_after.get() {
+                        // We may have held up those behind us (readers behind a writer).
+                        self.admit();
+                    }
+                    return false;
+                }
             }
         }
     }
 
-    /// Marks one ticket done (`amount` is its kind's count; a downgrade passes a writer minus a
-    /// reader) and wakes the sleepers whose turn it may be: those of the mask `wake` gives for
-    /// the new value of `completions` (none if it gives 0).
-    #[inline]
-    fn complete(&self, amount: u32, wake: impl Fn(&Self, u32) -> u32) {
-        // AcqRel. Release: publishes the critical section to whoever this admits (pairs with
-        // the Acquire loads of `completions` in `take_ticket` and `wait_turn`). Acquire: the
-        // leaver's half of the handshakes (module docs): pairs with the Release half of a
-        // waiter's look in `sleep_unless` or `tell_the_readers`, so the loads below see the
-        // count and the ticket it published before it looked.
-        let done = self.completions.fetch_add(amount, AcqRel).wrapping_add(amount);
-        // Relaxed: ordered by the Acquire half above.
-        if self.sleepers.load(Relaxed) != 0 {
-            let mask = wake(self, done);
-            if mask != 0 {
-                B::wake_masked(&self.completions, mask, usize::MAX);
+    /// Clears `PARKED`, under the bucket lock, when the line has emptied.
+    fn clear_parked(&self) {
+        // Relaxed: publishes nothing; whoever takes the lock next synchronizes with the last
+        // release through the chain of read-modify-writes on the word.
+        self.state.fetch_and(!PARKED, Relaxed);
+    }
+
+    /// Lets in the head of the line, as many as the lock can now hold (module docs).
+    #[cold]
+    fn admit(&self) {
+        let full = Cell::new(false);
+        let filter = |token: u32| {
+            if full.get() {
+                return Pick::Stop;
             }
-        }
-    }
-
-    /// After a writer: the readers whose writers are all done, and the writer whose turn has
-    /// come, once `done` is reached.
-    fn after_writer(&self, done: u32) -> u32 {
-        Kind::Reader.mask(done) | Kind::Writer.mask(done)
-    }
-
-    /// After a reader: only a writer can be let in, and only if this was the last thing it
-    /// waited for: the head writer (its ticket is `done`), or a timed writer (nothing is queued).
-    fn after_reader(&self, done: u32) -> u32 {
-        // Relaxed: the `head` load is ordered by the Acquire half of `complete`'s `fetch_add`
-        // (the `head` handshake, module docs). The `requests` load is for timed writers, which
-        // wait for the queue to empty; the same Acquire half makes it see every ticket that
-        // `done` counts, and a newer value only skips a wake that the thread holding the newer
-        // ticket will make when it leaves.
-        if done == self.head.load(Relaxed) || done == self.requests.load(Relaxed) {
-            Kind::Writer.mask(done)
-        } else {
+            let kind = Kind::of_token(token);
+            // Relaxed: the compare-exchange is the Acquire.
+            let mut s = self.state.load(Relaxed);
+            loop {
+                if !kind.fits(s) {
+                    return Pick::Stop;
+                }
+                // Acquire: pairs with the Release of the holders' releases, so the admitted
+                // thread sees their writes: the queue's Release store of its word passes them on.
+                match self.state.compare_exchange(s, s + kind.amount(), Acquire, Relaxed) {
+                    Ok(_) => {
+                        full.set(kind == Kind::Writer);
+                        return Pick::Wake;
+                    }
+                    Err(now) => s = now,
+                }
+            }
+        };
+        let callback = |unparked: Unparked| {
+            if !unparked.more {
+                self.clear_parked();
+            }
             0
+        };
+        queue::unpark::<B>(self.key(), filter, callback);
+    }
+
+    /// The slow half of a read release: `old` is the state before it.
+    #[cold]
+    fn read_released(&self, old: u32) {
+        let now = old - ONE_READER;
+        if now & WRITER != 0 {
+            // An upgrade waits for the readers: wake it when only it is left.
+            if now & READERS == ONE_READER {
+                queue::unpark::<B>(self.upgrade_key(), |_| Pick::Wake, |_| 0);
+            }
+        } else if now & READERS == 0 && now & PARKED != 0 {
+            self.admit();
+        }
+    }
+
+    /// The upgradable reader becomes the writer, once the other readers have left or `deadline`
+    /// passed (then it stays an upgradable reader, and `false`).
+    fn upgrade_slow(&self, deadline: Option<Instant>) -> bool {
+        // Announce: `WRITER` keeps new readers out, and tells leaving readers to wake us.
+        // Relaxed: the compare-exchange that makes us the writer is the Acquire.
+        let mut s = self.state.load(Relaxed);
+        loop {
+            if self.try_finish_upgrade(&mut s) {
+                return true;
+            }
+            // Relaxed: nothing is published; the leaving readers' read-modify-writes see it.
+            match self.state.compare_exchange(s, s - UPGRADABLE + WRITER, Relaxed, Relaxed) {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        loop {
+            // Relaxed: under the bucket lock, which the last reader takes to wake us.
+            let validate = || self.state.load(Relaxed) & READERS != ONE_READER;
+            let parked = queue::park::<B>(self.upgrade_key(), validate, TOKEN_WRITER, deadline, |_| {});
+            // Relaxed: the compare-exchange that finishes is the Acquire.
+            let mut s = self.state.load(Relaxed);
+            if self.try_finish_waiting_upgrade(&mut s) {
+                return true;
+            }
+            if parked != Parked::TimedOut {
+                continue;
+            }
+            // Give up: back to an upgradable reader, unless the readers left just now.
+            loop {
+                // Relaxed: we were holding readers up, not publishing anything.
+                match self.state.compare_exchange(s, s - WRITER + UPGRADABLE, Relaxed, Relaxed) {
+                    Ok(_) => break,
+                    Err(now) => s = now,
+                }
+                if self.try_finish_waiting_upgrade(&mut s) {
+                    return true;
+                }
+            }
+            if s & PARKED != 0 {
+                self.admit();
+            }
+            return false;
+        }
+    }
+
+    /// For an upgrade that set `WRITER`: if its own read is the last (`s`), drops it, leaving
+    /// the writer alone. A compare-exchange, since a recursive read may join at any moment.
+    fn try_finish_waiting_upgrade(&self, s: &mut u32) -> bool {
+        while *s & READERS == ONE_READER {
+            // Acquire: pairs with the Release of the readers that left.
+            match self.state.compare_exchange(*s, *s - ONE_READER, Acquire, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => *s = now,
+            }
+        }
+        false
+    }
+
+    /// If only the upgradable reader holds the lock (`s`), makes it the writer.
+    #[inline]
+    fn try_finish_upgrade(&self, s: &mut u32) -> bool {
+        while *s & READERS == ONE_READER {
+            // Acquire: pairs with the Release of the readers that left.
+            match self.state.compare_exchange(*s, *s - ONE_READER - UPGRADABLE + WRITER, Acquire, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => *s = now,
+            }
+        }
+        false
+    }
+
+    /// A release by a read-modify-write adding `amount` (wrapping), admitting if anyone waits.
+    #[inline]
+    fn release(&self, amount: u32) {
+        // Release: publishes the critical section to the next holder's Acquire.
+        let old = self.state.fetch_add(amount, Release);
+        if old & PARKED != 0 {
+            self.admit();
         }
     }
 }
 
 #[cold]
 #[inline(never)]
-fn too_many(what: &str, max: u32) -> ! {
-    panic!("too many {what} holding or waiting on one FairRwLock: at most {max} (it joined no queue)")
+fn too_many_readers() -> ! {
+    panic!("too many readers on one FairRwLock: at most {MAX_FAIR_READERS} (the lock is unchanged)")
 }
 
 impl ConstInit for Fair<Real> {
-    const INIT: Self = Fair {
-        requests: AtomicU32::new(0),
-        completions: AtomicU32::new(0),
-        sleepers: AtomicU32::new(0),
-        // A ticket only a head writer that has waited behind readers writes here; 0 until then.
-        head: AtomicU32::new(0),
-    };
+    const INIT: Self = Fair { state: AtomicU32::new(0) };
 }
 
-// The ordering: releases are AcqRel (so Release) increments of `completions`, admissions
-// Acquire loads of it.
-// SAFETY: a writer enters only when every ticket before it is done (and later ones wait for it);
-// a reader only when every writer before it is done, and later writers wait for it.
+// SAFETY: every acquisition adds to the state by a compare-exchange from a state its kind fits
+// (a writer only into 0, readers only without `WRITER`, an upgrade only when its reader is the
+// last), in `try_acquire` or in `admit`; so a writer excludes everyone. Every release is a
+// Release read-modify-write, every acquisition an Acquire one (an admitted waiter's through the
+// queue's Release/Acquire on its word).
 unsafe impl<B: Backend> RawRwLock for Fair<B> {
     type Backend = B;
     const NAME: &'static str = "FairRwLock";
+    const RECURSIVE_PASSES_WRITERS: bool = true;
 
     fn with_backend() -> Self {
-        Fair {
-            requests: B::Word::new(0),
-            completions: B::Word::new(0),
-            sleepers: B::Word::new(0),
-            head: B::Word::new(0),
-        }
+        Fair { state: B::Word::new(0) }
     }
 
     #[inline]
     fn try_read(&self) -> bool {
-        self.take_ticket(Kind::Reader, true).is_some()
+        self.try_acquire(Kind::Reader)
     }
 
     #[inline]
     fn read(&self, deadline: Option<Instant>) -> bool {
-        match deadline {
-            None => {
-                self.enqueue(Kind::Reader);
-                true
-            }
-            Some(_) => self.wait_free(Kind::Reader, deadline),
-        }
+        self.acquire(Kind::Reader, deadline)
+    }
+
+    #[inline]
+    fn try_read_recursive(&self) -> bool {
+        self.try_acquire(Kind::Recursive)
+    }
+
+    #[inline]
+    fn read_recursive(&self, deadline: Option<Instant>) -> bool {
+        self.acquire(Kind::Recursive, deadline)
     }
 
     #[inline]
     unsafe fn unlock_read(&self) {
-        self.complete(ONE_READER, Self::after_reader);
-    }
-
-    #[inline]
-    fn try_write(&self) -> bool {
-        self.take_ticket(Kind::Writer, true).is_some()
-    }
-
-    #[inline]
-    fn write(&self, deadline: Option<Instant>) -> bool {
-        match deadline {
-            None => {
-                self.enqueue(Kind::Writer);
-                true
-            }
-            Some(_) => self.wait_free(Kind::Writer, deadline),
+        // Release: orders our reads before the next writer's Acquire.
+        let old = self.state.fetch_sub(ONE_READER, Release);
+        if old & (PARKED | WRITER) != 0 {
+            self.read_released(old);
         }
     }
 
     #[inline]
+    fn try_write(&self) -> bool {
+        self.try_acquire(Kind::Writer)
+    }
+
+    #[inline]
+    fn write(&self, deadline: Option<Instant>) -> bool {
+        // Acquire: pairs with the Release of the last release.
+        self.state.compare_exchange(0, WRITER, Acquire, Relaxed).is_ok() || self.acquire_slow(Kind::Writer, deadline)
+    }
+
+    #[inline]
     unsafe fn unlock_write(&self) {
-        self.complete(ONE_WRITER, Self::after_writer);
+        // Release: publishes the critical section to the next holder's Acquire.
+        if self.state.compare_exchange(WRITER, 0, Release, Relaxed).is_err() {
+            self.release(WRITER.wrapping_neg());
+        }
     }
 
     unsafe fn downgrade(&self) {
-        // Finish the writer's ticket but owe one reader's completion, which `unlock_read` pays:
-        // readers queued behind us see the writer done, and the next writer still waits for us.
-        // The writers' count moved on, as after a writer: the next writer becomes head and must
-        // wake to say so, and the readers behind us may join.
-        self.complete(ONE_WRITER.wrapping_sub(ONE_READER), Self::after_writer);
+        self.release(ONE_READER.wrapping_sub(WRITER));
+    }
+
+    #[inline]
+    fn try_upgradable_read(&self) -> bool {
+        self.try_acquire(Kind::Upgradable)
+    }
+
+    #[inline]
+    fn upgradable_read(&self, deadline: Option<Instant>) -> bool {
+        self.acquire(Kind::Upgradable, deadline)
+    }
+
+    #[inline]
+    unsafe fn unlock_upgradable(&self) {
+        self.release((ONE_READER | UPGRADABLE).wrapping_neg());
+    }
+
+    unsafe fn try_upgrade(&self) -> bool {
+        // Relaxed: the compare-exchange is the Acquire.
+        let mut s = self.state.load(Relaxed);
+        self.try_finish_upgrade(&mut s)
+    }
+
+    unsafe fn upgrade(&self, deadline: Option<Instant>) -> bool {
+        // SAFETY: the caller holds the upgradable read lock.
+        (unsafe { self.try_upgrade() }) || self.upgrade_slow(deadline)
+    }
+
+    unsafe fn downgrade_upgradable(&self) {
+        self.release(UPGRADABLE.wrapping_neg());
+    }
+
+    unsafe fn downgrade_to_upgradable(&self) {
+        self.release((ONE_READER | UPGRADABLE).wrapping_sub(WRITER));
     }
 
     #[inline]
     fn is_locked(&self) -> bool {
-        // Relaxed: a snapshot. Completions first, so the difference cannot go negative.
-        let done = self.completions.load(Relaxed);
-        self.requests.load(Relaxed) != done
+        // Relaxed: a snapshot.
+        self.state.load(Relaxed) & (READERS | WRITER) != 0
+    }
+
+    #[inline]
+    fn is_locked_exclusive(&self) -> bool {
+        // Relaxed: a snapshot.
+        self.state.load(Relaxed) & (READERS | WRITER) == WRITER
     }
 
     #[cfg(feature = "loom")]
     fn queued_writers(&self) -> u32 {
-        // Completions first, as in `is_locked`. Acquire: pairs with the Release of the
-        // completions read, so the `requests` read after it sees every ticket they count and
-        // the difference cannot go negative (a wrapped, huge count). No model can see it: in
-        // the models that call this, every ticket completed before the call was taken before
-        // the calling thread was spawned. Relaxed for `requests`: it is the later read.
-        let done = self.completions.load(Acquire);
-        self.requests.load(Relaxed).wrapping_sub(done) & WRITERS
+        queue::waiting_with::<B>(self.key(), |token| token == TOKEN_WRITER) as u32
     }
 }
 
@@ -449,41 +531,21 @@ mod tests {
     use crate::FairRwLock;
 
     #[test]
-    fn counters_wrap_without_confusing_readers_and_writers() {
-        let lock = FairRwLock::new(0);
-        // Start both words just below the wrap of each half.
-        let start = (0xFFFE << 16) | 0xFFFE;
-        lock.raw().requests.store(start, Relaxed);
-        lock.raw().completions.store(start, Relaxed);
-        for _ in 0..4 {
-            let (r1, r2) = (lock.read(), lock.read());
-            drop((r1, r2));
-            *lock.write() += 1;
-        }
-        assert!(!lock.is_locked());
-        assert_eq!(*lock.read(), 4);
+    fn the_fields_do_not_overlap() {
+        assert_eq!(PARKED | WRITER | UPGRADABLE | READERS, u32::MAX);
+        assert_eq!((PARKED | WRITER | UPGRADABLE) & READERS, 0);
     }
 
     #[test]
-    fn one_reader_too_many_panics_before_queueing() {
+    fn one_reader_too_many_panics_and_leaves_the_lock_as_it_was() {
         let lock = FairRwLock::new(());
-        lock.raw().requests.store(MAX_FAIR_READERS << 16, Relaxed);
+        lock.raw().state.store(READERS, Relaxed);
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lock.raw().try_read()));
-        assert!(caught.is_err());
-        assert_eq!(lock.raw().requests.load(Relaxed), MAX_FAIR_READERS << 16);
-        lock.raw().requests.store(0, Relaxed);
-    }
-
-    #[test]
-    fn one_writer_too_many_panics_before_queueing() {
-        let lock = FairRwLock::new(());
-        lock.raw().requests.store(MAX_FAIR_WRITERS, Relaxed);
-        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lock.raw().write(None)));
-        let message = caught.expect_err("one writer too many must panic");
+        let message = caught.expect_err("one reader too many must panic");
         let message = message.downcast_ref::<String>().map_or("", String::as_str);
-        assert!(message.contains("too many writers"), "{message}");
-        assert_eq!(lock.raw().requests.load(Relaxed), MAX_FAIR_WRITERS, "it took no ticket");
-        lock.raw().requests.store(0, Relaxed);
+        assert!(message.contains("too many readers"), "{message}");
+        assert_eq!(lock.raw().state.load(Relaxed), READERS);
+        lock.raw().state.store(0, Relaxed);
     }
 
     #[test]
@@ -496,5 +558,22 @@ mod tests {
         assert!(lock.try_write().is_none());
         drop(other);
         assert!(lock.try_write().is_some());
+    }
+
+    #[test]
+    fn a_waiting_thread_makes_newcomers_queue() {
+        let lock = FairRwLock::new(());
+        let reader = lock.read();
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| drop(lock.write()));
+            while lock.raw().state.load(Relaxed) & PARKED == 0 {
+                std::thread::yield_now();
+            }
+            assert!(lock.try_read().is_none(), "a reader passed the queued writer");
+            assert!(lock.try_read_recursive().is_some(), "a recursive read waits for nobody");
+            drop(reader);
+            writer.join().unwrap();
+        });
+        assert_eq!(lock.raw().state.load(Relaxed), 0);
     }
 }

@@ -11,12 +11,16 @@
 //! | [`FairRwLock`] | arrival order (FIFO); consecutive readers enter together | nobody (untimed waiters) | deadlocks if a writer waits |
 //!
 //! Uncontended, `read` and `write` are one read-modify-write each and so is their release; a
-//! release makes a system call only when somebody sleeps. Every lock is at most 16 bytes plus
-//! `T` and never allocates. Waiters spin briefly, then sleep on a futex.
+//! release makes a system call only when somebody sleeps. Every lock is at most 8 bytes plus
+//! `T` and never allocates. Waiters spin briefly, then sleep: the preference locks on a futex
+//! word, the fair lock in the crate's wait queue, which is its line.
 //!
-//! The write guard is the crate's [`LockGuard`] (`RwLockWriteGuard`); it can
-//! [`downgrade`](LockGuard::downgrade) to a read guard without letting a writer in between, on
-//! all three locks. The read guard, [`RwLockReadGuard`], is written once for the three.
+//! The API is parking_lot's, on every policy, written once: [`RwLockReadGuard`],
+//! [`RwLockWriteGuard`] (which can [`downgrade`](RwLockWriteGuard::downgrade) without letting a
+//! writer in between), upgradable reads ([`RwLockUpgradableReadGuard`]: beside readers, and
+//! [`upgrade`](RwLockUpgradableReadGuard::upgrade)s to a writer without anyone in between),
+//! recursive reads, mapped guards, guards that own an `Arc` of the lock, timed variants of every
+//! wait, and `unlocked`/`unlock_fair` on the guards.
 //!
 //! Like the crate's other locks these do not poison: a panic under either guard releases the
 //! lock.
@@ -36,77 +40,28 @@
 //! assert_eq!(*a.read() + *b.read(), 2);
 //! ```
 
+mod arc;
 mod fair;
+mod held;
 mod preference;
+pub(crate) mod raw;
 mod read_guard;
+mod upgradable;
+mod write_guard;
 
 use core::fmt;
-use core::mem::ManuallyDrop;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::Real;
-use crate::guard::{raw::RawLock, LockData, LockGuard};
+use crate::guard::LockData;
 
-pub use fair::{Fair, MAX_FAIR_READERS, MAX_FAIR_WRITERS};
+pub use arc::{ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard};
+pub use fair::{Fair, MAX_FAIR_READERS};
 pub use preference::{Preference, ReaderPref, WriterPref, MAX_READERS, MAX_WAITING_WRITERS};
-pub use read_guard::RwLockReadGuard;
-
-pub(crate) mod raw {
-    use std::time::Instant;
-
-    use crate::backend::Backend;
-
-    /// A readers-writer lock's state machine, without the data: one per policy. Public in a
-    /// private module, so nameable (and implementable) only in this crate.
-    ///
-    /// # Safety
-    /// While a writer holds the lock nobody else holds it, and readers hold it only with other
-    /// readers. Every release (`unlock_read`, `unlock_write`, `downgrade`) is a Release that the
-    /// next acquirer's Acquire reads, so accesses under the lock are ordered.
-    pub unsafe trait RawRwLock: Sized + Send + Sync + 'static {
-        /// The machine the lock runs on.
-        type Backend: Backend;
-        /// The name `Debug` shows.
-        const NAME: &'static str;
-
-        /// A new, unlocked state.
-        fn with_backend() -> Self;
-        /// Takes a read lock if that needs no waiting.
-        fn try_read(&self) -> bool;
-        /// Takes a read lock, waiting until `deadline` at the latest; `false` if it passed.
-        fn read(&self, deadline: Option<Instant>) -> bool;
-        /// Releases one read lock.
-        ///
-        /// # Safety
-        /// The caller holds a read lock, and gives it up here, once.
-        unsafe fn unlock_read(&self);
-        /// Takes the write lock if that needs no waiting.
-        fn try_write(&self) -> bool;
-        /// Takes the write lock, waiting until `deadline` at the latest; `false` if it passed.
-        fn write(&self, deadline: Option<Instant>) -> bool;
-        /// Releases the write lock.
-        ///
-        /// # Safety
-        /// The caller holds the write lock, and gives it up here, once.
-        unsafe fn unlock_write(&self);
-        /// Turns the caller's write lock into a read lock, letting no writer in between.
-        ///
-        /// # Safety
-        /// The caller holds the write lock; afterwards it holds a read lock instead.
-        unsafe fn downgrade(&self);
-        /// Whether anybody holds the lock (a snapshot).
-        fn is_locked(&self) -> bool;
-        /// How many writers the state counts as waiting (see `RwLock::queued_writers`).
-        #[cfg(feature = "loom")]
-        fn queued_writers(&self) -> u32;
-    }
-
-    /// A state that can be built in a `const` context: the real machine's.
-    pub trait ConstInit: RawRwLock {
-        /// The unlocked state.
-        const INIT: Self;
-    }
-}
+pub use read_guard::{MappedRwLockReadGuard, RwLockReadGuard};
+pub use upgradable::RwLockUpgradableReadGuard;
+pub use write_guard::{MappedRwLockWriteGuard, RwLockWriteGuard};
 
 use raw::{ConstInit, RawRwLock};
 
@@ -167,10 +122,6 @@ pub type WriterPrefRwLock<T, B = Real> = RwLock<T, WriterPref<B>>;
 /// A fair lock: arrival order, consecutive readers together. See [`Fair`].
 pub type FairRwLock<T, B = Real> = RwLock<T, Fair<B>>;
 
-/// The write guard of an [`RwLock`]: the crate's [`LockGuard`], which can also
-/// [`downgrade`](LockGuard::downgrade).
-pub type RwLockWriteGuard<'a, T, P> = LockGuard<'a, RwLock<T, P>>;
-
 impl<T, P: ConstInit<Backend = Real>> RwLock<T, P> {
     /// A new, unlocked lock. `const`, so it can initialise a `static`.
     ///
@@ -212,137 +163,174 @@ impl<T, P: RawRwLock> RwLock<T, P> {
     }
 }
 
+/// For each kind of hold: the waiting method, `try_`, `_for`, `_until`, and the same four
+/// through an `Arc` of the lock, written once. `$blocker` is a guard that makes the kind wait.
+macro_rules! acquire_methods {
+    ($(
+        $what:literal, $Guard:ident, $ArcGuard:ident, $raw_try:ident, $raw_wait:ident, $blocker:literal,
+        [$name:ident, $try:ident, $for:ident, $until:ident, $before:ident],
+        [$arc:ident, $try_arc:ident, $arc_for:ident, $arc_until:ident, $arc_before:ident];
+    )*) => {$(
+        impl<T: ?Sized, P: RawRwLock> RwLock<T, P> {
+            #[doc = concat!("Takes ", $what, ", waiting while the policy says so (see the [module docs](self)).")]
+            ///
+            /// ```
+            /// let lock = turnstile::FairRwLock::new(5);
+            #[doc = concat!("let guard = lock.", stringify!($name), "();")]
+            /// assert_eq!(*guard, 5);
+            /// ```
+            #[inline]
+            #[track_caller]
+            pub fn $name(&self) -> $Guard<'_, T, P> {
+                self.raw.$raw_wait(None);
+                // SAFETY: without a deadline the raw lock returns holding it.
+                unsafe { $Guard::new(self) }
+            }
+
+            #[doc = concat!("Takes ", $what, " if that needs no waiting; `None` otherwise.")]
+            ///
+            /// ```
+            /// let lock = turnstile::WriterPrefRwLock::new(());
+            #[doc = concat!("let blocker = ", $blocker, ";")]
+            #[doc = concat!("assert!(lock.", stringify!($try), "().is_none());")]
+            /// drop(blocker);
+            #[doc = concat!("assert!(lock.", stringify!($try), "().is_some());")]
+            /// ```
+            #[inline]
+            #[track_caller]
+            pub fn $try(&self) -> Option<$Guard<'_, T, P>> {
+                // SAFETY: we hold the lock when the raw lock says so.
+                self.raw.$raw_try().then(|| unsafe { $Guard::new(self) })
+            }
+
+            #[doc = concat!("Takes ", $what, ", waiting at most `timeout`; `None` if it could not in time.")]
+            ///
+            /// ```
+            /// use std::time::Duration;
+            ///
+            /// let lock = turnstile::ReaderPrefRwLock::new(1);
+            #[doc = concat!("let blocker = ", $blocker, ";")]
+            #[doc = concat!("assert!(lock.", stringify!($for), "(Duration::from_millis(1)).is_none());")]
+            /// drop(blocker);
+            #[doc = concat!("assert_eq!(*lock.", stringify!($for), "(Duration::from_millis(1)).unwrap(), 1);")]
+            /// ```
+            #[track_caller]
+            pub fn $for(&self, timeout: Duration) -> Option<$Guard<'_, T, P>> {
+                self.$before(crate::wait::deadline_after(timeout))
+            }
+
+            #[doc = concat!("Takes ", $what, ", waiting until `deadline` at the latest; `None` if it could not.")]
+            ///
+            /// ```
+            /// use std::time::{Duration, Instant};
+            ///
+            /// let lock = turnstile::FairRwLock::new(1);
+            #[doc = concat!("let guard = lock.", stringify!($until), "(Instant::now() + Duration::from_millis(1));")]
+            /// assert_eq!(*guard.unwrap(), 1);
+            /// ```
+            #[track_caller]
+            pub fn $until(&self, deadline: Instant) -> Option<$Guard<'_, T, P>> {
+                self.$before(Some(deadline))
+            }
+
+            #[track_caller]
+            fn $before(&self, deadline: Option<Instant>) -> Option<$Guard<'_, T, P>> {
+                // SAFETY: we hold the lock when the raw lock says so.
+                self.raw.$raw_wait(deadline).then(|| unsafe { $Guard::new(self) })
+            }
+
+            #[doc = concat!("As [`", stringify!($name), "`](Self::", stringify!($name), "), through an `Arc` of the lock: the guard owns a clone of the `Arc`, so it has no lifetime.")]
+            ///
+            /// ```
+            /// use std::sync::Arc;
+            ///
+            /// let lock = Arc::new(turnstile::FairRwLock::new(1));
+            #[doc = concat!("let guard = lock.", stringify!($arc), "();")]
+            /// assert_eq!(*guard, 1);
+            /// ```
+            #[inline]
+            #[track_caller]
+            pub fn $arc(self: &Arc<Self>) -> $ArcGuard<T, P> {
+                self.raw.$raw_wait(None);
+                // SAFETY: without a deadline the raw lock returns holding it.
+                unsafe { $ArcGuard::new(Arc::clone(self)) }
+            }
+
+            #[doc = concat!("As [`", stringify!($try), "`](Self::", stringify!($try), "), through an `Arc` of the lock.")]
+            ///
+            /// ```
+            /// use std::sync::Arc;
+            ///
+            /// let lock = Arc::new(turnstile::ReaderPrefRwLock::new(()));
+            #[doc = concat!("let blocker = ", $blocker, ";")]
+            #[doc = concat!("assert!(lock.", stringify!($try_arc), "().is_none());")]
+            /// drop(blocker);
+            #[doc = concat!("assert!(lock.", stringify!($try_arc), "().is_some());")]
+            /// ```
+            #[inline]
+            #[track_caller]
+            pub fn $try_arc(self: &Arc<Self>) -> Option<$ArcGuard<T, P>> {
+                // SAFETY: we hold the lock when the raw lock says so.
+                self.raw.$raw_try().then(|| unsafe { $ArcGuard::new(Arc::clone(self)) })
+            }
+
+            #[doc = concat!("As [`", stringify!($for), "`](Self::", stringify!($for), "), through an `Arc` of the lock.")]
+            ///
+            /// ```
+            /// use std::{sync::Arc, time::Duration};
+            ///
+            /// let lock = Arc::new(turnstile::WriterPrefRwLock::new(1));
+            #[doc = concat!("assert!(lock.", stringify!($arc_for), "(Duration::from_millis(1)).is_some());")]
+            /// ```
+            #[track_caller]
+            pub fn $arc_for(self: &Arc<Self>, timeout: Duration) -> Option<$ArcGuard<T, P>> {
+                self.$arc_before(crate::wait::deadline_after(timeout))
+            }
+
+            #[doc = concat!("As [`", stringify!($until), "`](Self::", stringify!($until), "), through an `Arc` of the lock.")]
+            ///
+            /// ```
+            /// use std::{sync::Arc, time::{Duration, Instant}};
+            ///
+            /// let lock = Arc::new(turnstile::FairRwLock::new(1));
+            #[doc = concat!("assert!(lock.", stringify!($arc_until), "(Instant::now() + Duration::from_millis(1)).is_some());")]
+            /// ```
+            #[track_caller]
+            pub fn $arc_until(self: &Arc<Self>, deadline: Instant) -> Option<$ArcGuard<T, P>> {
+                self.$arc_before(Some(deadline))
+            }
+
+            #[track_caller]
+            fn $arc_before(self: &Arc<Self>, deadline: Option<Instant>) -> Option<$ArcGuard<T, P>> {
+                // SAFETY: we hold the lock when the raw lock says so.
+                self.raw.$raw_wait(deadline).then(|| unsafe { $ArcGuard::new(Arc::clone(self)) })
+            }
+        }
+    )*};
+}
+
+acquire_methods! {
+    "a read lock", RwLockReadGuard, ArcRwLockReadGuard, try_read, read, "lock.write()",
+        [read, try_read, try_read_for, try_read_until, read_before],
+        [read_arc, try_read_arc, try_read_arc_for, try_read_arc_until, read_arc_before];
+    "a read lock for a thread that may hold one already: it enters beside other readers even \
+     while writers wait, so that it cannot deadlock behind a writer that waits for its first read \
+     (under the reader-preferring policy every read does that; under the others this passes \
+     waiting writers, and may delay a waiting upgrade)",
+        RwLockReadGuard, ArcRwLockReadGuard, try_read_recursive, read_recursive, "lock.write()",
+        [read_recursive, try_read_recursive, try_read_recursive_for, try_read_recursive_until, read_recursive_before],
+        [read_recursive_arc, try_read_recursive_arc, try_read_recursive_arc_for, try_read_recursive_arc_until, read_recursive_arc_before];
+    "the upgradable read lock (beside readers; one at a time, and no writer)",
+        RwLockUpgradableReadGuard, ArcRwLockUpgradableReadGuard, try_upgradable_read, upgradable_read, "lock.write()",
+        [upgradable_read, try_upgradable_read, try_upgradable_read_for, try_upgradable_read_until, upgradable_read_before],
+        [upgradable_read_arc, try_upgradable_read_arc, try_upgradable_read_arc_for, try_upgradable_read_arc_until, upgradable_read_arc_before];
+    "the write lock, once every other holder has left and the policy lets this writer in",
+        RwLockWriteGuard, ArcRwLockWriteGuard, try_write, write, "lock.read()",
+        [write, try_write, try_write_for, try_write_until, write_before],
+        [write_arc, try_write_arc, try_write_arc_for, try_write_arc_until, write_arc_before];
+}
+
 impl<T: ?Sized, P: RawRwLock> RwLock<T, P> {
-    /// Takes a read lock, waiting while the policy says so (see the [module docs](self)).
-    ///
-    /// ```
-    /// let lock = turnstile::FairRwLock::new(5);
-    /// let (a, b) = (lock.read(), lock.read());
-    /// assert_eq!(*a + *b, 10);
-    /// ```
-    #[inline]
-    pub fn read(&self) -> RwLockReadGuard<'_, T, P> {
-        self.raw.read(None);
-        // SAFETY: we hold a read lock (`read` without a deadline returns holding it).
-        unsafe { RwLockReadGuard::new(self) }
-    }
-
-    /// Takes a read lock if that needs no waiting.
-    ///
-    /// ```
-    /// let lock = turnstile::ReaderPrefRwLock::new(());
-    /// let writer = lock.write();
-    /// assert!(lock.try_read().is_none());
-    /// drop(writer);
-    /// assert!(lock.try_read().is_some());
-    /// ```
-    #[inline]
-    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T, P>> {
-        // SAFETY: we hold a read lock when `try_read` says so.
-        self.raw.try_read().then(|| unsafe { RwLockReadGuard::new(self) })
-    }
-
-    /// Takes a read lock, waiting at most `timeout`; `None` if it could not in time.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// let lock = turnstile::WriterPrefRwLock::new(1);
-    /// let writer = lock.write();
-    /// assert!(lock.try_read_for(Duration::from_millis(1)).is_none());
-    /// drop(writer);
-    /// assert_eq!(*lock.try_read_for(Duration::from_millis(1)).unwrap(), 1);
-    /// ```
-    pub fn try_read_for(&self, timeout: Duration) -> Option<RwLockReadGuard<'_, T, P>> {
-        self.read_before(crate::wait::deadline_after(timeout))
-    }
-
-    /// Takes a read lock, waiting until `deadline` at the latest; `None` if it could not.
-    ///
-    /// ```
-    /// use std::time::{Duration, Instant};
-    ///
-    /// let lock = turnstile::FairRwLock::new(1);
-    /// assert!(lock.try_read_until(Instant::now() + Duration::from_millis(1)).is_some());
-    /// ```
-    pub fn try_read_until(&self, deadline: Instant) -> Option<RwLockReadGuard<'_, T, P>> {
-        self.read_before(Some(deadline))
-    }
-
-    fn read_before(&self, deadline: Option<Instant>) -> Option<RwLockReadGuard<'_, T, P>> {
-        if !self.raw.read(deadline) {
-            return None;
-        }
-        // SAFETY: we hold a read lock.
-        Some(unsafe { RwLockReadGuard::new(self) })
-    }
-
-    /// Takes the write lock, waiting until every other holder has left and the policy lets this
-    /// writer in.
-    ///
-    /// ```
-    /// let lock = turnstile::FairRwLock::new(0);
-    /// *lock.write() += 1;
-    /// assert_eq!(*lock.read(), 1);
-    /// ```
-    #[inline]
-    pub fn write(&self) -> RwLockWriteGuard<'_, T, P> {
-        self.raw.write(None);
-        // SAFETY: we hold the write lock (`write` without a deadline returns holding it).
-        unsafe { LockGuard::new(self) }
-    }
-
-    /// Takes the write lock if that needs no waiting.
-    ///
-    /// ```
-    /// let lock = turnstile::WriterPrefRwLock::new(());
-    /// let reader = lock.read();
-    /// assert!(lock.try_write().is_none());
-    /// drop(reader);
-    /// assert!(lock.try_write().is_some());
-    /// ```
-    #[inline]
-    pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T, P>> {
-        // SAFETY: we hold the write lock when `try_write` says so.
-        self.raw.try_write().then(|| unsafe { LockGuard::new(self) })
-    }
-
-    /// Takes the write lock, waiting at most `timeout`; `None` if it could not in time.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// let lock = turnstile::ReaderPrefRwLock::new(1);
-    /// let reader = lock.read();
-    /// assert!(lock.try_write_for(Duration::from_millis(1)).is_none());
-    /// drop(reader);
-    /// assert!(lock.try_write_for(Duration::from_millis(1)).is_some());
-    /// ```
-    pub fn try_write_for(&self, timeout: Duration) -> Option<RwLockWriteGuard<'_, T, P>> {
-        self.write_before(crate::wait::deadline_after(timeout))
-    }
-
-    /// Takes the write lock, waiting until `deadline` at the latest; `None` if it could not.
-    ///
-    /// ```
-    /// use std::time::{Duration, Instant};
-    ///
-    /// let lock = turnstile::WriterPrefRwLock::new(1);
-    /// *lock.try_write_until(Instant::now() + Duration::from_millis(1)).unwrap() += 1;
-    /// assert_eq!(*lock.read(), 2);
-    /// ```
-    pub fn try_write_until(&self, deadline: Instant) -> Option<RwLockWriteGuard<'_, T, P>> {
-        self.write_before(Some(deadline))
-    }
-
-    fn write_before(&self, deadline: Option<Instant>) -> Option<RwLockWriteGuard<'_, T, P>> {
-        if !self.raw.write(deadline) {
-            return None;
-        }
-        // SAFETY: we hold the write lock.
-        Some(unsafe { LockGuard::new(self) })
-    }
-
     /// Whether anybody holds the lock, to read or to write, at this instant (stale as soon as it
     /// returns).
     ///
@@ -356,6 +344,21 @@ impl<T: ?Sized, P: RawRwLock> RwLock<T, P> {
     #[inline]
     pub fn is_locked(&self) -> bool {
         self.raw.is_locked()
+    }
+
+    /// Whether a writer holds the lock at this instant (stale as soon as it returns).
+    ///
+    /// ```
+    /// let lock = turnstile::WriterPrefRwLock::new(());
+    /// let reader = lock.read();
+    /// assert!(!lock.is_locked_exclusive());
+    /// drop(reader);
+    /// let writer = lock.write();
+    /// assert!(lock.is_locked_exclusive());
+    /// ```
+    #[inline]
+    pub fn is_locked_exclusive(&self) -> bool {
+        self.raw.is_locked_exclusive()
     }
 
     /// A mutable reference to the data. No locking is needed: `&mut self` proves nobody else
@@ -384,13 +387,49 @@ impl<T: ?Sized, P: RawRwLock> RwLock<T, P> {
         self.data.as_ptr()
     }
 
+    /// Releases a read lock without a guard: the other half of `mem::forget` of a read guard.
+    ///
+    /// # Safety
+    /// The calling thread holds a read lock whose guard was forgotten, and releases it only here.
+    ///
+    /// ```
+    /// let lock = turnstile::FairRwLock::new(0);
+    /// std::mem::forget(lock.read());
+    /// // SAFETY: read-locked above, and the guard forgotten.
+    /// unsafe { lock.force_unlock_read() };
+    /// assert!(!lock.is_locked());
+    /// ```
+    #[inline]
+    pub unsafe fn force_unlock_read(&self) {
+        // SAFETY: passed on from the caller.
+        unsafe { self.raw.unlock_read() }
+    }
+
+    /// Releases the write lock without a guard: the other half of `mem::forget` of a write guard.
+    ///
+    /// # Safety
+    /// The calling thread holds the write lock, its guard was forgotten, and it is released only
+    /// here.
+    ///
+    /// ```
+    /// let lock = turnstile::ReaderPrefRwLock::new(0);
+    /// std::mem::forget(lock.write());
+    /// // SAFETY: write-locked above, and the guard forgotten.
+    /// unsafe { lock.force_unlock_write() };
+    /// assert!(!lock.is_locked());
+    /// ```
+    #[inline]
+    pub unsafe fn force_unlock_write(&self) {
+        // SAFETY: passed on from the caller.
+        unsafe { self.raw.unlock_write() }
+    }
+
     pub(crate) fn raw(&self) -> &P {
         &self.raw
     }
 
-    /// How many writers wait for the lock, as the policy counts them (for the fair lock: the
-    /// writers holding or waiting). For loom models that need a writer to be waiting before a
-    /// reader arrives; not part of the API.
+    /// How many writers wait for the lock, as the policy counts them. For loom models that need
+    /// a writer to be waiting before a reader arrives; not part of the API.
     #[cfg(feature = "loom")]
     #[doc(hidden)]
     pub fn queued_writers(&self) -> u32 {
@@ -399,60 +438,6 @@ impl<T: ?Sized, P: RawRwLock> RwLock<T, P> {
 
     pub(crate) fn data(&self) -> &LockData<T, P::Backend> {
         &self.data
-    }
-}
-
-// SAFETY: `write`/`try_write` and the timed forms build a `LockGuard` only while holding the
-// write lock, which excludes every other holder (the `RawRwLock` contract); `unlock` releases it
-// with the Release that contract promises.
-unsafe impl<T: ?Sized, P: RawRwLock> RawLock for RwLock<T, P> {
-    type Target = T;
-    type Backend = P::Backend;
-
-    #[inline]
-    fn data(&self) -> &LockData<T, P::Backend> {
-        &self.data
-    }
-    #[inline]
-    unsafe fn unlock(&self) {
-        // SAFETY: the guard that calls this holds the write lock and releases it once.
-        unsafe { self.raw.unlock_write() }
-    }
-    #[inline]
-    fn relock(&self) {
-        self.raw.write(None);
-    }
-}
-
-impl<'a, T: ?Sized, P: RawRwLock> LockGuard<'a, RwLock<T, P>> {
-    /// Turns this write guard into a read guard in one step: readers may join, but no writer
-    /// gets in between. What waiting readers do then follows the lock's policy:
-    ///
-    /// * [`ReaderPrefRwLock`]: every waiting reader joins at once.
-    /// * [`WriterPrefRwLock`]: waiting readers join unless a writer waits (that writer goes
-    ///   first, after this reader leaves).
-    /// * [`FairRwLock`]: this reader keeps the writer's place in the queue; the readers queued
-    ///   right behind it join, and the first writer queued after it waits for it.
-    ///
-    /// ```
-    /// use turnstile::{FairRwLock, RwLockWriteGuard};
-    ///
-    /// let lock = FairRwLock::new(1);
-    /// let mut writer = lock.write();
-    /// *writer += 1;
-    /// let reader = RwLockWriteGuard::downgrade(writer);
-    /// assert_eq!(*lock.try_read().unwrap(), 2); // other readers can join now
-    /// assert!(lock.try_write().is_none()); // writers cannot
-    /// assert_eq!(*reader, 2);
-    /// ```
-    pub fn downgrade(this: Self) -> RwLockReadGuard<'a, T, P> {
-        let (lock, access) = LockGuard::into_parts(this);
-        // The exclusive access must end before other readers can start theirs.
-        drop(ManuallyDrop::into_inner(access));
-        // SAFETY: `into_parts` handed us the guard's write lock, which this turns into a read lock.
-        unsafe { lock.raw.downgrade() };
-        // SAFETY: we now hold a read lock.
-        unsafe { RwLockReadGuard::new(lock) }
     }
 }
 

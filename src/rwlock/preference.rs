@@ -12,15 +12,25 @@
 //!
 //! | bits   | meaning |
 //! |--------|---------|
-//! | 0–17   | readers holding the lock (at most [`MAX_READERS`]) |
-//! | 18–29  | writers registered as waiting (at most [`MAX_WAITING_WRITERS`]) |
+//! | 0–16   | readers holding the lock, the upgradable one included (at most [`MAX_READERS`]) |
+//! | 17–27  | writers registered as waiting (at most [`MAX_WAITING_WRITERS`]) |
+//! | 28     | `UPGRADING`: the upgradable reader waits for the other readers to leave |
+//! | 29     | `UPGRADABLE`: an upgradable reader holds the lock |
 //! | 30     | `WRITER`: a writer holds the lock |
 //! | 31     | `READERS_WAITING`: readers may sleep on the state word; whoever lets them in wakes them |
 //!
 //! Readers sleep on the state word itself. Writers sleep on a second word, `writer_seq`, which
 //! is bumped before every writer wake: a writer reads it *before* it looks at the state, so a
 //! wake that follows any change it could have missed changes the word it sleeps on. Keeping the
-//! two apart means a writer's wake never wakes readers, and the other way round.
+//! two apart means a writer's wake never wakes readers, and the other way round. An upgrading
+//! reader sleeps on `writer_seq` too, under a futex mask of its own, and the reader whose leaving
+//! leaves it alone wakes it; writers' wakes never reach it, nor its wake a writer.
+//!
+//! **Upgradable readers** are readers (counted, and admitted by the same rule) that also hold
+//! the one `UPGRADABLE` bit; one that finds the bit taken sleeps with the readers, and whoever
+//! clears the bit wakes them. An upgrade is a waiting writer that already holds a read: under the
+//! writer-preferring policy it keeps new readers out as a waiting writer would, under the
+//! reader-preferring policy it does not (and can starve, as writers can).
 //!
 //! **The count of waiting writers is exact**: a writer adds itself before its first sleep and
 //! removes itself when it takes the lock or gives up. That is what makes the writer-preferring
@@ -40,31 +50,48 @@ use crate::backend::{Backend, Real, Word};
 use crate::backoff::Backoff;
 
 const READER: u32 = 1;
-const READERS: u32 = (1 << 18) - 1;
-const WAITING_WRITER: u32 = 1 << 18;
-const WAITING_WRITERS: u32 = ((1 << 12) - 1) << 18;
+const READERS: u32 = (1 << 17) - 1;
+const WAITING_WRITER: u32 = 1 << 17;
+const WAITING_WRITERS: u32 = ((1 << 11) - 1) << 17;
+/// The upgradable reader waits for the others to leave.
+const UPGRADING: u32 = 1 << 28;
+/// An upgradable reader holds the lock.
+const UPGRADABLE: u32 = 1 << 29;
 /// A writer holds the lock.
 const WRITER: u32 = 1 << 30;
 /// Readers may be asleep on the state word.
 const READERS_WAITING: u32 = 1 << 31;
 
 /// How many read locks a [`ReaderPrefRwLock`](crate::ReaderPrefRwLock) or
-/// [`WriterPrefRwLock`](crate::WriterPrefRwLock) can hold at once (262,143). One more panics,
+/// [`WriterPrefRwLock`](crate::WriterPrefRwLock) can hold at once (131,071). One more panics,
 /// leaving the lock as it was.
 ///
 /// ```
-/// assert_eq!(turnstile::rwlock::MAX_READERS, (1 << 18) - 1);
+/// assert_eq!(turnstile::rwlock::MAX_READERS, (1 << 17) - 1);
 /// ```
 pub const MAX_READERS: u32 = READERS;
 
 /// How many writers can wait at once for a [`ReaderPrefRwLock`](crate::ReaderPrefRwLock) or
-/// [`WriterPrefRwLock`](crate::WriterPrefRwLock) (4,095). One more panics, leaving the lock as
+/// [`WriterPrefRwLock`](crate::WriterPrefRwLock) (2,047). One more panics, leaving the lock as
 /// it was.
 ///
 /// ```
-/// assert_eq!(turnstile::rwlock::MAX_WAITING_WRITERS, 4095);
+/// assert_eq!(turnstile::rwlock::MAX_WAITING_WRITERS, 2047);
 /// ```
-pub const MAX_WAITING_WRITERS: u32 = WAITING_WRITERS >> 18;
+pub const MAX_WAITING_WRITERS: u32 = WAITING_WRITERS >> 17;
+
+/// The futex masks of the sleepers on `writer_seq`.
+const WRITER_MASK: u32 = 1;
+const UPGRADER_MASK: u32 = 1 << 1;
+
+/// What a reader asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    Plain,
+    /// May hold a read lock already: enters beside readers whatever waits.
+    Recursive,
+    Upgradable,
+}
 
 /// The state of a reader- or writer-preferring lock (see [`ReaderPref`] and [`WriterPref`]).
 /// 8 bytes.
@@ -125,27 +152,54 @@ impl<const WRITERS_FIRST: bool, B: Backend> Preference<WRITERS_FIRST, B> {
     /// Whether a new reader may enter in state `s`.
     #[inline]
     fn readable(s: u32) -> bool {
-        s & WRITER == 0 && !(WRITERS_FIRST && s & WAITING_WRITERS != 0)
+        s & WRITER == 0 && !(WRITERS_FIRST && s & (WAITING_WRITERS | UPGRADING) != 0)
     }
 
-    /// `s` with one more reader, or a panic if the count is full (the state is then unchanged).
+    /// Whether a reader of kind `read` may enter in state `s`.
     #[inline]
-    fn plus_reader(s: u32) -> u32 {
+    fn admits(read: Read, s: u32) -> bool {
+        match read {
+            Read::Plain => Self::readable(s),
+            // With readers inside, no writer holds the lock; waiting writers wait for them.
+            Read::Recursive => Self::readable(s) || (s & WRITER == 0 && s & READERS != 0),
+            Read::Upgradable => Self::readable(s) && s & UPGRADABLE == 0,
+        }
+    }
+
+    /// `s` with one more reader of kind `read`, or a panic if the count is full (the state is
+    /// then unchanged).
+    #[inline]
+    fn plus_reader(read: Read, s: u32) -> u32 {
         if s & READERS == READERS {
             too_many("readers", MAX_READERS);
         }
-        s + READER
+        s + if read == Read::Upgradable { READER | UPGRADABLE } else { READER }
+    }
+
+    /// Takes a read lock of kind `read` if that needs no waiting.
+    #[inline]
+    fn try_read_as(&self, read: Read) -> bool {
+        // Relaxed: the compare-exchange is the Acquire.
+        let mut s = self.state.load(Relaxed);
+        while Self::admits(read, s) {
+            // Acquire: pairs with the Release of the writer's unlock (or downgrade).
+            match self.state.compare_exchange(s, Self::plus_reader(read, s), Acquire, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+        false
     }
 
     #[cold]
-    fn read_contended(&self, deadline: Option<Instant>) -> bool {
+    fn read_contended(&self, read: Read, deadline: Option<Instant>) -> bool {
         let mut backoff = Backoff::<B>::new();
         // Relaxed: the compare-exchange that admits us is the Acquire.
         let mut s = self.state.load(Relaxed);
         loop {
-            if Self::readable(s) {
+            if Self::admits(read, s) {
                 // Acquire: pairs with the Release of the writer's unlock (or downgrade).
-                match self.state.compare_exchange(s, Self::plus_reader(s), Acquire, Relaxed) {
+                match self.state.compare_exchange(s, Self::plus_reader(read, s), Acquire, Relaxed) {
                     Ok(_) => return true,
                     Err(now) => s = now,
                 }
@@ -180,7 +234,7 @@ impl<const WRITERS_FIRST: bool, B: Backend> Preference<WRITERS_FIRST, B> {
         loop {
             // Read before the state: a wake meant for us bumps it after changing the state, so
             // either we see the change below or the wait sees the bump. Acquire: pairs with the
-            // Release bump in `wake_writer`, so seeing a bump means seeing the change before it.
+            // Release bump in `bump_and_wake`, so seeing a bump means seeing the change before it.
             let seq = self.writer_seq.load(Acquire);
             let mut s = self.state.load(Relaxed);
             while s & (READERS | WRITER) != 0 && s & WAITING_WRITERS == 0 && backoff.spin() {
@@ -205,44 +259,57 @@ impl<const WRITERS_FIRST: bool, B: Backend> Preference<WRITERS_FIRST, B> {
                 }
                 counted = true;
             }
-            if !B::wait(&self.writer_seq, seq, deadline) {
-                self.give_up_writing();
+            if !B::wait_masked(&self.writer_seq, seq, WRITER_MASK, deadline) {
+                self.update(|s| s - WAITING_WRITER, Relaxed);
                 return false;
             }
         }
     }
 
-    /// A counted writer whose deadline passed leaves the count; if it was the last writer that
-    /// kept readers out, it lets them in.
-    fn give_up_writing(&self) {
+    /// Changes the state by `change` (a read-modify-write with `order`), then wakes whoever the
+    /// new state lets in: the sleeping readers if it lets readers in (clearing
+    /// `READERS_WAITING`), or, if none slept and it leaves the lock free, a waiting writer.
+    /// Returns the state before.
+    #[inline]
+    fn update(&self, change: impl Fn(u32) -> u32, order: core::sync::atomic::Ordering) -> u32 {
+        // Relaxed: the compare-exchange is the read-modify-write that matters.
         let mut s = self.state.load(Relaxed);
         loop {
-            let mut new = s - WAITING_WRITER;
+            let mut new = change(s);
             let wake_readers = new & READERS_WAITING != 0 && Self::readable(new);
             if wake_readers {
                 new &= !READERS_WAITING;
             }
-            // Relaxed: nothing is published; the woken readers' Acquire pairs with the last
-            // unlock's Release.
-            match self.state.compare_exchange(s, new, Relaxed, Relaxed) {
+            match self.state.compare_exchange(s, new, order, Relaxed) {
                 Ok(_) => {
-                    if wake_readers {
-                        B::wake_all(&self.state);
+                    // If no reader was asleep to take its turn, a free lock goes to a writer.
+                    let woke_readers = wake_readers && B::wake_all(&self.state) != 0;
+                    if !woke_readers && new & (READERS | WRITER) == 0 && new & WAITING_WRITERS != 0 {
+                        self.bump_and_wake(WRITER_MASK);
                     }
-                    return;
+                    return s;
                 }
                 Err(now) => s = now,
             }
         }
     }
 
-    /// Lets one counted writer re-check the state.
+    /// Lets one sleeper on `writer_seq` of `mask` re-check the state.
     #[cold]
-    fn wake_writer(&self) {
-        // Release: pairs with the Acquire read of `writer_seq` in `write_contended`: a writer
-        // that sees this bump sees the state change we made before it.
+    fn bump_and_wake(&self, mask: u32) {
+        // Release: pairs with the Acquire read of `writer_seq` in `write_contended` and
+        // `upgrade_contended`: a sleeper that sees this bump sees the state change before it.
         self.writer_seq.fetch_add(1, Release);
-        B::wake_one(&self.writer_seq);
+        B::wake_masked(&self.writer_seq, mask, 1);
+    }
+
+    #[cold]
+    fn read_released(&self, old: u32) {
+        if old & READERS == READER && old & WAITING_WRITERS != 0 {
+            self.bump_and_wake(WRITER_MASK);
+        } else if old & READERS == 2 * READER && old & UPGRADING != 0 {
+            self.bump_and_wake(UPGRADER_MASK);
+        }
     }
 
     #[cold]
@@ -266,10 +333,49 @@ impl<const WRITERS_FIRST: bool, B: Backend> Preference<WRITERS_FIRST, B> {
             // If no reader was asleep to take its turn (they timed out, or have not slept yet
             // and will see the change), nobody would be left to wake the writers: wake one.
             if B::wake_all(&self.state) == 0 && writers_wait {
-                self.wake_writer();
+                self.bump_and_wake(WRITER_MASK);
             }
         } else if writers_wait {
-            self.wake_writer();
+            self.bump_and_wake(WRITER_MASK);
+        }
+    }
+
+    /// The upgradable reader's read is the only one (`s`): make it the writer.
+    #[inline]
+    fn try_finish_upgrade(&self, s: &mut u32) -> bool {
+        while *s & READERS == READER {
+            let new = (*s - READER - UPGRADABLE + WRITER) & !UPGRADING;
+            // Acquire: pairs with the Release of the readers that left.
+            match self.state.compare_exchange(*s, new, Acquire, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => *s = now,
+            }
+        }
+        false
+    }
+
+    #[cold]
+    fn upgrade_contended(&self, deadline: Option<Instant>) -> bool {
+        // Announce: the reader whose leaving leaves us alone wakes us. Relaxed: the readers'
+        // read-modify-writes see it.
+        self.state.fetch_or(UPGRADING, Relaxed);
+        loop {
+            // As in `write_contended`: the sequence first. Acquire: pairs with the Release bump.
+            let seq = self.writer_seq.load(Acquire);
+            let mut s = self.state.load(Relaxed);
+            if self.try_finish_upgrade(&mut s) {
+                return true;
+            }
+            if !B::wait_masked(&self.writer_seq, seq, UPGRADER_MASK, deadline) {
+                // Give up, unless the readers left just now; readers kept out by the
+                // announcement may enter again.
+                let mut s = self.state.load(Relaxed);
+                if self.try_finish_upgrade(&mut s) {
+                    return true;
+                }
+                self.update(|s| s & !UPGRADING, Relaxed);
+                return false;
+            }
         }
     }
 }
@@ -285,11 +391,13 @@ impl<const WRITERS_FIRST: bool> ConstInit for Preference<WRITERS_FIRST, Real> {
 }
 
 // SAFETY: a writer enters only by a compare-exchange from a state with no readers and no
-// writer, a reader only from a state without `WRITER`, so writers exclude everyone. Every
-// release is a Release read-modify-write of `state` and every acquisition an Acquire one.
+// writer, a reader only from a state without `WRITER`, the upgradable reader only without
+// `UPGRADABLE` too, and an upgrade only when its read is the last; so writers exclude everyone.
+// Every release is a Release read-modify-write of `state` and every acquisition an Acquire one.
 unsafe impl<const WRITERS_FIRST: bool, B: Backend> RawRwLock for Preference<WRITERS_FIRST, B> {
     type Backend = B;
     const NAME: &'static str = if WRITERS_FIRST { "WriterPrefRwLock" } else { "ReaderPrefRwLock" };
+    const RECURSIVE_PASSES_WRITERS: bool = true;
 
     fn with_backend() -> Self {
         Preference { state: B::Word::new(0), writer_seq: B::Word::new(0) }
@@ -297,21 +405,22 @@ unsafe impl<const WRITERS_FIRST: bool, B: Backend> RawRwLock for Preference<WRIT
 
     #[inline]
     fn try_read(&self) -> bool {
-        // Relaxed: the compare-exchange is the Acquire.
-        let mut s = self.state.load(Relaxed);
-        while Self::readable(s) {
-            // Acquire: pairs with the Release of the writer's unlock (or downgrade).
-            match self.state.compare_exchange(s, Self::plus_reader(s), Acquire, Relaxed) {
-                Ok(_) => return true,
-                Err(now) => s = now,
-            }
-        }
-        false
+        self.try_read_as(Read::Plain)
     }
 
     #[inline]
     fn read(&self, deadline: Option<Instant>) -> bool {
-        self.try_read() || self.read_contended(deadline)
+        self.try_read_as(Read::Plain) || self.read_contended(Read::Plain, deadline)
+    }
+
+    #[inline]
+    fn try_read_recursive(&self) -> bool {
+        self.try_read_as(Read::Recursive)
+    }
+
+    #[inline]
+    fn read_recursive(&self, deadline: Option<Instant>) -> bool {
+        self.try_read_as(Read::Recursive) || self.read_contended(Read::Recursive, deadline)
     }
 
     #[inline]
@@ -319,8 +428,8 @@ unsafe impl<const WRITERS_FIRST: bool, B: Backend> RawRwLock for Preference<WRIT
         // Release: orders our reads before the next writer's Acquire, so it cannot overwrite
         // what we are still reading.
         let old = self.state.fetch_sub(READER, Release);
-        if old & READERS == READER && old & WAITING_WRITERS != 0 {
-            self.wake_writer();
+        if old & (WAITING_WRITERS | UPGRADING) != 0 {
+            self.read_released(old);
         }
     }
 
@@ -353,24 +462,46 @@ unsafe impl<const WRITERS_FIRST: bool, B: Backend> RawRwLock for Preference<WRIT
     }
 
     unsafe fn downgrade(&self) {
+        // Release: the readers that join now see what we wrote.
+        self.update(|s| s - WRITER + READER, Release);
+    }
+
+    #[inline]
+    fn try_upgradable_read(&self) -> bool {
+        self.try_read_as(Read::Upgradable)
+    }
+
+    #[inline]
+    fn upgradable_read(&self, deadline: Option<Instant>) -> bool {
+        self.try_read_as(Read::Upgradable) || self.read_contended(Read::Upgradable, deadline)
+    }
+
+    unsafe fn unlock_upgradable(&self) {
+        // Release: as a reader's unlock. The readers asleep may include upgradable ones that
+        // waited for the bit; `update` wakes them, or the writer this leaves the lock to.
+        self.update(|s| s - READER - UPGRADABLE, Release);
+    }
+
+    unsafe fn try_upgrade(&self) -> bool {
+        // Relaxed: the compare-exchange is the Acquire.
         let mut s = self.state.load(Relaxed);
-        loop {
-            let mut new = s - WRITER + READER;
-            let wake_readers = new & READERS_WAITING != 0 && Self::readable(new);
-            if wake_readers {
-                new &= !READERS_WAITING;
-            }
-            // Release: the readers that join now see what we wrote.
-            match self.state.compare_exchange(s, new, Release, Relaxed) {
-                Ok(_) => {
-                    if wake_readers {
-                        B::wake_all(&self.state);
-                    }
-                    return;
-                }
-                Err(now) => s = now,
-            }
-        }
+        self.try_finish_upgrade(&mut s)
+    }
+
+    unsafe fn upgrade(&self, deadline: Option<Instant>) -> bool {
+        // SAFETY: the caller holds the upgradable read lock.
+        (unsafe { self.try_upgrade() }) || self.upgrade_contended(deadline)
+    }
+
+    unsafe fn downgrade_upgradable(&self) {
+        // Relaxed: an upgradable reader wrote nothing; readers it lets in synchronize with the
+        // last writer through the chain of read-modify-writes on the word.
+        self.update(|s| s - UPGRADABLE, Relaxed);
+    }
+
+    unsafe fn downgrade_to_upgradable(&self) {
+        // Release: the readers that join now see what we wrote.
+        self.update(|s| s - WRITER + READER + UPGRADABLE, Release);
     }
 
     #[inline]
@@ -379,10 +510,16 @@ unsafe impl<const WRITERS_FIRST: bool, B: Backend> RawRwLock for Preference<WRIT
         self.state.load(Relaxed) & (READERS | WRITER) != 0
     }
 
+    #[inline]
+    fn is_locked_exclusive(&self) -> bool {
+        // Relaxed: a snapshot.
+        self.state.load(Relaxed) & WRITER != 0
+    }
+
     #[cfg(feature = "loom")]
     fn queued_writers(&self) -> u32 {
         // Acquire: a model that sees the count also sees what the writer did before it.
-        (self.state.load(Acquire) & WAITING_WRITERS) >> 18
+        (self.state.load(Acquire) & WAITING_WRITERS) >> 17
     }
 }
 
@@ -393,9 +530,9 @@ mod tests {
 
     #[test]
     fn the_fields_do_not_overlap() {
-        assert_eq!(READERS & WAITING_WRITERS, 0);
-        assert_eq!((READERS | WAITING_WRITERS) & (WRITER | READERS_WAITING), 0);
-        assert_eq!(READERS | WAITING_WRITERS | WRITER | READERS_WAITING, u32::MAX);
+        let fields = [READERS, WAITING_WRITERS, UPGRADING, UPGRADABLE, WRITER, READERS_WAITING];
+        assert_eq!(fields.iter().map(|f| f.count_ones()).sum::<u32>(), 32);
+        assert_eq!(fields.iter().fold(0, |all, f| all | f), u32::MAX);
     }
 
     #[test]

@@ -1,13 +1,11 @@
-//! The read guard, written once for the three readers-writer locks.
+//! The read guards, written once for the three readers-writer locks.
 
-use core::fmt;
 use core::marker::PhantomData;
-use core::mem::ManuallyDrop;
-use core::ops::Deref;
+use core::ptr::NonNull;
 
+use super::held::{guard_impls, Held, Read};
 use super::raw::RawRwLock;
 use super::RwLock;
-use crate::backend::Backend;
 
 /// Shared access to an [`RwLock`]'s data: other readers may hold the lock too, no writer can.
 /// Dropping it releases this read lock; a panic that unwinds through it releases it as well.
@@ -17,6 +15,20 @@ use crate::backend::Backend;
 /// ```compile_fail
 /// fn assert_send<T: Send>() {}
 /// assert_send::<turnstile::RwLockReadGuard<'static, u8, turnstile::rwlock::Fair>>();
+/// ```
+///
+/// Covariant in `T`, as std's: a guard of `&'static str` serves where a shorter borrow is
+/// expected.
+///
+/// ```
+/// use turnstile::{FairRwLock, RwLockReadGuard};
+/// use turnstile::rwlock::Fair;
+///
+/// fn shorten<'a>(guard: RwLockReadGuard<'a, &'static str, Fair>) -> RwLockReadGuard<'a, &'a str, Fair> {
+///     guard
+/// }
+/// let lock = FairRwLock::new("hi");
+/// assert_eq!(*shorten(lock.read()), "hi");
 /// ```
 ///
 /// ```
@@ -30,15 +42,13 @@ use crate::backend::Backend;
 /// ```
 #[must_use = "if unused the read lock is released at once"]
 pub struct RwLockReadGuard<'a, T: ?Sized, P: RawRwLock> {
-    lock: &'a RwLock<T, P>,
-    access: ManuallyDrop<<P::Backend as Backend>::Shared>,
-    // A raw pointer is !Send; see the type docs.
-    _not_send: PhantomData<*const ()>,
+    held: Held<'a, P, Read>,
+    data: NonNull<T>,
+    // `&'a T`: covariant in `T`, as std's guard; the hold makes it `!Send`.
+    _marker: PhantomData<&'a T>,
 }
 
-// SAFETY: `&RwLockReadGuard` gives out only `&T` (Deref), which is sound to share across threads
-// exactly when `T: Sync`; the guard's own fields are only touched by drop.
-unsafe impl<T: ?Sized + Sync, P: RawRwLock> Sync for RwLockReadGuard<'_, T, P> {}
+guard_impls!(RwLockReadGuard['_], shared, Sync);
 
 impl<'a, T: ?Sized, P: RawRwLock> RwLockReadGuard<'a, T, P> {
     /// Wraps a read lock the caller has just acquired.
@@ -47,42 +57,154 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockReadGuard<'a, T, P> {
     /// The calling thread holds a read lock of `lock`, and hands its release over to the guard.
     #[inline]
     pub(crate) unsafe fn new(lock: &'a RwLock<T, P>) -> Self {
-        let access = ManuallyDrop::new(P::Backend::shared(lock.data().tracker()));
-        RwLockReadGuard { lock, access, _not_send: PhantomData }
+        // SAFETY: passed on from the caller.
+        let held = unsafe { Held::new(lock.raw(), lock.data().tracker()) };
+        // SAFETY: the data pointer of a lock is never null.
+        let data = unsafe { NonNull::new_unchecked(lock.data_ptr()) };
+        RwLockReadGuard { held, data, _marker: PhantomData }
     }
-}
 
-impl<T: ?Sized, P: RawRwLock> Deref for RwLockReadGuard<'_, T, P> {
-    type Target = T;
-    #[inline]
-    fn deref(&self) -> &T {
-        // SAFETY: a read lock is held, so no writer (the only source of `&mut T`) holds it.
-        unsafe { &*self.lock.data_ptr() }
+    /// Wraps a read hold of the place `data`.
+    pub(crate) fn from_parts(held: Held<'a, P, Read>, data: NonNull<T>) -> Self {
+        RwLockReadGuard { held, data, _marker: PhantomData }
     }
-}
 
-impl<T: ?Sized, P: RawRwLock> Drop for RwLockReadGuard<'_, T, P> {
-    #[inline]
-    fn drop(&mut self) {
-        if P::Backend::model_failed() {
-            return;
+    /// A guard of one part of the data, made by `f` from the whole; the read lock stays held
+    /// until the new guard drops. If `f` panics, the lock is released.
+    ///
+    /// ```
+    /// use turnstile::{FairRwLock, RwLockReadGuard};
+    ///
+    /// let lock = FairRwLock::new((String::from("name"), 7));
+    /// let count = RwLockReadGuard::map(lock.read(), |pair| &pair.1);
+    /// assert_eq!(*count, 7);
+    /// assert!(lock.try_write().is_none()); // still read-locked through `count`
+    /// ```
+    pub fn map<U: ?Sized>(this: Self, f: impl FnOnce(&T) -> &U) -> MappedRwLockReadGuard<'a, U, P> {
+        let data = NonNull::from(f(&*this));
+        MappedRwLockReadGuard { held: this.held, data, _marker: PhantomData }
+    }
+
+    /// As [`map`](Self::map), when `f` may find nothing: then the original guard comes back,
+    /// still holding the read lock.
+    ///
+    /// ```
+    /// use turnstile::{RwLockReadGuard, WriterPrefRwLock};
+    ///
+    /// let lock = WriterPrefRwLock::new(vec![1, 2]);
+    /// let guard = RwLockReadGuard::try_map(lock.read(), |v| v.get(5)).unwrap_err(); // no element 5
+    /// let first = RwLockReadGuard::try_map(guard, |v| v.first()).unwrap();
+    /// assert_eq!(*first, 1);
+    /// ```
+    pub fn try_map<U: ?Sized>(
+        this: Self,
+        f: impl FnOnce(&T) -> Option<&U>,
+    ) -> Result<MappedRwLockReadGuard<'a, U, P>, Self> {
+        match f(&*this).map(NonNull::from) {
+            Some(data) => Ok(MappedRwLockReadGuard { held: this.held, data, _marker: PhantomData }),
+            None => Err(this),
         }
-        // SAFETY: `access` is dropped exactly once, here; it must end before the unlock, or a
-        // model would see our read overlap the next writer's access.
-        unsafe { ManuallyDrop::drop(&mut self.access) };
-        // SAFETY: the guard was created holding a read lock, and this is its only release.
-        unsafe { self.lock.raw().unlock_read() };
+    }
+
+    /// Releases the read lock while `f` runs, then takes a read lock again before returning (also
+    /// if `f` panics): for a slow step that need not hold the lock, without giving up the guard.
+    ///
+    /// ```
+    /// use turnstile::{ReaderPrefRwLock, RwLockReadGuard};
+    ///
+    /// let lock = ReaderPrefRwLock::new(1);
+    /// let mut guard = lock.read();
+    /// RwLockReadGuard::unlocked(&mut guard, || *lock.write() += 1); // a writer may enter now
+    /// assert_eq!(*guard, 2);
+    /// ```
+    pub fn unlocked<R>(this: &mut Self, f: impl FnOnce() -> R) -> R {
+        this.held.unlocked(f)
+    }
+
+    /// Releases the read lock fairly, as parking_lot's `unlock_fair`. The fair lock hands every
+    /// release to the head of its line anyway, and the preference locks never hand off, so under
+    /// every policy this is the same as dropping the guard.
+    ///
+    /// ```
+    /// use turnstile::{FairRwLock, RwLockReadGuard};
+    ///
+    /// let lock = FairRwLock::new(());
+    /// RwLockReadGuard::unlock_fair(lock.read());
+    /// assert!(!lock.is_locked());
+    /// ```
+    pub fn unlock_fair(this: Self) {
+        drop(this);
     }
 }
 
-impl<T: ?Sized + fmt::Debug, P: RawRwLock> fmt::Debug for RwLockReadGuard<'_, T, P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
+/// A read guard of part of an [`RwLock`]'s data, made by [`RwLockReadGuard::map`]; the read lock
+/// is held until it drops. `!Send`, `Sync` when `T` is, and covariant in `T`, like the read guard.
+///
+/// ```
+/// use turnstile::rwlock::{MappedRwLockReadGuard, ReaderPref};
+/// use turnstile::{ReaderPrefRwLock, RwLockReadGuard};
+///
+/// let lock = ReaderPrefRwLock::new([1u8, 2, 3]);
+/// let last: MappedRwLockReadGuard<'_, u8, ReaderPref> = RwLockReadGuard::map(lock.read(), |a| &a[2]);
+/// assert_eq!(*last, 3);
+/// ```
+#[must_use = "if unused the read lock is released at once"]
+pub struct MappedRwLockReadGuard<'a, T: ?Sized, P: RawRwLock> {
+    held: Held<'a, P, Read>,
+    data: NonNull<T>,
+    _marker: PhantomData<&'a T>,
 }
 
-impl<T: ?Sized + fmt::Display, P: RawRwLock> fmt::Display for RwLockReadGuard<'_, T, P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&**self, f)
+guard_impls!(MappedRwLockReadGuard['_], shared, Sync);
+
+impl<'a, T: ?Sized, P: RawRwLock> MappedRwLockReadGuard<'a, T, P> {
+    /// Maps again, to a part of this part.
+    ///
+    /// ```
+    /// use turnstile::rwlock::MappedRwLockReadGuard;
+    /// use turnstile::{FairRwLock, RwLockReadGuard};
+    ///
+    /// let lock = FairRwLock::new(((1, 2), 3));
+    /// let inner = RwLockReadGuard::map(lock.read(), |t| &t.0);
+    /// assert_eq!(*MappedRwLockReadGuard::map(inner, |pair| &pair.1), 2);
+    /// ```
+    pub fn map<U: ?Sized>(this: Self, f: impl FnOnce(&T) -> &U) -> MappedRwLockReadGuard<'a, U, P> {
+        let data = NonNull::from(f(&*this));
+        MappedRwLockReadGuard { held: this.held, data, _marker: PhantomData }
+    }
+
+    /// As [`map`](Self::map), giving this guard back if `f` finds nothing.
+    ///
+    /// ```
+    /// use turnstile::rwlock::MappedRwLockReadGuard;
+    /// use turnstile::{FairRwLock, RwLockReadGuard};
+    ///
+    /// let lock = FairRwLock::new((vec![1], 0));
+    /// let list = RwLockReadGuard::map(lock.read(), |t| &t.0);
+    /// let list = MappedRwLockReadGuard::try_map(list, |l| l.get(1)).unwrap_err();
+    /// assert_eq!(*list, [1]);
+    /// ```
+    pub fn try_map<U: ?Sized>(
+        this: Self,
+        f: impl FnOnce(&T) -> Option<&U>,
+    ) -> Result<MappedRwLockReadGuard<'a, U, P>, Self> {
+        match f(&*this).map(NonNull::from) {
+            Some(data) => Ok(MappedRwLockReadGuard { held: this.held, data, _marker: PhantomData }),
+            None => Err(this),
+        }
+    }
+
+    /// As [`RwLockReadGuard::unlock_fair`]: the same as dropping the guard, under every policy.
+    ///
+    /// ```
+    /// use turnstile::rwlock::MappedRwLockReadGuard;
+    /// use turnstile::{FairRwLock, RwLockReadGuard};
+    ///
+    /// let lock = FairRwLock::new((1, 2));
+    /// MappedRwLockReadGuard::unlock_fair(RwLockReadGuard::map(lock.read(), |p| &p.0));
+    /// assert!(!lock.is_locked());
+    /// ```
+    pub fn unlock_fair(this: Self) {
+        drop(this);
     }
 }
