@@ -5,7 +5,10 @@
 //! `bump` work); [`RawSpinLock`] is a [`SpinLock<()>`](crate::SpinLock) and
 //! implements `lock_api::RawMutex`. So `lock_api::Mutex<turnstile::RawMutex, T>` is a mutex with
 //! this crate's algorithm and lock_api's guard API, and any crate written against lock_api can
-//! take turnstile's locks. The native types stay the main API: they keep the loom backend
+//! take turnstile's locks. The readers-writer locks' states are [`RawReaderPrefRwLock`],
+//! [`RawWriterPrefRwLock`] and [`RawFairRwLock`], each implementing every lock_api
+//! readers-writer trait (upgradable, recursive, timed, downgrade, fair), so that
+//! `lock_api::RwLock<turnstile::RawFairRwLock, T>` has parking_lot's whole `RwLock` API. The native types stay the main API: they keep the loom backend
 //! parameter that the models need.
 //!
 //! ```
@@ -16,10 +19,14 @@
 //! assert_eq!(*HITS.lock(), 1);
 //! ```
 
+mod rwlock;
+
 use std::time::{Duration, Instant};
 
 use crate::guard::raw::RawLock;
 use crate::{Mutex, SpinLock};
+
+pub use rwlock::{RawFairRwLock, RawReaderPrefRwLock, RawWriterPrefRwLock};
 
 /// The raw [`Mutex`] (no data), for `lock_api::Mutex<turnstile::RawMutex, T>`.
 ///

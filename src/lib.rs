@@ -83,7 +83,7 @@ pub(crate) use machine::wait;
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use guard::{ArcLockGuard, LockGuard, MappedLockGuard};
 #[cfg(feature = "lock_api")]
-pub use interop::{RawMutex, RawSpinLock};
+pub use interop::{RawFairRwLock, RawMutex, RawReaderPrefRwLock, RawSpinLock, RawWriterPrefRwLock};
 pub use lock::{Lock, TimedLock};
 pub use monitor::{Condition, Monitor, MonitorGuard};
 pub use mutex::{ArcMutexGuard, MappedMutexGuard, Mutex, MutexGuard};
