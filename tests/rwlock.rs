@@ -18,8 +18,13 @@ use std::sync::{mpsc, Barrier, Mutex as StdMutex};
 use std::thread::{self, Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
-use turnstile::rwlock::{Policy, RwLock};
-use turnstile::RwLockWriteGuard;
+use std::sync::Arc;
+
+use turnstile::rwlock::{
+    ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard, MappedRwLockReadGuard,
+    MappedRwLockWriteGuard, Policy, RwLock,
+};
+use turnstile::{RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard};
 
 mod common;
 use common::{bump, iters, panic_text, SleepProbe};
@@ -475,6 +480,206 @@ fn a_slice_lock_reads_and_writes_through_unsized_coercion<P: Policy>() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Upgradable, recursive, mapped and arc guards, on every policy.
+
+fn an_upgradable_reader_shares_with_readers_and_excludes_writers_and_upgraders<P: Policy>() {
+    let lock = new_lock::<u32, P>(1);
+    let upgradable = lock.upgradable_read();
+    assert_eq!(*lock.try_read().expect("a reader joins an upgradable reader"), 1);
+    assert!(lock.try_write().is_none());
+    assert!(lock.try_upgradable_read().is_none(), "two upgradable readers");
+    assert!(lock.try_upgradable_read_for(Duration::from_millis(1)).is_none());
+    assert!(lock.is_locked() && !lock.is_locked_exclusive());
+    drop(upgradable);
+    let writer = lock.write();
+    assert!(lock.try_upgradable_read().is_none(), "an upgradable reader beside a writer");
+    assert!(lock.is_locked_exclusive());
+    drop(writer);
+    assert!(lock.try_upgradable_read().is_some());
+}
+
+fn an_upgrade_waits_for_the_readers_then_writes<P: Policy>() {
+    let lock = new_lock::<u32, P>(1);
+    let reader = lock.read();
+    thread::scope(|s| {
+        let upgrader = spawn_asleep(s, || {
+            let upgradable = lock.upgradable_read();
+            let upgradable = RwLockUpgradableReadGuard::try_upgrade(upgradable).expect_err("a reader holds");
+            let mut writer = RwLockUpgradableReadGuard::upgrade(upgradable);
+            *writer += 1;
+        });
+        assert_eq!(*reader, 1);
+        drop(reader);
+        upgrader.join().unwrap();
+    });
+    assert_eq!(*lock.read(), 2);
+}
+
+fn a_timed_upgrade_gives_the_guard_back_and_lets_readers_in<P: Policy>() {
+    let lock = new_lock::<u32, P>(1);
+    let reader = lock.read();
+    elsewhere(|| {
+        let upgradable = lock.upgradable_read();
+        let upgradable = RwLockUpgradableReadGuard::try_upgrade_for(upgradable, Duration::from_millis(1))
+            .expect_err("a reader holds");
+        let upgradable =
+            RwLockUpgradableReadGuard::try_upgrade_until(upgradable, past()).expect_err("a reader holds");
+        assert!(lock.try_read().is_some(), "the given-up upgrade keeps no reader out");
+        assert_eq!(*upgradable, 1);
+    });
+    drop(reader);
+    let upgradable = lock.upgradable_read();
+    let mut writer =
+        RwLockUpgradableReadGuard::try_upgrade_for(upgradable, Duration::from_millis(1)).unwrap();
+    *writer = 3;
+    drop(writer);
+    assert_eq!(*lock.read(), 3);
+}
+
+fn downgrades_between_all_three_kinds_keep_writers_out<P: Policy>() {
+    let lock = new_lock::<u32, P>(1);
+    let mut writer = lock.write();
+    *writer = 2;
+    let upgradable = RwLockWriteGuard::downgrade_to_upgradable(writer);
+    assert_eq!(*lock.try_read().expect("readers join"), 2);
+    assert!(lock.try_write().is_none() && lock.try_upgradable_read().is_none());
+    let reader = RwLockUpgradableReadGuard::downgrade(upgradable);
+    assert!(lock.try_write().is_none());
+    assert!(lock.try_upgradable_read().is_some(), "the upgradable slot is free again");
+    drop(reader);
+    assert!(!lock.is_locked());
+}
+
+fn an_upgradable_reader_asleep_behind_another_is_woken_when_it_leaves<P: Policy>() {
+    let lock = new_lock::<u32, P>(0);
+    let first = lock.upgradable_read();
+    thread::scope(|s| {
+        let second = spawn_asleep(s, || *RwLockUpgradableReadGuard::upgrade(lock.upgradable_read()) += 1);
+        drop(first);
+        second.join().unwrap();
+    });
+    assert_eq!(*lock.read(), 1);
+}
+
+fn a_recursive_read_enters_past_a_waiting_writer<P: Policy>() {
+    let lock = new_lock::<u32, P>(0);
+    let first = lock.read();
+    thread::scope(|s| {
+        let writer = spawn_asleep(s, || *lock.write() += 1);
+        let again = lock.read_recursive();
+        assert!(lock.try_read_recursive().is_some());
+        assert!(lock.try_read_recursive_for(Duration::from_millis(1)).is_some());
+        assert_eq!(*again + *first, 0);
+        drop((again, first));
+        writer.join().unwrap();
+    });
+    assert_eq!(*lock.read(), 1);
+    let writer = lock.write();
+    assert!(lock.try_read_recursive().is_none(), "a recursive read beside a writer");
+    drop(writer);
+}
+
+fn mapped_guards_hold_the_lock_until_dropped<P: Policy>() {
+    let lock = new_lock::<(String, u32), P>((String::from("a"), 1));
+    let mut count = RwLockWriteGuard::map(lock.write(), |pair| &mut pair.1);
+    *count += 1;
+    assert!(lock.try_read().is_none());
+    let count = MappedRwLockWriteGuard::try_map(count, |_| None::<&mut u32>).expect_err("nothing found");
+    drop(count);
+    let name = RwLockReadGuard::map(lock.read(), |pair| &pair.0);
+    let name = MappedRwLockReadGuard::try_map(name, |s| s.as_bytes().first()).unwrap();
+    assert_eq!(*name, b'a');
+    assert!(lock.try_write().is_none());
+    assert!(lock.try_read().is_some());
+    drop(name);
+    let guard =
+        RwLockReadGuard::try_map(lock.read(), |pair| (pair.1 > 5).then_some(&pair.1)).expect_err("2 ≤ 5");
+    assert_eq!(guard.1, 2);
+}
+
+fn a_panic_in_a_map_closure_releases_the_lock<P: Policy>() {
+    let lock = new_lock::<u32, P>(0);
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        RwLockWriteGuard::map(lock.write(), |_| -> &mut u32 { panic!("boom") })
+    }));
+    assert!(caught.is_err());
+    let caught =
+        catch_unwind(AssertUnwindSafe(|| RwLockReadGuard::map(lock.read(), |_| -> &u32 { panic!("boom") })));
+    assert!(caught.is_err());
+    assert!(!lock.is_locked());
+}
+
+fn arc_guards_hold_the_lock_without_a_lifetime<P: Policy>() {
+    let lock = Arc::new(new_lock::<u32, P>(1));
+    let mut writer = lock.write_arc();
+    *writer += 1;
+    assert!(lock.try_read_arc().is_none());
+    let reader = ArcRwLockWriteGuard::downgrade(writer);
+    assert_eq!(*reader, 2);
+    assert!(lock.try_write_arc().is_none() && lock.try_read_arc().is_some());
+    drop(reader);
+    let upgradable = lock.upgradable_read_arc();
+    assert!(lock.try_upgradable_read_arc().is_none());
+    let mut writer = ArcRwLockUpgradableReadGuard::upgrade(upgradable);
+    *writer += 1;
+    assert!(Arc::ptr_eq(ArcRwLockWriteGuard::rwlock(&writer), &lock));
+    drop(writer);
+    let kept: Vec<ArcRwLockReadGuard<u32, P>> = (0..3).map(|_| lock.read_recursive_arc()).collect();
+    assert!(kept.iter().all(|guard| **guard == 3));
+    drop(kept);
+    assert!(!lock.is_locked());
+    assert_eq!(Arc::strong_count(&lock), 1, "every guard gave its Arc back");
+}
+
+fn unlocked_releases_each_kind_and_takes_it_back_even_after_a_panic<P: Policy>() {
+    let lock = new_lock::<u32, P>(0);
+    let mut writer = lock.write();
+    RwLockWriteGuard::unlocked(&mut writer, || *lock.write() += 1);
+    *writer += 1;
+    let caught =
+        catch_unwind(AssertUnwindSafe(|| RwLockWriteGuard::unlocked(&mut writer, || panic!("boom"))));
+    assert!(caught.is_err());
+    assert!(lock.is_locked_exclusive(), "taken back after the panic");
+    drop(writer);
+    let mut reader = lock.read();
+    RwLockReadGuard::unlocked(&mut reader, || *lock.write() += 1);
+    assert_eq!(*reader, 3);
+    drop(reader);
+    let mut upgradable = lock.upgradable_read();
+    RwLockUpgradableReadGuard::unlocked(&mut upgradable, || assert!(lock.try_upgradable_read().is_some()));
+    assert!(lock.try_upgradable_read().is_none());
+    RwLockUpgradableReadGuard::unlock_fair(upgradable);
+    RwLockWriteGuard::unlock_fair(lock.write());
+    RwLockReadGuard::unlock_fair(lock.read());
+    assert!(!lock.is_locked());
+}
+
+fn a_forgotten_guard_is_released_by_force_unlock<P: Policy>() {
+    let lock = new_lock::<u32, P>(0);
+    std::mem::forget(lock.read());
+    assert!(lock.try_write().is_none());
+    // SAFETY: read-locked above on this thread, and the guard forgotten.
+    unsafe { lock.force_unlock_read() };
+    std::mem::forget(lock.write());
+    // SAFETY: write-locked above on this thread, and the guard forgotten.
+    unsafe { lock.force_unlock_write() };
+    assert!(!lock.is_locked());
+}
+
+/// std's `test_read_guard_covariance`: a read guard of a longer borrow serves where a shorter
+/// one is expected.
+fn a_read_guard_is_covariant_in_its_data<P: Policy>() {
+    fn do_stuff<'a, P: Policy>(_: RwLockReadGuard<'_, &'a i32, P>, _: &'a i32) {}
+    let j: i32 = 5;
+    let lock = new_lock::<&i32, P>(&j);
+    {
+        let i = 6;
+        do_stuff(lock.read(), &i);
+    }
+    drop(lock);
+}
+
+// ---------------------------------------------------------------------------------------------
 // The tests above, once per policy, and each policy's own.
 
 /// `#[test]` wrappers running the generic tests named against the policy `P`.
@@ -530,6 +735,18 @@ macro_rules! every_policy_tests {
             get_mut_and_into_inner_need_no_locking,
             default_and_from_build_unlocked_locks,
             a_slice_lock_reads_and_writes_through_unsized_coercion,
+            an_upgradable_reader_shares_with_readers_and_excludes_writers_and_upgraders,
+            an_upgrade_waits_for_the_readers_then_writes,
+            a_timed_upgrade_gives_the_guard_back_and_lets_readers_in,
+            downgrades_between_all_three_kinds_keep_writers_out,
+            an_upgradable_reader_asleep_behind_another_is_woken_when_it_leaves,
+            a_recursive_read_enters_past_a_waiting_writer,
+            mapped_guards_hold_the_lock_until_dropped,
+            a_panic_in_a_map_closure_releases_the_lock,
+            arc_guards_hold_the_lock_without_a_lifetime,
+            unlocked_releases_each_kind_and_takes_it_back_even_after_a_panic,
+            a_forgotten_guard_is_released_by_force_unlock,
+            a_read_guard_is_covariant_in_its_data,
         );
     };
 }
@@ -682,8 +899,8 @@ mod fair {
     #[test]
     #[cfg_attr(miri, ignore)] // needs the threads asleep in this order: SleepProbe
     fn a_timed_writer_gets_in_once_the_queue_drains() {
-        // A timed writer does not queue: it never passes the threads queued before it, and gets
-        // in when they are done.
+        // A timed writer queues like the others: it never passes the threads queued before it,
+        // and gets in when they are done.
         let lock = FairRwLock::new(0);
         let order = StdMutex::new(Vec::new());
         let writer = lock.write();
@@ -694,6 +911,50 @@ mod fair {
             drop(writer);
         });
         assert_eq!(order.into_inner().unwrap(), ["R1", "W1", "T1"]);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // needs the threads asleep in this order: SleepProbe
+    fn a_timed_writer_that_gives_up_admits_the_readers_queued_behind_it() {
+        // R0 holds; T1 (timed) queues; R2 queues behind it although it could share with R0.
+        // When T1 gives up, R2 must be let in beside R0 at once: nobody else would wake it.
+        let lock = &FairRwLock::new(0);
+        let holder = lock.read();
+        thread::scope(|s| {
+            let timed = spawn_asleep(s, || lock.try_write_for(Duration::from_millis(200)).is_none());
+            let (inside_tx, inside_rx) = mpsc::channel();
+            spawn_asleep(s, move || {
+                let reader = lock.read();
+                inside_tx.send(*reader).unwrap();
+            });
+            assert!(timed.join().unwrap(), "the timed writer gave up");
+            let inside = inside_rx.recv_timeout(Duration::from_secs(60));
+            assert_eq!(inside, Ok(0), "the reader behind the timed writer was stranded");
+            drop(holder);
+        });
+        assert!(!lock.is_locked());
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // needs the threads asleep in this order: SleepProbe
+    fn an_upgradable_reader_keeps_its_place_in_the_line() {
+        // W1 queued before U2 and R3: after the writer, U2 and R3 enter together (R3 joins the
+        // upgradable reader), and W1 went first.
+        let lock = FairRwLock::new(0);
+        let order = StdMutex::new(Vec::new());
+        let writer = lock.write();
+        thread::scope(|s| {
+            queue_up(s, &lock, &order, "W1");
+            spawn_asleep(s, || {
+                let _upgradable = lock.upgradable_read();
+                order.lock().unwrap().push("U2");
+            });
+            queue_up(s, &lock, &order, "R3");
+            drop(writer);
+        });
+        let order = order.into_inner().unwrap();
+        assert_eq!(order[0], "W1");
+        assert_eq!(order.len(), 3);
     }
 
     #[test]

@@ -458,7 +458,8 @@ unsafe impl<B: Backend> RawRwLock for Fair<B> {
     #[inline]
     fn write(&self, deadline: Option<Instant>) -> bool {
         // Acquire: pairs with the Release of the last release.
-        self.state.compare_exchange(0, WRITER, Acquire, Relaxed).is_ok() || self.acquire_slow(Kind::Writer, deadline)
+        self.state.compare_exchange(0, WRITER, Acquire, Relaxed).is_ok()
+            || self.acquire_slow(Kind::Writer, deadline)
     }
 
     #[inline]

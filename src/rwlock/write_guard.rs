@@ -120,7 +120,10 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockWriteGuard<'a, T, P> {
     /// drop(count);
     /// assert_eq!(lock.read().1, 2);
     /// ```
-    pub fn map<U: ?Sized>(mut this: Self, f: impl FnOnce(&mut T) -> &mut U) -> MappedRwLockWriteGuard<'a, U, P> {
+    pub fn map<U: ?Sized>(
+        mut this: Self,
+        f: impl FnOnce(&mut T) -> &mut U,
+    ) -> MappedRwLockWriteGuard<'a, U, P> {
         let data = NonNull::from(f(&mut *this));
         MappedRwLockWriteGuard { held: this.held, data, _marker: PhantomData }
     }
@@ -211,7 +214,10 @@ impl<'a, T: ?Sized, P: RawRwLock> MappedRwLockWriteGuard<'a, T, P> {
     /// *MappedRwLockWriteGuard::map(inner, |pair| &mut pair.1) = 5;
     /// assert_eq!(*lock.read(), ((1, 5), 3));
     /// ```
-    pub fn map<U: ?Sized>(mut this: Self, f: impl FnOnce(&mut T) -> &mut U) -> MappedRwLockWriteGuard<'a, U, P> {
+    pub fn map<U: ?Sized>(
+        mut this: Self,
+        f: impl FnOnce(&mut T) -> &mut U,
+    ) -> MappedRwLockWriteGuard<'a, U, P> {
         let data = NonNull::from(f(&mut *this));
         MappedRwLockWriteGuard { held: this.held, data, _marker: PhantomData }
     }
