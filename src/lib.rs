@@ -14,7 +14,7 @@
 //! | [`Condvar`] | notify counter + waiter/token counts, `notify_all` requeues onto the mutex | sleeps | Mesa; one `notify_one` wakes at least one waiter |
 //! | [`ReaderPrefRwLock`] | readers count + waiting-writer count in one word, writers sleep apart | short spin, then sleeps | readers first (writers can starve) |
 //! | [`WriterPrefRwLock`] | the same state machine, the other preference | short spin, then sleeps | a waiting writer before later readers (readers can starve) |
-//! | [`FairRwLock`] | ticket readers-writer lock (Mellor-Crummey & Scott) with masked futex wakes | short spin, then sleeps | FIFO, consecutive readers together |
+//! | [`FairRwLock`] | one state word; the wait queue is its line, and a release hands the lock to its head | short spin while nobody waits, then queues | FIFO, consecutive readers together |
 //! | [`shm::RobustMutex`] (Linux) | owner (pid + start time) in a 64-bit word, waiters sleep on a wake sequence | short spin, then sleeps; probes the holder every 10 ms | barging; a dead holder's lock goes to a waiter, told `OwnerDied` |
 //! | [`Monitor`] | state + [`Mutex`] + named [`Condvar`]s (Hoare/Brinch Hansen, Mesa signals) | sleeps | as `Mutex` and `Condvar` |
 //!

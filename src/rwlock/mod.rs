@@ -6,9 +6,18 @@
 //!
 //! | type | who goes first | can starve | a thread that re-reads while holding a read lock |
 //! |------|----------------|------------|------------------------------------------------|
-//! | [`ReaderPrefRwLock`] | readers: a reader enters whenever no writer *holds* the lock | writers | never blocks |
-//! | [`WriterPrefRwLock`] | writers: once a writer waits, new readers wait behind it | readers (under a stream of writers) | deadlocks if a writer waits |
-//! | [`FairRwLock`] | arrival order (FIFO); consecutive readers enter together | nobody (untimed waiters) | deadlocks if a writer waits |
+//! | [`ReaderPrefRwLock`] | readers: a reader enters whenever no writer *holds* the lock | writers, and upgrades | never blocks |
+//! | [`WriterPrefRwLock`] | writers: once a writer waits, new readers wait behind it | readers (under a stream of writers) | deadlocks if a writer waits: use [`read_recursive`](RwLock::read_recursive) |
+//! | [`FairRwLock`] | arrival order (FIFO); consecutive readers enter together | nobody | deadlocks if a writer waits: use [`read_recursive`](RwLock::read_recursive) |
+//!
+//! Which behaves like the peers: std's `RwLock` on Linux prefers writers (a waiting writer keeps
+//! new readers out), as [`WriterPrefRwLock`] does, exactly; parking_lot's is task-fair with
+//! eventual fairness (a waiting writer keeps new readers out, and running threads may take a
+//! released lock before woken ones), between [`WriterPrefRwLock`] and [`FairRwLock`].
+//!
+//! The upgradable reader holds the lock beside readers, but beside no writer and no other
+//! upgradable reader; its [`upgrade`](RwLockUpgradableReadGuard::upgrade) goes before everyone
+//! waiting (it holds the lock already) and waits only for the readers inside.
 //!
 //! Uncontended, `read` and `write` are one read-modify-write each and so is their release; a
 //! release makes a system call only when somebody sleeps. Every lock is at most 8 bytes plus
