@@ -13,7 +13,7 @@ Regenerate the README's tables (each family's runs take the time shown; nothing 
     for i in 1 2 3; do cargo bench --bench condvar > cv$i.txt 2>&1; done
     python3 benches/report.py --family condvar --readme README.md cv1.txt cv2.txt cv3.txt
 
-    # readers-writer locks: about 90 s a run
+    # readers-writer locks: about 3 minutes a run
     for i in 1 2 3; do cargo bench --bench rwlock > rw$i.txt 2>&1; done
     python3 benches/report.py --family rwlock --readme README.md rw1.txt rw2.txt rw3.txt
 
@@ -26,15 +26,19 @@ is the median over the runs that have it: criterion's estimate of each id (ns pe
 `counts` line each contended id prints after criterion's figures (futex calls and context
 switches per operation, counted by every thread of the benchmark around its own measured loop,
 over all of the id's samples: see `benches/common/mod.rs`, module `counts`); each
-`fairness`/`latency` figure of `mutex_fairness` (for `worst run`, the lowest of all runs). A
-figure that could not be counted (no perf counter: `n/a` in the output) is left out of the
-median, and shows as `n/a` when no run has it.
+`fairness`/`latency` figure of `mutex_fairness` (for `worst run`, the lowest of all runs); each
+figure of the rwlock family's `waits` lines (the longest and the p99.9 sampled wait of each lock
+in each workload, and the throughput of the windows they were sampled in: see the module docs
+of `benches/rwlock.rs`). A figure that could not be counted (no perf counter: `n/a` in the
+output) is left out of the median, and shows as `n/a` when no run has it.
 
 Contended tables have a row per thread count and lock: ns/op; that over the best peer in the
 same runs (the faster of std and parking_lot, bold for turnstile's locks); futex/op and that over
 parking_lot's; cs/op (voluntary + involuntary context switches per operation). The control row,
 `parking_lot again` (the same benchmark as parking_lot on a fresh lock), shows the noise: a gap
-between locks smaller than its gap to parking_lot means nothing.
+between locks smaller than its gap to parking_lot means nothing. The rwlock family also gets a
+table of waits: a row per workload and lock, max and p99.9 (medians over the runs), with the
+control row there too.
 
 --family NAME  mutex (default), condvar, rwlock or semaphore: which runs these are, and which
                README part they replace: the text between `<!-- NAME-bench:begin -->` and
@@ -73,6 +77,13 @@ LATENCY = re.compile(
 )
 LATENCY_FIELDS = ("p50", "p99", "p999", "ns_op", "vcsw", "ivcsw", "futex", "cs")
 # The `counts <id>: futex/op = X, cs/op = Y (...)` lines after criterion's figures: `medians.collect_counts`.
+# The rwlock family's `waits <family>/<workload>/<lock>/<threads>: max = X us, p99.9 = Y us (N sampled of
+# M ops, ...; ..., ns/op = Z)` lines.
+WAITS = re.compile(
+    r"^waits (\S+): max = ([0-9.]+|n/a)(?: us)?, p99\.9 = ([0-9.]+|n/a)(?: us)? "
+    r"\((\d+) sampled of (\d+) ops[^)]*?(?:ns/op = ([0-9.]+))?\)"
+)
+WAITS_FIELDS = ("max", "p999", "sampled", "ops", "ns_op")
 OUTSIDE = re.compile(r"^outside work: ([0-9.]+) ns per call")
 
 # (id in the benchmarks, as the tables name it), in the tables' column order.
@@ -110,7 +121,12 @@ OTHER = {
         ("turnstile_reader_pref", "turnstile_writer_pref", "turnstile_fair"),
         {
             "read_heavy": "95% reads of a `[u64; 4]`, about 50 ns of work outside between operations.",
-            "mixed": "50% reads, the same work outside: the lock changes hands between readers and writers.",
+            "read_heavy_short": "95% reads, about 10 ns of arithmetic outside: a thread is back for the "
+            "lock almost at once, so readers' holds overlap more and the lock is free less often for a "
+            "writer.",
+            "mixed": "50% reads, about 50 ns outside: the lock changes hands between readers and writers.",
+            "mixed_short": "50% reads, about 10 ns outside: the hand-overs of `mixed`, back to back.",
+            "write_heavy": "90% writes, about 50 ns outside: a mutex, mostly, with a reader now and then.",
         },
         "`cargo bench --bench rwlock`: each crate's readers-writer lock",
     ),
@@ -196,6 +212,59 @@ def gather(paths):
     return times, fairs, latencies, (statistics.median(outsides) if outsides else None)
 
 
+def gather_waits(paths):
+    """Medians over the runs of each `waits` line: {id: {field: value}}, ids in order of first
+    appearance; max and p99.9 in ns."""
+    runs = {}
+    for path in paths:
+        for line in open(path, encoding="utf-8", errors="replace"):
+            m = WAITS.match(line)
+            if m:
+                key, fields = m.group(1), [number(g) for g in m.groups()[1:]]
+                fields[0] *= 1000  # µs to ns (nan stays nan)
+                fields[1] *= 1000
+                runs.setdefault(key, []).append(dict(zip(WAITS_FIELDS, fields)))
+    return {k: {f: median_of(run[f] for run in v) for f in WAITS_FIELDS} for k, v in runs.items()}
+
+
+def waits_table(family, waits, locks, workloads):
+    """A row per workload, thread count and lock of the family's `waits` lines: max, p99.9,
+    sampled, ns/op of the windows. None when there are none."""
+    found = {}
+    for key, figures in waits.items():
+        parts = key.split("/")
+        if len(parts) == 4 and parts[0] == family and parts[3].isdigit():
+            found.setdefault(parts[1], {})[parts[2], int(parts[3])] = figures
+    order = [w for w in workloads if w in found] + sorted(set(found) - set(workloads))
+    known = [lock for lock, _ in locks]
+    label = dict(locks)
+    rows = []
+    for workload in order:
+        rows_of = found[workload]
+        extra = sorted({lock for lock, _ in rows_of} - set(known))
+        for t in sorted({t for _, t in rows_of}):
+            first = True
+            for lock in known + extra:
+                figures = rows_of.get((lock, t))
+                if figures is None:
+                    continue
+                rows.append(
+                    [
+                        f"{workload}, {t}" if first else "",
+                        label.get(lock, f"`{lock}`"),
+                        fmt_wait(figures["max"]),
+                        fmt_wait(figures["p999"]),
+                        f"{figures['sampled']:,.0f}",
+                        fmt_ns(figures["ns_op"]),
+                    ]
+                )
+                first = False
+    if not rows:
+        return None
+    header = ["workload, threads", "lock", "max", "p99.9", "sampled", "ns/op (windows)"]
+    return table(header, "llrrrr", rows)
+
+
 def split_id(key):
     """`family/lock/threads` as (family, lock, threads), or None for other ids."""
     parts = key.split("/")
@@ -234,6 +303,15 @@ def fmt_latency(ns):
         return f"{ns:.0f} ns"
     us = ns / 1000
     return f"{us:.1f} µs" if us < 10 else f"{us:,.0f} µs"
+
+
+def fmt_wait(ns):
+    """A wait with its unit: as `fmt_latency` below a millisecond, three significant figures in ms
+    from there (a preempted waiter's milliseconds read better as `14.6 ms` than as µs)."""
+    if math.isnan(ns) or ns < 1e6:
+        return fmt_latency(ns)
+    ms = ns / 1e6
+    return f"{ms:.2f} ms" if ms < 10 else f"{ms:.1f} ms" if ms < 100 else f"{ms:,.0f} ms"
 
 
 def fmt_ratio(r):
@@ -483,6 +561,20 @@ def other_markdown(name, paths, times, fairs, counts):
         out += ["", "Fairness: the fewest operations any thread completed over the most (1.00 = equal shares), "
                 "median of the runs, with the worst window.", "",
                 table(["workload", "lock", "min/max (worst)"], "llr", fair_rows)]
+    waits = waits_table(name, gather_waits(paths), locks, list(groups))
+    if waits:
+        out += [
+            "",
+            "Waits: the time from calling `read()`/`write()` to holding the guard, in fixed windows after "
+            "the criterion groups (not criterion samples), each thread timing one operation in 64. max is "
+            "the longest sampled wait, p99.9 the 99.9th percentile of the sampled waits, each the median "
+            "of the runs; sampled is how many waits each run timed (median). With more threads than cores "
+            "a wait includes time the waiter or the holder spent preempted, so a max of milliseconds can be "
+            "a scheduler time slice for any lock; p99.9 is steadier. ns/op is the throughput in the same "
+            "windows, to read beside the waits. `parking_lot again` is the control.",
+            "",
+            waits,
+        ]
     return "\n".join(out) + "\n"
 
 
