@@ -80,10 +80,11 @@ LATENCY_FIELDS = ("p50", "p99", "p999", "ns_op", "vcsw", "ivcsw", "futex", "cs")
 # The rwlock family's `waits <family>/<workload>/<lock>/<threads>: max = X us, p99.9 = Y us (N sampled of
 # M ops, ...; ..., ns/op = Z)` lines.
 WAITS = re.compile(
-    r"^waits (\S+): max = ([0-9.]+|n/a)(?: us)?, p99\.9 = ([0-9.]+|n/a)(?: us)? "
+    r"^waits (\S+): max = ([0-9.]+|n/a)(?: us)?, p99\.9 = ([0-9.]+|n/a)(?: us)?"
+    r"(?:; writes max = ([0-9.]+|n/a)(?: us)?, p99\.9 = ([0-9.]+|n/a)(?: us)?)? "
     r"\((\d+) sampled of (\d+) ops[^)]*?(?:ns/op = ([0-9.]+))?\)"
 )
-WAITS_FIELDS = ("max", "p999", "sampled", "ops", "ns_op")
+WAITS_FIELDS = ("max", "p999", "wmax", "wp999", "sampled", "ops", "ns_op")
 OUTSIDE = re.compile(r"^outside work: ([0-9.]+) ns per call")
 
 # (id in the benchmarks, as the tables name it), in the tables' column order.
@@ -221,8 +222,8 @@ def gather_waits(paths):
             m = WAITS.match(line)
             if m:
                 key, fields = m.group(1), [number(g) for g in m.groups()[1:]]
-                fields[0] *= 1000  # µs to ns (nan stays nan)
-                fields[1] *= 1000
+                for i in range(4):
+                    fields[i] *= 1000  # µs to ns (nan stays nan)
                 runs.setdefault(key, []).append(dict(zip(WAITS_FIELDS, fields)))
     return {k: {f: median_of(run[f] for run in v) for f in WAITS_FIELDS} for k, v in runs.items()}
 
@@ -254,6 +255,8 @@ def waits_table(family, waits, locks, workloads):
                         label.get(lock, f"`{lock}`"),
                         fmt_wait(figures["max"]),
                         fmt_wait(figures["p999"]),
+                        fmt_wait(figures["wmax"]),
+                        fmt_wait(figures["wp999"]),
                         f"{figures['sampled']:,.0f}",
                         fmt_ns(figures["ns_op"]),
                     ]
@@ -261,8 +264,8 @@ def waits_table(family, waits, locks, workloads):
                 first = False
     if not rows:
         return None
-    header = ["workload, threads", "lock", "max", "p99.9", "sampled", "ns/op (windows)"]
-    return table(header, "llrrrr", rows)
+    header = ["workload, threads", "lock", "max", "p99.9", "writes: max", "writes: p99.9", "sampled", "ns/op (windows)"]
+    return table(header, "llrrrrrr", rows)
 
 
 def split_id(key):
@@ -567,7 +570,8 @@ def other_markdown(name, paths, times, fairs, counts):
             "",
             "Waits: the time from calling `read()`/`write()` to holding the guard, in fixed windows after "
             "the criterion groups (not criterion samples), each thread timing one operation in 64. max is "
-            "the longest sampled wait, p99.9 the 99.9th percentile of the sampled waits, each the median "
+            "the longest sampled wait, p99.9 the 99.9th percentile of the sampled waits (and the same over the "
+            "writes alone), each the median "
             "of the runs; sampled is how many waits each run timed (median). With more threads than cores "
             "a wait includes time the waiter or the holder spent preempted, so a max of milliseconds can be "
             "a scheduler time slice for any lock; p99.9 is steadier. ns/op is the throughput in the same "
