@@ -442,9 +442,12 @@ fn check(writes_seen: u64, tallies: &[Tally]) {
 
 /// Wall time for `threads` threads to do `total` operations of `workload` on `lock` between them.
 ///
-/// Threads are spawned per sample and meet at a barrier; the clock starts when the barrier
-/// releases them and stops when the last one is joined. Spawning is outside the timed span. Also
-/// what the threads' loops cost the kernel, each thread counting its own.
+/// Threads are spawned per sample and meet at a barrier; the span runs from the first thread
+/// leaving it to the last thread finishing, each reading the clock itself (an earlier version
+/// read it on the main thread after the barrier, which with 8 or 16 threads on 2 cores often ran
+/// only after the workers had done much of their work, so the locks that sleep most looked
+/// fastest). Spawning is outside the timed span. Also what the threads' loops cost the kernel,
+/// each thread counting its own.
 fn run_contended<L: Rw<Data> + Sync>(
     lock: &L,
     threads: usize,
@@ -464,20 +467,28 @@ fn run_contended<L: Rw<Data> + Sync>(
                     let mut meter = Meter::new();
                     start.wait();
                     meter.start();
+                    let began = Instant::now();
                     for _ in 0..ops {
                         worker.operate::<false, _>(lock, workload);
                     }
+                    let ended = Instant::now();
                     worker.tally.cost = meter.stop();
-                    worker.tally
+                    (worker.tally, began, ended)
                 })
             })
             .collect();
         start.wait();
-        let t0 = Instant::now();
+        // The span from the first thread's start to the last thread's end, each read by the
+        // worker itself: with more threads than cores this thread may not run again until the
+        // workers have done much of their work, and a clock read here would miss it.
+        let (mut first, mut last) = (None::<Instant>, None::<Instant>);
         for (worker, slot) in workers.into_iter().zip(&mut tallies) {
-            *slot = worker.join().unwrap();
+            let (tally, began, ended) = worker.join().unwrap();
+            *slot = tally;
+            first = Some(first.map_or(began, |f| f.min(began)));
+            last = Some(last.map_or(ended, |l| l.max(ended)));
         }
-        t0.elapsed()
+        last.zip(first).map_or(Duration::ZERO, |(last, first)| last - first)
     });
     check(lock.read_with(|data| data[0]) - before, &tallies);
     assert_eq!(tallies.iter().map(Tally::ops).sum::<u64>(), total, "operations lost or repeated");
@@ -613,7 +624,7 @@ struct Window {
     tallies: Vec<Tally>,
     /// The sampled waits of all threads, in nanoseconds (empty unless timed).
     waits: Vec<u64>,
-    /// From the barrier releasing the threads to the last one joined.
+    /// From the first thread's start to the last thread's end.
     elapsed: Duration,
 }
 
@@ -652,6 +663,7 @@ fn window<const TIMED: bool, L: Rw<Data> + Sync>(
                     let mut meter = Meter::new();
                     start.wait();
                     meter.start();
+                    let began = Instant::now();
                     // Relaxed: the flag carries no data; the tallies and waits reach the main
                     // thread through `join`, which synchronizes on its own.
                     'window: loop {
@@ -670,18 +682,23 @@ fn window<const TIMED: bool, L: Rw<Data> + Sync>(
                             waits.push((waited.as_nanos() as u64) << 1 | u64::from(wrote));
                         }
                     }
+                    let ended = Instant::now();
                     worker.tally.cost = meter.stop();
-                    (worker.tally, waits)
+                    ((worker.tally, waits), (began, ended))
                 })
             })
             .collect();
         start.wait();
-        let t0 = Instant::now();
         std::thread::sleep(length);
         // Relaxed: see the loads above.
         stop.store(true, Relaxed);
-        let results = workers.into_iter().map(|worker| worker.join().unwrap()).collect();
-        (results, t0.elapsed())
+        let results: Vec<_> = workers.into_iter().map(|worker| worker.join().unwrap()).collect();
+        // From the first worker's start to the last one's end, as each read it (see
+        // `run_contended`).
+        let first = results.iter().map(|(_, (began, _))| *began).min();
+        let last = results.iter().map(|(_, (_, ended))| *ended).max();
+        let elapsed = last.zip(first).map_or(Duration::ZERO, |(last, first)| last - first);
+        (results.into_iter().map(|(result, _)| result).collect::<Vec<_>>(), elapsed)
     });
     let (tallies, waits): (Vec<Tally>, Vec<Vec<u64>>) = results.into_iter().unzip();
     check(lock.read_with(|data| data[0]) - before, &tallies);
