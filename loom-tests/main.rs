@@ -27,6 +27,7 @@ mod peterson;
 mod queue;
 mod robust;
 mod rwlock;
+mod rwlock_upgrade;
 mod semaphore;
 mod spin;
 

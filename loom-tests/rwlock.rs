@@ -1,8 +1,11 @@
 //! Models of the three readers-writer locks.
 //!
 //! The properties every lock shares are written once, generic over the policy, and run for each
-//! lock by `every_lock!`; each has a broken twin. The policies' own promises follow, with the
-//! twin that matters most: the *other* lock run through a policy's model, which must fail it.
+//! lock by `every_lock!`; each has a broken twin. The policies' own promises follow (who goes
+//! first, a timed writer leaving the line, a second read of one thread while a writer waits),
+//! with the twin that matters most: the *other* lock run through a policy's model, or the fair
+//! lock over a broken line, which must fail it. The upgradable read lock's models are in
+//! `rwlock_upgrade.rs`.
 //!
 //! The data is a pair that writers bump together and readers check equal; what loom watches is
 //! the lock's tracker, which reports a reader overlapping a writer (or two writers) as a
@@ -17,33 +20,29 @@ use turnstile::backend::Loom;
 use turnstile::rwlock::{Fair, Policy, ReaderPref, RwLock, WriterPref};
 use turnstile::RwLockWriteGuard;
 
-use crate::{check_bounded, check_fails_bounded, DEADLOCK, RACE};
+use crate::{check_bounded, check_fails_bounded, Arrivals, DEADLOCK, RACE};
 
 /// Preemptions for the three-thread models (see `check_bounded`), and for the two-thread ones.
-/// The fair lock's four words and its read-modify-write looks make each of its steps many loom
-/// steps; at these bounds the largest model here explores about 475,000 interleavings (30 s).
-const THREE: usize = 2;
-const TWO: usize = 4;
-/// The fair lock's three-thread models, capped lower. Its handshakes are read-modify-writes
-/// followed by `Relaxed` loads (no fence: the orderings that run), and loom explores every older
-/// value such a load may read: at 3 preemptions those models explore 0.4 to 2.2 million
-/// interleavings (up to two minutes each); at 2, under 500,000 (30 s at most), over the wait
-/// queue too since its spinning is modelled as sleeping.
+pub const THREE: usize = 2;
+pub const TWO: usize = 4;
+/// The fair lock's three-thread models. Now that the fair lock is one word over the wait queue
+/// they explore about as many interleavings as the preference locks' (the largest, the readers
+/// let in together, about 60,000), at two preemptions like every three-thread model.
 const FAIR_THREE: usize = 2;
 
-type Shared<P> = Arc<RwLock<(u32, u32), P>>;
+pub type Shared<P> = Arc<RwLock<(u32, u32), P>>;
 
-fn shared<P: Policy>() -> Shared<P> {
+pub fn shared<P: Policy>() -> Shared<P> {
     Arc::new(RwLock::with_backend((0, 0)))
 }
 
-fn write_pair<P: Policy>(lock: &RwLock<(u32, u32), P>) {
+pub fn write_pair<P: Policy>(lock: &RwLock<(u32, u32), P>) {
     let mut pair = lock.write();
     pair.0 += 1;
     pair.1 += 1;
 }
 
-fn read_pair<P: Policy>(lock: &RwLock<(u32, u32), P>) -> u32 {
+pub fn read_pair<P: Policy>(lock: &RwLock<(u32, u32), P>) -> u32 {
     let pair = lock.read();
     assert_eq!(pair.0, pair.1, "a reader saw half a write");
     pair.0
@@ -120,14 +119,22 @@ fn the_last_of_two_readers_wakes_the_writer<P: Policy>() {
     assert_eq!(read_pair(&lock), 1);
 }
 
-/// A writer leaves while two readers may be asleep: both must be woken.
-fn writer_wakes_the_readers<P: Policy>() {
+/// A writer leaves while two readers may be asleep: both must be let in, together. Each reader,
+/// once inside, stays until the other is inside too, so a lock that let one in and left the
+/// other waiting (for the first to leave, say) would wait forever.
+fn writer_lets_the_readers_in_together<P: Policy>() {
     let lock = shared::<P>();
     let writer = lock.write();
+    let inside = Arrivals::new();
     let readers: Vec<_> = (0..2)
-        .map(|_| {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || read_pair(&lock))
+        .map(|who| {
+            let (lock, inside) = (Arc::clone(&lock), Arc::clone(&inside));
+            thread::spawn(move || {
+                let pair = lock.read();
+                inside.arrive();
+                inside.wait_for(2, who);
+                assert_eq!(pair.0, pair.1, "a reader saw half a write");
+            })
         })
         .collect();
     drop(writer);
@@ -135,6 +142,9 @@ fn writer_wakes_the_readers<P: Policy>() {
         r.join().unwrap();
     }
 }
+
+/// The timed-writer model's assertion: every thread has left, yet the lock is held.
+const LEFT_HELD: &str = "the lock was left held with every thread gone";
 
 /// A reader holds; a writer waits with a deadline while another reader arrives. Whether or not
 /// the timed writer gets in, nobody is left asleep and the lock ends free. Returns whether the
@@ -153,7 +163,7 @@ fn a_timed_writer_leaves_no_one_behind<P: Policy>() -> bool {
     drop(reader);
     late_reader.join().unwrap();
     let got_in = timed.join().unwrap();
-    assert!(!lock.is_locked());
+    assert!(!lock.is_locked(), "{LEFT_HELD}");
     got_in
 }
 
@@ -232,15 +242,15 @@ macro_rules! every_lock {
             }
 
             #[test]
-            fn a_writer_unlock_wakes_every_sleeping_reader() {
-                check_bounded($three, writer_wakes_the_readers::<$Policy<Loom>>);
+            fn a_writer_unlock_lets_every_sleeping_reader_in_together() {
+                check_bounded($three, writer_lets_the_readers_in_together::<$Policy<Loom>>);
             }
 
             #[test]
             fn a_blind_wait_loses_the_readers_wake() {
                 // Over the wait queue a blind futex wait strands a waiter only after its node was
                 // picked, which one preemption does not reach.
-                check_fails_bounded($three, DEADLOCK, writer_wakes_the_readers::<$Policy<Loom<BlindWait>>>);
+                check_fails_bounded($three, DEADLOCK, writer_lets_the_readers_in_together::<$Policy<Loom<BlindWait>>>);
             }
 
             #[test]
@@ -288,22 +298,31 @@ every_lock! {
 const OVERTAKEN: &str = "a reader that arrived after a waiting writer entered before it";
 const OUT_OF_ORDER: &str = "a writer that arrived second entered first";
 
+/// What a model thread takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Take {
+    Read,
+    Write,
+}
+
 /// Who entered first: 0 nobody yet, else the id the first one wrote.
 fn enter_first(first: &AtomicU32, id: u32) {
     let _ = first.compare_exchange(0, id, Ordering::SeqCst, Ordering::SeqCst);
 }
 
-/// The test holds the write lock while a writer (id 1) and a second thread (id 2: a reader, or
-/// another writer) arrive. The second thread looks once, just before it calls the lock, whether
-/// the writer is already queued (`held` is how many writers the lock counts while only the test
-/// holds it: the fair lock counts its holder, the others only waiters). Where it is, the writer
-/// must enter first. Returns whether the second thread saw the writer queued, so a test can
-/// check that the search reached that case. No thread spins: a spin over the lock's words
-/// would multiply the values loom lets each read see.
-fn first_come_first_in<P: Policy>(held: u32, second_writes: bool) -> bool {
+/// The test holds the lock (`holder`: a read, or the write) while a writer (id 1) and a second
+/// thread (id 2: a reader, or another writer) arrive. The second thread looks once, just before
+/// it calls the lock, whether the writer is already queued. Where it is, the writer must enter
+/// first: behind a held write that is arrival order, behind a held read it is more, since the
+/// second reader could share with the holder but must not pass the writer. Returns whether the
+/// second thread saw the writer queued, so a test can check that the search reached that case.
+/// No thread spins: a spin over the lock's words would multiply the values loom lets each read
+/// see.
+fn first_come_first_in<P: Policy>(holder: Take, second: Take) -> bool {
     let lock = shared::<P>();
     let first = Arc::new(AtomicU32::new(0));
-    let holder = lock.write();
+    let held_read = (holder == Take::Read).then(|| lock.read());
+    let held_write = (holder == Take::Write).then(|| lock.write());
     let writer = {
         let (lock, first) = (Arc::clone(&lock), Arc::clone(&first));
         thread::spawn(move || {
@@ -311,25 +330,29 @@ fn first_come_first_in<P: Policy>(held: u32, second_writes: bool) -> bool {
             enter_first(&first, 1);
         })
     };
-    let second = {
+    let second_thread = {
         let (lock, first) = (Arc::clone(&lock), Arc::clone(&first));
         thread::spawn(move || {
-            let after_writer = lock.queued_writers() > held;
-            if second_writes {
-                let _pair = lock.write();
-                enter_first(&first, 2);
-            } else {
-                let _pair = lock.read();
-                enter_first(&first, 2);
+            let after_writer = lock.queued_writers() > 0;
+            match second {
+                Take::Write => {
+                    let _pair = lock.write();
+                    enter_first(&first, 2);
+                }
+                Take::Read => {
+                    let _pair = lock.read();
+                    enter_first(&first, 2);
+                }
             }
             after_writer
         })
     };
-    drop(holder);
+    drop(held_read);
+    drop(held_write);
     writer.join().unwrap();
-    let after_writer = second.join().unwrap();
+    let after_writer = second_thread.join().unwrap();
     if after_writer {
-        let message = if second_writes { OUT_OF_ORDER } else { OVERTAKEN };
+        let message = if second == Take::Write { OUT_OF_ORDER } else { OVERTAKEN };
         assert_eq!(first.load(Ordering::SeqCst), 1, "{message}");
     }
     after_writer
@@ -337,11 +360,11 @@ fn first_come_first_in<P: Policy>(held: u32, second_writes: bool) -> bool {
 
 /// Runs `first_come_first_in` and checks that some interleaving had the second thread arrive
 /// after the writer queued (the case the model is about).
-fn check_first_come_first_in<P: Policy>(cap: usize, held: u32, second_writes: bool) {
+fn check_first_come_first_in<P: Policy>(cap: usize, holder: Take, second: Take) {
     let reached = Arc::new(AtomicBool::new(false));
     let record = Arc::clone(&reached);
     check_bounded(cap, move || {
-        if first_come_first_in::<P>(held, second_writes) {
+        if first_come_first_in::<P>(holder, second) {
             record.store(true, Ordering::Relaxed);
         }
     });
@@ -353,12 +376,12 @@ fn check_first_come_first_in<P: Policy>(cap: usize, held: u32, second_writes: bo
 
 #[test]
 fn writer_pref_a_waiting_writer_goes_before_a_later_reader() {
-    check_first_come_first_in::<WriterPref<Loom>>(THREE, 0, false);
+    check_first_come_first_in::<WriterPref<Loom>>(THREE, Take::Write, Take::Read);
 }
 
 #[test]
 fn fair_a_waiting_writer_goes_before_a_later_reader() {
-    check_first_come_first_in::<Fair<Loom>>(FAIR_THREE, 1, false);
+    check_first_come_first_in::<Fair<Loom>>(FAIR_THREE, Take::Write, Take::Read);
 }
 
 /// The twin: the reader-preferring lock lets the reader in first, which is its policy, and
@@ -366,41 +389,210 @@ fn fair_a_waiting_writer_goes_before_a_later_reader() {
 #[test]
 fn reader_pref_fails_the_writer_preference_model() {
     check_fails_bounded(THREE, OVERTAKEN, || {
-        first_come_first_in::<ReaderPref<Loom>>(0, false);
+        first_come_first_in::<ReaderPref<Loom>>(Take::Write, Take::Read);
+    });
+}
+
+#[test]
+fn writer_pref_a_reader_does_not_join_the_readers_past_a_waiting_writer() {
+    check_first_come_first_in::<WriterPref<Loom>>(THREE, Take::Read, Take::Read);
+}
+
+/// Reader, writer, reader: the second reader waits in line behind the writer although a reader
+/// holds the lock, and the first reader's release hands the lock to the writer.
+#[test]
+fn fair_a_reader_does_not_join_the_readers_past_a_waiting_writer() {
+    check_first_come_first_in::<Fair<Loom>>(FAIR_THREE, Take::Read, Take::Read);
+}
+
+/// The twin: under reader preference the second reader joins the first at once.
+#[test]
+fn reader_pref_fails_the_reader_behind_a_writer_model() {
+    check_fails_bounded(THREE, OVERTAKEN, || {
+        first_come_first_in::<ReaderPref<Loom>>(Take::Read, Take::Read);
     });
 }
 
 #[test]
 fn fair_writers_enter_in_arrival_order() {
-    check_first_come_first_in::<Fair<Loom>>(FAIR_THREE, 1, true);
+    check_first_come_first_in::<Fair<Loom>>(FAIR_THREE, Take::Write, Take::Write);
+}
+
+/// The fair lock's twins over a line that serves the newest waiter first: the order is the
+/// line's.
+#[test]
+fn fair_over_a_lifo_line_lets_a_reader_pass_the_waiting_writer() {
+    use turnstile::backend::Lifo;
+    check_fails_bounded(FAIR_THREE, OVERTAKEN, || {
+        first_come_first_in::<Fair<Loom<Lifo>>>(Take::Read, Take::Read);
+    });
+}
+
+#[test]
+fn fair_over_a_lifo_line_lets_the_second_writer_in_first() {
+    use turnstile::backend::Lifo;
+    check_fails_bounded(FAIR_THREE, OUT_OF_ORDER, || {
+        first_come_first_in::<Fair<Loom<Lifo>>>(Take::Write, Take::Write);
+    });
 }
 
 /// The twin: the writer-preferring lock does not order its writers.
 #[test]
 fn writer_pref_fails_the_writer_order_model() {
     check_fails_bounded(THREE, OUT_OF_ORDER, || {
-        first_come_first_in::<WriterPref<Loom>>(0, true);
+        first_come_first_in::<WriterPref<Loom>>(Take::Write, Take::Write);
     });
 }
 
-/// The fair lock's completer and sleeper meet through two words; with the sleeper's look at
-/// `completions` a plain load, each can miss the other's write, and a sleeper is stranded.
+/// The fair lock hands itself to the head of the line: a timed writer picked as its deadline
+/// passes holds the lock, and must take it. Over a line whose picked waiter reports a timeout
+/// anyway, the lock stays marked held after every thread has gone.
 #[test]
-fn fair_with_a_plain_look_strands_a_sleeper() {
-    use turnstile::backend::PlainLook;
-    check_fails_bounded(TWO, DEADLOCK, last_reader_wakes_the_writer::<Fair<Loom<PlainLook>>>);
+fn fair_a_timed_writer_that_drops_its_hand_off_leaves_the_lock_held() {
+    use turnstile::backend::PickedTimesOut;
+    check_fails_bounded(FAIR_THREE, LEFT_HELD, || {
+        a_timed_writer_leaves_no_one_behind::<Fair<Loom<PickedTimesOut>>>();
+    });
 }
 
-/// The same for the head writer's handshake: with a plain look the last reader can miss the
-/// head's ticket while the head misses the reader leaving.
+/// The test holds a read lock; a writer waits for it with a deadline, and a reader arrives,
+/// looking first whether the writer is queued (then, under these policies, it waits behind it).
+/// The test keeps its read until the reader is inside, which, where the reader waits behind the
+/// writer, only the writer giving up allows: its leaving must let the reader in, beside the
+/// test's read. Returns whether the reader arrived behind the queued writer.
+fn a_writer_giving_up_lets_the_reader_behind_it_in<P: Policy>() -> bool {
+    let lock = shared::<P>();
+    let held = lock.read();
+    let inside = Arrivals::new();
+    let timed = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || {
+            if let Some(mut pair) = lock.try_write_for(Duration::from_millis(1)) {
+                pair.0 += 1;
+                pair.1 += 1;
+            }
+        })
+    };
+    let reader = {
+        let (lock, inside) = (Arc::clone(&lock), Arc::clone(&inside));
+        thread::spawn(move || {
+            let behind_writer = lock.queued_writers() > 0;
+            let pair = lock.read();
+            inside.arrive();
+            assert_eq!(pair.0, pair.1, "a reader saw half a write");
+            behind_writer
+        })
+    };
+    inside.wait_for(1, 0);
+    drop(held);
+    timed.join().unwrap();
+    reader.join().unwrap()
+}
+
+fn check_a_writer_giving_up_lets_the_reader_behind_it_in<P: Policy>(cap: usize) {
+    let reached = Arc::new(AtomicBool::new(false));
+    let record = Arc::clone(&reached);
+    check_bounded(cap, move || {
+        if a_writer_giving_up_lets_the_reader_behind_it_in::<P>() {
+            record.store(true, Ordering::Relaxed);
+        }
+    });
+    assert!(reached.load(Ordering::Relaxed), "no interleaving had the reader arrive behind the timed writer");
+}
+
 #[test]
-fn fair_with_a_plain_look_strands_the_head_writer() {
-    use turnstile::backend::PlainLook;
-    check_fails_bounded(
-        FAIR_THREE,
-        DEADLOCK,
-        the_last_of_two_readers_wakes_the_writer::<Fair<Loom<PlainLook>>>,
-    );
+fn writer_pref_a_writer_giving_up_lets_the_reader_behind_it_in() {
+    check_a_writer_giving_up_lets_the_reader_behind_it_in::<WriterPref<Loom>>(THREE);
+}
+
+#[test]
+fn fair_a_writer_giving_up_lets_the_reader_behind_it_in() {
+    check_a_writer_giving_up_lets_the_reader_behind_it_in::<Fair<Loom>>(FAIR_THREE);
+}
+
+/// The twins: the wake of the reader behind is lost. (Nothing else in the model can sleep for
+/// good, the timed writer's sleep ending at its deadline: the reader is stranded exactly when the
+/// leaving writer's wake does not reach it.) A line whose timed-out waiter counts itself among
+/// those left (`StaleMore`) passes this model: the fair lock's admit after a timeout walks the
+/// line anyway, and clears `PARKED` when it finds it empty.
+#[test]
+fn writer_pref_a_giving_up_writer_that_forgets_to_wake_strands_the_reader() {
+    use turnstile::backend::ForgetfulWake;
+    check_fails_bounded(THREE, DEADLOCK, || {
+        a_writer_giving_up_lets_the_reader_behind_it_in::<WriterPref<Loom<ForgetfulWake>>>();
+    });
+}
+
+#[test]
+fn fair_a_giving_up_writer_that_forgets_to_wake_strands_the_reader() {
+    use turnstile::backend::ForgetfulWake;
+    check_fails_bounded(FAIR_THREE, DEADLOCK, || {
+        a_writer_giving_up_lets_the_reader_behind_it_in::<Fair<Loom<ForgetfulWake>>>();
+    });
+}
+
+/// The test holds a read lock while a writer arrives, then reads again on the same thread:
+/// `recursive`ly, or with a plain read. With the writer waiting for the first read, a read that
+/// waits for the writer waits forever. Returns whether the writer was queued when the test read
+/// again.
+fn reading_again_while_a_writer_waits<P: Policy>(recursive: bool) -> bool {
+    let lock = shared::<P>();
+    let first = lock.read();
+    let writer = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || write_pair(&lock))
+    };
+    let writer_queued = lock.queued_writers() > 0;
+    let again = if recursive { lock.read_recursive() } else { lock.read() };
+    assert_eq!(*again, *first, "a writer got in between two reads of one thread");
+    drop(again);
+    drop(first);
+    writer.join().unwrap();
+    assert_eq!(read_pair(&lock), 1);
+    writer_queued
+}
+
+fn check_reading_again_while_a_writer_waits<P: Policy>(recursive: bool) {
+    let reached = Arc::new(AtomicBool::new(false));
+    let record = Arc::clone(&reached);
+    check_bounded(TWO, move || {
+        if reading_again_while_a_writer_waits::<P>(recursive) {
+            record.store(true, Ordering::Relaxed);
+        }
+    });
+    assert!(reached.load(Ordering::Relaxed), "no interleaving had the writer queued at the second read");
+}
+
+#[test]
+fn writer_pref_a_recursive_read_passes_a_waiting_writer() {
+    check_reading_again_while_a_writer_waits::<WriterPref<Loom>>(true);
+}
+
+#[test]
+fn fair_a_recursive_read_passes_a_waiting_writer() {
+    check_reading_again_while_a_writer_waits::<Fair<Loom>>(true);
+}
+
+/// Under reader preference every read is recursive: a plain one never waits for a writer.
+#[test]
+fn reader_pref_a_plain_read_passes_a_waiting_writer() {
+    check_reading_again_while_a_writer_waits::<ReaderPref<Loom>>(false);
+}
+
+/// The twins: a plain read in the same place waits behind the writer, which waits for the
+/// thread's first read.
+#[test]
+fn writer_pref_a_plain_read_behind_a_waiting_writer_deadlocks() {
+    check_fails_bounded(TWO, DEADLOCK, || {
+        reading_again_while_a_writer_waits::<WriterPref<Loom>>(false);
+    });
+}
+
+#[test]
+fn fair_a_plain_read_behind_a_waiting_writer_deadlocks() {
+    check_fails_bounded(TWO, DEADLOCK, || {
+        reading_again_while_a_writer_waits::<Fair<Loom>>(false);
+    });
 }
 
 // ---- The preference locks' fast paths ----
