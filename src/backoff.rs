@@ -19,18 +19,22 @@
 //!     and 8 threads on 2 cores.
 //!   - Seven yields bound what a waiter spends before sleeping to a few microseconds when
 //!     nothing else is runnable (a yield with an empty run queue returns at once).
-//! * [`spin`](Backoff::spin), the semaphore's and the readers-writer locks': one pause, then the
-//!   caller re-reads the word, up to [`Backend::SPIN_PAUSES`] pauses, then it sleeps. The
-//!   mutex's shape was measured on them too (one run of `benches/rwlock.rs` and
-//!   `benches/semaphore.rs` against the README's medians), and lost. The readers-writer locks
-//!   got slower: the fair lock 1.4–8 times at 4 and 8 threads (yielding gives the CPU away just
-//!   as a queued thread's turn comes), the preference locks up to 2 times in `mixed`. The
-//!   semaphore got faster, but its min/max share fell from 0.76 / 0.66 to 0.42 / 0.28 at 4 / 8
-//!   threads: it has no fairness bound to stop a yielder being overtaken. They keep this shape until they get a hand-off of
-//!   their own. The exception is the semaphore between processes (`ProcessShared`), which waits
-//!   with the mutex's shape: there the waiter and the process it waits for often share a core,
-//!   and a round trip through two semaphores took 9.8 µs spinning and 3.6 µs yielding, against
+//! * [`spin`](Backoff::spin), the semaphore's: one pause, then the caller re-reads the word, up
+//!   to [`Backend::SPIN_PAUSES`] pauses, then it sleeps. The mutex's shape was measured on the
+//!   semaphore too and made it faster, but its min/max share fell from 0.76 / 0.66 to 0.42 /
+//!   0.28 at 4 / 8 threads: it has no fairness bound to stop a yielder being overtaken. The
+//!   exception is the semaphore between processes (`ProcessShared`), which waits with the
+//!   mutex's shape: there the waiter and the process it waits for often share a core, and a
+//!   round trip through two semaphores took 9.8 µs spinning and 3.6 µs yielding, against
 //!   `sem_t`'s 4.5 µs (`benches/ipc.rs` under `taskset -c 0`).
+//! * The readers-writer locks wait with the mutex's shape, `spin_then_yield`, since they moved
+//!   onto the wait queue (the fair lock) and stopped sleeping on every wake (the preference
+//!   locks). Measured with `benches/rwlock.rs` against `spin`, one run each at 2 to 16 threads:
+//!   the preference locks went from up to 1.9× the best peer (read-heavy, 8 threads) to 0.8–1.0×,
+//!   with futex calls per operation down by 100 to 1,000 times; the fair lock, which spins only
+//!   while nobody waits in its line, from 0.6–109× (run to run) to mostly 0.8–1.3×. A yielder gives its core to
+//!   the holder instead of going to sleep and leaving the core idle, and on a virtual machine an
+//!   idle core takes tens of microseconds to wake.
 //! * [`snooze`](Backoff::snooze), for a lock that never sleeps (the spinlock, Peterson): rounds
 //!   of 1, 2, 4, … pauses between reads, so that many spinners do not all pounce on the line the
 //!   moment it changes, and after [`Backend::SNOOZE_ROUNDS`] rounds a yield of the CPU on every

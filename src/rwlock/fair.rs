@@ -211,7 +211,7 @@ impl<B: Backend> Fair<B> {
                 return true;
             }
             // Relaxed: a hint; the park's check decides.
-            if self.state.load(Relaxed) & PARKED == 0 && backoff.spin() {
+            if self.state.load(Relaxed) & PARKED == 0 && backoff.spin_then_yield() {
                 continue;
             }
             // Under the bucket lock, which every admit takes: either the lock is free for us now

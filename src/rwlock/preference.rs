@@ -207,7 +207,7 @@ impl<const WRITERS_FIRST: bool, B: Backend> Preference<WRITERS_FIRST, B> {
             }
             if s & READERS_WAITING == 0 {
                 // Nobody sleeps yet: spin a little, a short write may end first.
-                if backoff.spin() {
+                if backoff.spin_then_yield() {
                     s = self.state.load(Relaxed);
                     continue;
                 }
@@ -237,7 +237,10 @@ impl<const WRITERS_FIRST: bool, B: Backend> Preference<WRITERS_FIRST, B> {
             // Release bump in `bump_and_wake`, so seeing a bump means seeing the change before it.
             let seq = self.writer_seq.load(Acquire);
             let mut s = self.state.load(Relaxed);
-            while s & (READERS | WRITER) != 0 && s & WAITING_WRITERS == 0 && backoff.spin() {
+            // Spin for a gap, also behind other waiting writers and again after every wake:
+            // readers that overlap leave the lock free only for moments, which a sleeping
+            // writer's wake-up is too slow to catch.
+            while s & (READERS | WRITER) != 0 && backoff.spin_then_yield() {
                 s = self.state.load(Relaxed);
             }
             if s & (READERS | WRITER) == 0 {
@@ -263,6 +266,7 @@ impl<const WRITERS_FIRST: bool, B: Backend> Preference<WRITERS_FIRST, B> {
                 self.update(|s| s - WAITING_WRITER, Relaxed);
                 return false;
             }
+            backoff = Backoff::new();
         }
     }
 
