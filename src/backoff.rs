@@ -32,9 +32,9 @@
 //!   locks). Measured with `benches/rwlock.rs` against `spin`, one run each at 2 to 16 threads:
 //!   the preference locks went from up to 1.9× the best peer (read-heavy, 8 threads) to 0.8–1.0×,
 //!   with futex calls per operation down by 100 to 1,000 times; the fair lock, which spins only
-//!   while nobody waits in its line, from 0.6–109× (run to run) to mostly 0.8–1.3×. A yielder gives its core to
-//!   the holder instead of going to sleep and leaving the core idle, and on a virtual machine an
-//!   idle core takes tens of microseconds to wake.
+//!   while nobody waits in its line, from 0.6–109× (run to run) to mostly 0.8–1.3×. A yielder
+//!   gives its core to the holder instead of going to sleep and leaving the core idle, and on a
+//!   virtual machine an idle core takes tens of microseconds to wake.
 //! * [`snooze`](Backoff::snooze), for a lock that never sleeps (the spinlock, Peterson): rounds
 //!   of 1, 2, 4, … pauses between reads, so that many spinners do not all pounce on the line the
 //!   moment it changes, and after [`Backend::SNOOZE_ROUNDS`] rounds a yield of the CPU on every
