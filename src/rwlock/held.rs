@@ -212,3 +212,31 @@ macro_rules! guard_impls {
     };
 }
 pub(crate) use guard_impls;
+
+/// `map` and `try_map` for a guard of the module (`Self`, with fields `held` and `data`) whose
+/// mapped guard is `$Mapped`, written once for the four guards that map; `mut` for the write
+/// guards. The docs of each method come with the call.
+macro_rules! map_methods {
+    ($Mapped:ident, [$($mut_:tt)?], $(#[$map:meta])* map, $(#[$try_map:meta])* try_map) => {
+        $(#[$map])*
+        pub fn map<U: ?Sized>(this: Self, f: impl FnOnce(&$($mut_)? T) -> &$($mut_)? U) -> $Mapped<'a, U, P> {
+            match Self::try_map(this, |data| Some(f(data))) {
+                Ok(mapped) => mapped,
+                Err(_) => unreachable!("the closure always finds its part"),
+            }
+        }
+
+        $(#[$try_map])*
+        pub fn try_map<U: ?Sized>(
+            #[allow(unused_mut)] mut this: Self,
+            f: impl FnOnce(&$($mut_)? T) -> Option<&$($mut_)? U>,
+        ) -> Result<$Mapped<'a, U, P>, Self> {
+            // If `f` panics, `this` drops and releases the lock.
+            match f(&$($mut_)? *this).map(core::ptr::NonNull::from) {
+                Some(data) => Ok($Mapped::from_parts(this.held, data)),
+                None => Err(this),
+            }
+        }
+    };
+}
+pub(crate) use map_methods;

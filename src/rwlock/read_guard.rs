@@ -3,7 +3,7 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use super::held::{guard_impls, Held, Read};
+use super::held::{guard_impls, map_methods, Held, Read};
 use super::raw::RawRwLock;
 use super::RwLock;
 
@@ -69,41 +69,33 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockReadGuard<'a, T, P> {
         RwLockReadGuard { held, data, _marker: PhantomData }
     }
 
-    /// A guard of one part of the data, made by `f` from the whole; the read lock stays held
-    /// until the new guard drops. If `f` panics, the lock is released.
-    ///
-    /// ```
-    /// use turnstile::{FairRwLock, RwLockReadGuard};
-    ///
-    /// let lock = FairRwLock::new((String::from("name"), 7));
-    /// let count = RwLockReadGuard::map(lock.read(), |pair| &pair.1);
-    /// assert_eq!(*count, 7);
-    /// assert!(lock.try_write().is_none()); // still read-locked through `count`
-    /// ```
-    pub fn map<U: ?Sized>(this: Self, f: impl FnOnce(&T) -> &U) -> MappedRwLockReadGuard<'a, U, P> {
-        let data = NonNull::from(f(&*this));
-        MappedRwLockReadGuard { held: this.held, data, _marker: PhantomData }
-    }
-
-    /// As [`map`](Self::map), when `f` may find nothing: then the original guard comes back,
-    /// still holding the read lock.
-    ///
-    /// ```
-    /// use turnstile::{RwLockReadGuard, WriterPrefRwLock};
-    ///
-    /// let lock = WriterPrefRwLock::new(vec![1, 2]);
-    /// let guard = RwLockReadGuard::try_map(lock.read(), |v| v.get(5)).unwrap_err(); // no element 5
-    /// let first = RwLockReadGuard::try_map(guard, |v| v.first()).unwrap();
-    /// assert_eq!(*first, 1);
-    /// ```
-    pub fn try_map<U: ?Sized>(
-        this: Self,
-        f: impl FnOnce(&T) -> Option<&U>,
-    ) -> Result<MappedRwLockReadGuard<'a, U, P>, Self> {
-        match f(&*this).map(NonNull::from) {
-            Some(data) => Ok(MappedRwLockReadGuard { held: this.held, data, _marker: PhantomData }),
-            None => Err(this),
-        }
+    map_methods! {
+        MappedRwLockReadGuard,
+        [],
+        /// A guard of one part of the data, made by `f` from the whole; the read lock stays held
+        /// until the new guard drops. If `f` panics, the lock is released.
+        ///
+        /// ```
+        /// use turnstile::{FairRwLock, RwLockReadGuard};
+        ///
+        /// let lock = FairRwLock::new((String::from("name"), 7));
+        /// let count = RwLockReadGuard::map(lock.read(), |pair| &pair.1);
+        /// assert_eq!(*count, 7);
+        /// assert!(lock.try_write().is_none()); // still read-locked through `count`
+        /// ```
+        map,
+        /// As [`map`](Self::map), when `f` may find nothing: then the original guard comes back,
+        /// still holding the read lock.
+        ///
+        /// ```
+        /// use turnstile::{RwLockReadGuard, WriterPrefRwLock};
+        ///
+        /// let lock = WriterPrefRwLock::new(vec![1, 2]);
+        /// let guard = RwLockReadGuard::try_map(lock.read(), |v| v.get(5)).unwrap_err(); // no element 5
+        /// let first = RwLockReadGuard::try_map(guard, |v| v.first()).unwrap();
+        /// assert_eq!(*first, 1);
+        /// ```
+        try_map
     }
 
     /// Releases the read lock while `f` runs, then takes a read lock again before returning (also
@@ -158,40 +150,37 @@ pub struct MappedRwLockReadGuard<'a, T: ?Sized, P: RawRwLock> {
 guard_impls!(MappedRwLockReadGuard['_], shared, Sync);
 
 impl<'a, T: ?Sized, P: RawRwLock> MappedRwLockReadGuard<'a, T, P> {
-    /// Maps again, to a part of this part.
-    ///
-    /// ```
-    /// use turnstile::rwlock::MappedRwLockReadGuard;
-    /// use turnstile::{FairRwLock, RwLockReadGuard};
-    ///
-    /// let lock = FairRwLock::new(((1, 2), 3));
-    /// let inner = RwLockReadGuard::map(lock.read(), |t| &t.0);
-    /// assert_eq!(*MappedRwLockReadGuard::map(inner, |pair| &pair.1), 2);
-    /// ```
-    pub fn map<U: ?Sized>(this: Self, f: impl FnOnce(&T) -> &U) -> MappedRwLockReadGuard<'a, U, P> {
-        let data = NonNull::from(f(&*this));
-        MappedRwLockReadGuard { held: this.held, data, _marker: PhantomData }
+    /// Wraps a hold of the place `data`.
+    fn from_parts(held: Held<'a, P, Read>, data: NonNull<T>) -> Self {
+        MappedRwLockReadGuard { held, data, _marker: PhantomData }
     }
 
-    /// As [`map`](Self::map), giving this guard back if `f` finds nothing.
-    ///
-    /// ```
-    /// use turnstile::rwlock::MappedRwLockReadGuard;
-    /// use turnstile::{FairRwLock, RwLockReadGuard};
-    ///
-    /// let lock = FairRwLock::new((vec![1], 0));
-    /// let list = RwLockReadGuard::map(lock.read(), |t| &t.0);
-    /// let list = MappedRwLockReadGuard::try_map(list, |l| l.get(1)).unwrap_err();
-    /// assert_eq!(*list, [1]);
-    /// ```
-    pub fn try_map<U: ?Sized>(
-        this: Self,
-        f: impl FnOnce(&T) -> Option<&U>,
-    ) -> Result<MappedRwLockReadGuard<'a, U, P>, Self> {
-        match f(&*this).map(NonNull::from) {
-            Some(data) => Ok(MappedRwLockReadGuard { held: this.held, data, _marker: PhantomData }),
-            None => Err(this),
-        }
+    map_methods! {
+        MappedRwLockReadGuard,
+        [],
+        /// Maps again, to a part of this part.
+        ///
+        /// ```
+        /// use turnstile::rwlock::MappedRwLockReadGuard;
+        /// use turnstile::{FairRwLock, RwLockReadGuard};
+        ///
+        /// let lock = FairRwLock::new(((1, 2), 3));
+        /// let inner = RwLockReadGuard::map(lock.read(), |t| &t.0);
+        /// assert_eq!(*MappedRwLockReadGuard::map(inner, |pair| &pair.1), 2);
+        /// ```
+        map,
+        /// As [`map`](Self::map), giving this guard back if `f` finds nothing.
+        ///
+        /// ```
+        /// use turnstile::rwlock::MappedRwLockReadGuard;
+        /// use turnstile::{FairRwLock, RwLockReadGuard};
+        ///
+        /// let lock = FairRwLock::new((vec![1], 0));
+        /// let list = RwLockReadGuard::map(lock.read(), |t| &t.0);
+        /// let list = MappedRwLockReadGuard::try_map(list, |l| l.get(1)).unwrap_err();
+        /// assert_eq!(*list, [1]);
+        /// ```
+        try_map
     }
 
     /// As [`RwLockReadGuard::unlock_fair`]: the same as dropping the guard, under every policy.

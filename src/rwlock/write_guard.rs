@@ -3,7 +3,7 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use super::held::{guard_impls, Held, Upgradable, Write};
+use super::held::{guard_impls, map_methods, Held, Upgradable, Write};
 use super::raw::RawRwLock;
 use super::{RwLock, RwLockReadGuard, RwLockUpgradableReadGuard};
 
@@ -108,45 +108,34 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockWriteGuard<'a, T, P> {
         RwLockUpgradableReadGuard::from_parts(held, data)
     }
 
-    /// A guard of one part of the data, made by `f` from the whole; the write lock stays held
-    /// until the new guard drops. If `f` panics, the lock is released.
-    ///
-    /// ```
-    /// use turnstile::{FairRwLock, RwLockWriteGuard};
-    ///
-    /// let lock = FairRwLock::new((String::from("name"), 1));
-    /// let mut count = RwLockWriteGuard::map(lock.write(), |pair| &mut pair.1);
-    /// *count += 1;
-    /// drop(count);
-    /// assert_eq!(lock.read().1, 2);
-    /// ```
-    pub fn map<U: ?Sized>(
-        mut this: Self,
-        f: impl FnOnce(&mut T) -> &mut U,
-    ) -> MappedRwLockWriteGuard<'a, U, P> {
-        let data = NonNull::from(f(&mut *this));
-        MappedRwLockWriteGuard { held: this.held, data, _marker: PhantomData }
-    }
-
-    /// As [`map`](Self::map), when `f` may find nothing to guard: then the original guard comes
-    /// back, still holding the lock.
-    ///
-    /// ```
-    /// use turnstile::{RwLockWriteGuard, WriterPrefRwLock};
-    ///
-    /// let lock = WriterPrefRwLock::new(vec![1, 2]);
-    /// let guard = RwLockWriteGuard::try_map(lock.write(), |v| v.get_mut(5)).unwrap_err();
-    /// let mut first = RwLockWriteGuard::try_map(guard, |v| v.first_mut()).unwrap();
-    /// *first = 0;
-    /// ```
-    pub fn try_map<U: ?Sized>(
-        mut this: Self,
-        f: impl FnOnce(&mut T) -> Option<&mut U>,
-    ) -> Result<MappedRwLockWriteGuard<'a, U, P>, Self> {
-        match f(&mut *this).map(NonNull::from) {
-            Some(data) => Ok(MappedRwLockWriteGuard { held: this.held, data, _marker: PhantomData }),
-            None => Err(this),
-        }
+    map_methods! {
+        MappedRwLockWriteGuard,
+        [mut],
+        /// A guard of one part of the data, made by `f` from the whole; the write lock stays held
+        /// until the new guard drops. If `f` panics, the lock is released.
+        ///
+        /// ```
+        /// use turnstile::{FairRwLock, RwLockWriteGuard};
+        ///
+        /// let lock = FairRwLock::new((String::from("name"), 1));
+        /// let mut count = RwLockWriteGuard::map(lock.write(), |pair| &mut pair.1);
+        /// *count += 1;
+        /// drop(count);
+        /// assert_eq!(lock.read().1, 2);
+        /// ```
+        map,
+        /// As [`map`](Self::map), when `f` may find nothing to guard: then the original guard comes
+        /// back, still holding the lock.
+        ///
+        /// ```
+        /// use turnstile::{RwLockWriteGuard, WriterPrefRwLock};
+        ///
+        /// let lock = WriterPrefRwLock::new(vec![1, 2]);
+        /// let guard = RwLockWriteGuard::try_map(lock.write(), |v| v.get_mut(5)).unwrap_err();
+        /// let mut first = RwLockWriteGuard::try_map(guard, |v| v.first_mut()).unwrap();
+        /// *first = 0;
+        /// ```
+        try_map
     }
 
     /// Releases the write lock while `f` runs, then takes it back before returning (also if `f`
@@ -203,44 +192,38 @@ pub struct MappedRwLockWriteGuard<'a, T: ?Sized, P: RawRwLock> {
 guard_impls!(MappedRwLockWriteGuard['_], exclusive, Sync);
 
 impl<'a, T: ?Sized, P: RawRwLock> MappedRwLockWriteGuard<'a, T, P> {
-    /// Maps again, to a part of this part.
-    ///
-    /// ```
-    /// use turnstile::rwlock::MappedRwLockWriteGuard;
-    /// use turnstile::{FairRwLock, RwLockWriteGuard};
-    ///
-    /// let lock = FairRwLock::new(((1, 2), 3));
-    /// let inner = RwLockWriteGuard::map(lock.write(), |t| &mut t.0);
-    /// *MappedRwLockWriteGuard::map(inner, |pair| &mut pair.1) = 5;
-    /// assert_eq!(*lock.read(), ((1, 5), 3));
-    /// ```
-    pub fn map<U: ?Sized>(
-        mut this: Self,
-        f: impl FnOnce(&mut T) -> &mut U,
-    ) -> MappedRwLockWriteGuard<'a, U, P> {
-        let data = NonNull::from(f(&mut *this));
-        MappedRwLockWriteGuard { held: this.held, data, _marker: PhantomData }
+    /// Wraps a hold of the place `data`.
+    fn from_parts(held: Held<'a, P, Write>, data: NonNull<T>) -> Self {
+        MappedRwLockWriteGuard { held, data, _marker: PhantomData }
     }
 
-    /// As [`map`](Self::map), giving this guard back if `f` finds nothing.
-    ///
-    /// ```
-    /// use turnstile::rwlock::MappedRwLockWriteGuard;
-    /// use turnstile::{ReaderPrefRwLock, RwLockWriteGuard};
-    ///
-    /// let lock = ReaderPrefRwLock::new((vec![1], 0));
-    /// let list = RwLockWriteGuard::map(lock.write(), |t| &mut t.0);
-    /// let list = MappedRwLockWriteGuard::try_map(list, |l| l.get_mut(1)).unwrap_err();
-    /// assert_eq!(*list, [1]);
-    /// ```
-    pub fn try_map<U: ?Sized>(
-        mut this: Self,
-        f: impl FnOnce(&mut T) -> Option<&mut U>,
-    ) -> Result<MappedRwLockWriteGuard<'a, U, P>, Self> {
-        match f(&mut *this).map(NonNull::from) {
-            Some(data) => Ok(MappedRwLockWriteGuard { held: this.held, data, _marker: PhantomData }),
-            None => Err(this),
-        }
+    map_methods! {
+        MappedRwLockWriteGuard,
+        [mut],
+        /// Maps again, to a part of this part.
+        ///
+        /// ```
+        /// use turnstile::rwlock::MappedRwLockWriteGuard;
+        /// use turnstile::{FairRwLock, RwLockWriteGuard};
+        ///
+        /// let lock = FairRwLock::new(((1, 2), 3));
+        /// let inner = RwLockWriteGuard::map(lock.write(), |t| &mut t.0);
+        /// *MappedRwLockWriteGuard::map(inner, |pair| &mut pair.1) = 5;
+        /// assert_eq!(*lock.read(), ((1, 5), 3));
+        /// ```
+        map,
+        /// As [`map`](Self::map), giving this guard back if `f` finds nothing.
+        ///
+        /// ```
+        /// use turnstile::rwlock::MappedRwLockWriteGuard;
+        /// use turnstile::{ReaderPrefRwLock, RwLockWriteGuard};
+        ///
+        /// let lock = ReaderPrefRwLock::new((vec![1], 0));
+        /// let list = RwLockWriteGuard::map(lock.write(), |t| &mut t.0);
+        /// let list = MappedRwLockWriteGuard::try_map(list, |l| l.get_mut(1)).unwrap_err();
+        /// assert_eq!(*list, [1]);
+        /// ```
+        try_map
     }
 
     /// As [`RwLockWriteGuard::unlock_fair`]: the same as dropping the guard, under every policy.
