@@ -417,11 +417,10 @@ impl ConstInit for Fair<Real> {
     const INIT: Self = Fair { state: AtomicU32::new(0) };
 }
 
-// SAFETY: every acquisition adds to the state by a compare-exchange from a state its kind fits
-// (a writer only into 0, readers only without `WRITER`, an upgrade only when its reader is the
-// last), in `try_acquire` or in `admit`; so a writer excludes everyone. Every release is a
-// Release read-modify-write, every acquisition an Acquire one (an admitted waiter's through the
-// queue's Release/Acquire on its word).
+// Every release is a Release read-modify-write, every acquisition an Acquire one (an admitted
+// waiter's through the queue's Release/Acquire on its word).
+// SAFETY: each acquisition is a compare-exchange from a state its kind fits (a writer only into 0,
+// readers only without `WRITER`, an upgrade only as the last reader), so a writer excludes all.
 unsafe impl<B: Backend> RawRwLock for Fair<B> {
     type Backend = B;
     const NAME: &'static str = "FairRwLock";

@@ -394,10 +394,10 @@ impl<const WRITERS_FIRST: bool> ConstInit for Preference<WRITERS_FIRST, Real> {
     const INIT: Self = Preference { state: AtomicU32::new(0), writer_seq: AtomicU32::new(0) };
 }
 
-// SAFETY: a writer enters only by a compare-exchange from a state with no readers and no
-// writer, a reader only from a state without `WRITER`, the upgradable reader only without
-// `UPGRADABLE` too, and an upgrade only when its read is the last; so writers exclude everyone.
 // Every release is a Release read-modify-write of `state` and every acquisition an Acquire one.
+// SAFETY: a writer enters only by a compare-exchange from a state with no readers and no writer,
+// a reader only without `WRITER` (the upgradable one only without `UPGRADABLE` too), and an
+// upgrade only as the last reader; so writers exclude everyone.
 unsafe impl<const WRITERS_FIRST: bool, B: Backend> RawRwLock for Preference<WRITERS_FIRST, B> {
     type Backend = B;
     const NAME: &'static str = if WRITERS_FIRST { "WriterPrefRwLock" } else { "ReaderPrefRwLock" };
