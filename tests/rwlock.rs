@@ -501,13 +501,18 @@ fn an_upgradable_reader_shares_with_readers_and_excludes_writers_and_upgraders<P
 fn an_upgrade_waits_for_the_readers_then_writes<P: Policy>() {
     let lock = new_lock::<u32, P>(1);
     let reader = lock.read();
+    let (probe_tx, probe_rx) = mpsc::channel();
     thread::scope(|s| {
-        let upgrader = spawn_asleep(s, || {
+        let lock = &lock;
+        let upgrader = s.spawn(move || {
             let upgradable = lock.upgradable_read();
             let upgradable = RwLockUpgradableReadGuard::try_upgrade(upgradable).expect_err("a reader holds");
+            probe_tx.send(SleepProbe::current()).unwrap();
             let mut writer = RwLockUpgradableReadGuard::upgrade(upgradable);
             *writer += 1;
         });
+        // The reader stays until the upgrader has failed to upgrade and (natively) sleeps.
+        probe_rx.recv().unwrap().wait_until_asleep();
         assert_eq!(*reader, 1);
         drop(reader);
         upgrader.join().unwrap();
