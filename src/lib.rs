@@ -93,6 +93,30 @@ pub use rwlock::{
     RwLockUpgradableReadGuard, RwLockWriteGuard, WriterPrefRwLock,
 };
 pub use semaphore::{Semaphore, SemaphorePermit};
+
+/// A readers-writer lock with the default policy, [`WriterPrefRwLock`]: the drop-in for
+/// `std::sync::RwLock` and `parking_lot::RwLock`, so that `RwLock::new(x)` needs no annotation
+/// and the guard types ([`RwLockReadGuard`], [`RwLockWriteGuard`], ...) need no policy.
+///
+/// Why writer-preferring: once a writer waits, new readers wait behind it, which is what std's
+/// `RwLock` does on Linux and what parking_lot's does too (parking_lot adds eventual fairness);
+/// so code written for either keeps its behaviour, and a stream of readers cannot keep a writer
+/// out. It was also the fastest of the three policies in the crate's benchmarks (README,
+/// "Readers-writer locks"). Choose [`ReaderPrefRwLock`] or [`FairRwLock`] by name for the
+/// other policies (see [`rwlock`]).
+///
+/// ```
+/// use turnstile::{MappedRwLockReadGuard, RwLock, RwLockReadGuard};
+///
+/// static ROUTES: RwLock<Vec<&str>> = RwLock::new(Vec::new());
+///
+/// fn first<'a>(routes: &'a RwLock<Vec<&'static str>>) -> Option<MappedRwLockReadGuard<'a, &'static str>> {
+///     RwLockReadGuard::try_map(routes.read(), |all| all.first()).ok()
+/// }
+/// ROUTES.write().push("/");
+/// assert_eq!(first(&ROUTES).as_deref(), Some(&"/"));
+/// ```
+pub type RwLock<T> = rwlock::RwLock<T, rwlock::WriterPref>;
 pub use spin::{ArcSpinLockGuard, MappedSpinLockGuard, SpinLock, SpinLockGuard};
 
 /// Runs the README's Rust examples as doc tests, so the front page cannot go stale.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::held::{guard_impls, Held, Read, Upgradable, Write};
 use super::raw::RawRwLock;
 use super::RwLock;
+use super::WriterPref;
 
 /// Declares an arc guard of kind `$Kind`: the hold, then the `Arc` that keeps its lock alive
 /// (fields drop in order, so the lock is released before the `Arc` may free it).
@@ -13,7 +14,7 @@ macro_rules! arc_guard {
     ($(#[$doc:meta])* $Guard:ident, $Kind:ty, $mode:ident, $make:literal) => {
         $(#[$doc])*
         #[must_use = "if unused the lock is released at once"]
-        pub struct $Guard<T: ?Sized, P: RawRwLock> {
+        pub struct $Guard<T: ?Sized, P: RawRwLock = WriterPref> {
             held: Held<'static, P, $Kind>,
             data: NonNull<T>,
             lock: Arc<RwLock<T, P>>,

@@ -6,6 +6,7 @@ use core::ptr::NonNull;
 use super::held::{guard_impls, map_methods, Held, Read};
 use super::raw::RawRwLock;
 use super::RwLock;
+use super::WriterPref;
 
 /// Shared access to an [`RwLock`]'s data: other readers may hold the lock too, no writer can.
 /// Dropping it releases this read lock; a panic that unwinds through it releases it as well.
@@ -41,7 +42,7 @@ use super::RwLock;
 /// });
 /// ```
 #[must_use = "if unused the read lock is released at once"]
-pub struct RwLockReadGuard<'a, T: ?Sized, P: RawRwLock> {
+pub struct RwLockReadGuard<'a, T: ?Sized, P: RawRwLock = WriterPref> {
     held: Held<'a, P, Read>,
     data: NonNull<T>,
     // `&'a T`: covariant in `T`, as std's guard; the hold makes it `!Send`.
@@ -141,7 +142,7 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockReadGuard<'a, T, P> {
 /// assert_eq!(*last, 3);
 /// ```
 #[must_use = "if unused the read lock is released at once"]
-pub struct MappedRwLockReadGuard<'a, T: ?Sized, P: RawRwLock> {
+pub struct MappedRwLockReadGuard<'a, T: ?Sized, P: RawRwLock = WriterPref> {
     held: Held<'a, P, Read>,
     data: NonNull<T>,
     _marker: PhantomData<&'a T>,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::held::{guard_impls, Held, Read, Upgradable, Write};
 use super::raw::RawRwLock;
+use super::WriterPref;
 use super::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Shared access to an [`RwLock`]'s data that can become exclusive without letting a writer in
@@ -34,7 +35,7 @@ use super::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// assert_send::<turnstile::RwLockUpgradableReadGuard<'static, u8, turnstile::rwlock::Fair>>();
 /// ```
 #[must_use = "if unused the upgradable read lock is released at once"]
-pub struct RwLockUpgradableReadGuard<'a, T: ?Sized, P: RawRwLock> {
+pub struct RwLockUpgradableReadGuard<'a, T: ?Sized, P: RawRwLock = WriterPref> {
     held: Held<'a, P, Upgradable>,
     data: NonNull<T>,
     // `&'a mut T`: invariant in `T`, since an upgrade writes it.

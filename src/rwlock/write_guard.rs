@@ -5,6 +5,7 @@ use core::ptr::NonNull;
 
 use super::held::{guard_impls, map_methods, Held, Upgradable, Write};
 use super::raw::RawRwLock;
+use super::WriterPref;
 use super::{RwLock, RwLockReadGuard, RwLockUpgradableReadGuard};
 
 /// Exclusive access to an [`RwLock`]'s data: nobody else holds the lock. Dropping it releases the
@@ -28,7 +29,7 @@ use super::{RwLock, RwLockReadGuard, RwLockUpgradableReadGuard};
 /// assert_eq!(*lock.read(), [1, 2]);
 /// ```
 #[must_use = "if unused the write lock is released at once"]
-pub struct RwLockWriteGuard<'a, T: ?Sized, P: RawRwLock> {
+pub struct RwLockWriteGuard<'a, T: ?Sized, P: RawRwLock = WriterPref> {
     held: Held<'a, P, Write>,
     data: NonNull<T>,
     // `&'a mut T`: invariant in `T`, since the guard writes it.
@@ -183,7 +184,7 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockWriteGuard<'a, T, P> {
 /// assert_eq!(*lock.read(), [0, 0, 0, 9]);
 /// ```
 #[must_use = "if unused the write lock is released at once"]
-pub struct MappedRwLockWriteGuard<'a, T: ?Sized, P: RawRwLock> {
+pub struct MappedRwLockWriteGuard<'a, T: ?Sized, P: RawRwLock = WriterPref> {
     held: Held<'a, P, Write>,
     data: NonNull<T>,
     _marker: PhantomData<&'a mut T>,
