@@ -399,3 +399,42 @@ fn fair_semaphore_timed_out_head_that_keeps_its_permits_strands_the_next() {
         )
     });
 }
+
+/// A semaphore of one permit as a lock, with the main thread's permit owned: taken here,
+/// returned by another thread. The other holder must see the main thread's bump, which only the
+/// permit orders: `bump` is spawned before the main thread touches the counter.
+fn an_owned_permit_returned_elsewhere_orders_its_holders<B: Backend>() {
+    let sem = Arc::new(Semaphore::<B>::with_backend(1));
+    let counter = Arc::new(Message(UnsafeCell::new(0)));
+    let bump = {
+        let (sem, counter) = (Arc::clone(&sem), Arc::clone(&counter));
+        thread::spawn(move || {
+            let _permit = sem.acquire();
+            // SAFETY: one permit: no other holder touches the counter meanwhile.
+            counter.0.with_mut(|v| unsafe { *v += 1 });
+        })
+    };
+    let permit = sem.acquire_owned();
+    // SAFETY: as above.
+    counter.0.with_mut(|v| unsafe { *v += 1 });
+    let returner = thread::spawn(move || drop(permit));
+    returner.join().unwrap();
+    bump.join().unwrap();
+    // SAFETY: both holders are done.
+    assert_eq!(counter.0.with(|v| unsafe { *v }), 2);
+    assert_eq!(sem.available_permits(), 1);
+}
+
+#[test]
+fn semaphore_owned_permit_returned_on_another_thread_orders_its_holders() {
+    check_bounded(THREE, an_owned_permit_returned_elsewhere_orders_its_holders::<Loom>);
+}
+
+#[test]
+fn semaphore_owned_permit_without_release_lets_holders_race() {
+    check_fails_bounded(
+        THREE,
+        RACE,
+        an_owned_permit_returned_elsewhere_orders_its_holders::<Loom<NoRelease>>,
+    );
+}

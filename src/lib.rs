@@ -92,7 +92,7 @@ pub use rwlock::{
     FairRwLock, MappedRwLockReadGuard, MappedRwLockWriteGuard, ReaderPrefRwLock, RwLockReadGuard,
     RwLockUpgradableReadGuard, RwLockWriteGuard, WriterPrefRwLock,
 };
-pub use semaphore::{Semaphore, SemaphorePermit};
+pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 /// A readers-writer lock with the default policy, [`WriterPrefRwLock`]: the drop-in for
 /// `std::sync::RwLock` and `parking_lot::RwLock`, so that `RwLock::new(x)` needs no annotation

@@ -92,6 +92,9 @@ use crate::backend::{Backend, Parked, Real, Word};
 use crate::backoff::Backoff;
 use crate::machine::queue::{self, Pick};
 
+mod owned;
+pub use owned::OwnedSemaphorePermit;
+
 /// `permits` (queued backends): threads wait in the line of the `permits` word. Set and cleared
 /// only under the bucket lock, cleared only when the line is empty.
 const PARKED: u32 = 1 << 31;

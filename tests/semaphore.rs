@@ -697,3 +697,66 @@ fn fair_threads_share_permits_and_lose_none() {
     assert_eq!(sem.available_permits(), 2);
     assert!(!sem.has_waiters());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Owned permits.
+
+#[test]
+fn an_owned_permit_moves_into_a_spawned_thread_and_returns_there() {
+    fn assert_send_static<T: Send + 'static>(_: &T) {}
+    let sem = std::sync::Arc::new(Semaphore::new(2));
+    let inside = std::sync::Arc::new(AtomicUsize::new(0));
+    let jobs: Vec<_> = (0..6)
+        .map(|_| {
+            let permit = sem.acquire_owned();
+            assert_send_static(&permit);
+            let inside = std::sync::Arc::clone(&inside);
+            thread::spawn(move || {
+                assert!(inside.fetch_add(1, SeqCst) < 2, "more holders than permits");
+                inside.fetch_sub(1, SeqCst);
+                drop(permit);
+            })
+        })
+        .collect();
+    for job in jobs {
+        job.join().unwrap();
+    }
+    assert_eq!(sem.available_permits(), 2);
+}
+
+#[test]
+fn owned_permits_count_forget_and_time_out_as_borrowed_ones() {
+    let sem = std::sync::Arc::new(Semaphore::new(3));
+    let two = sem.acquire_many_owned(2);
+    assert_eq!((two.num_permits(), sem.available_permits()), (2, 1));
+    assert!(sem.try_acquire_many_owned(2).is_none());
+    assert!(sem.acquire_many_owned_timeout(2, Duration::from_millis(1)).is_none());
+    assert!(sem.acquire_many_owned_until(2, past()).is_none());
+    assert_eq!(sem.available_permits(), 1, "the failed attempts took nothing");
+    let one = sem.try_acquire_owned().unwrap();
+    assert!(sem.acquire_owned_timeout(Duration::from_millis(1)).is_none());
+    assert!(sem.acquire_owned_until(past()).is_none());
+    assert!(std::sync::Arc::ptr_eq(one.semaphore(), &sem));
+    one.forget();
+    drop(two);
+    assert_eq!(sem.available_permits(), 2, "the forgotten permit stays out");
+    assert_eq!(std::sync::Arc::strong_count(&sem), 1, "every permit gave its Arc back");
+}
+
+#[test]
+fn a_sleeper_gets_the_permit_an_owned_one_returns_from_another_thread() {
+    let sem = std::sync::Arc::new(Semaphore::new(1));
+    let permit = sem.acquire_owned();
+    let (probe_tx, probe_rx) = mpsc::channel();
+    let sleeper = {
+        let sem = std::sync::Arc::clone(&sem);
+        thread::spawn(move || {
+            probe_tx.send(SleepProbe::current()).unwrap();
+            drop(sem.acquire());
+        })
+    };
+    probe_rx.recv().unwrap().wait_until_asleep();
+    thread::spawn(move || drop(permit)).join().unwrap();
+    sleeper.join().unwrap();
+    assert_eq!(sem.available_permits(), 1);
+}
