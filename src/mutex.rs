@@ -241,10 +241,43 @@ pub struct Mutex<T: ?Sized, B: Backend = Real> {
 }
 
 /// The guard of a [`Mutex`]: the lock is held until it is dropped.
+///
+/// ```
+/// use turnstile::{Mutex, MutexGuard};
+///
+/// fn take_first(queue: &Mutex<Vec<u32>>) -> (Option<u32>, MutexGuard<'_, Vec<u32>>) {
+///     let mut guard = queue.lock();
+///     (guard.pop(), guard) // the caller keeps the lock
+/// }
+/// let queue = Mutex::new(vec![7]);
+/// let (first, rest) = take_first(&queue);
+/// assert_eq!((first, rest.len()), (Some(7), 0));
+/// ```
 pub type MutexGuard<'a, T, B = Real> = LockGuard<'a, Mutex<T, B>>;
 /// A guard of part of a [`Mutex`]'s data, from [`MutexGuard::map`](LockGuard::map).
+///
+/// ```
+/// use turnstile::{MappedMutexGuard, Mutex, MutexGuard};
+///
+/// let lock = Mutex::new((String::from("a"), 1));
+/// let mut count: MappedMutexGuard<'_, (String, i32), i32> = MutexGuard::map(lock.lock(), |p| &mut p.1);
+/// *count += 1;
+/// drop(count);
+/// assert_eq!(lock.lock().1, 2);
+/// ```
 pub type MappedMutexGuard<'a, T, U, B = Real> = MappedLockGuard<'a, Mutex<T, B>, U>;
 /// A [`Mutex`] guard that owns an `Arc` of the mutex, from [`Mutex::lock_arc`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use turnstile::{ArcMutexGuard, Mutex};
+///
+/// let lock = Arc::new(Mutex::new(Vec::new()));
+/// let mut guard: ArcMutexGuard<Vec<u8>> = lock.lock_arc();
+/// guard.push(1);
+/// drop(guard);
+/// assert_eq!(*lock.lock(), [1]);
+/// ```
 pub type ArcMutexGuard<T, B = Real> = ArcLockGuard<Mutex<T, B>>;
 
 impl<T> Mutex<T> {

@@ -71,6 +71,16 @@ pub struct PetersonHandle<T: ?Sized, B: Backend = Real> {
 }
 
 /// The guard of a [`PetersonHandle`]: the lock is held until it is dropped.
+///
+/// ```
+/// use turnstile::{Peterson, PetersonGuard};
+///
+/// let (mut a, _b) = Peterson::pair(0);
+/// let mut guard: PetersonGuard<'_, i32> = a.lock();
+/// *guard += 1;
+/// drop(guard);
+/// assert_eq!(*a.lock(), 1);
+/// ```
 pub type PetersonGuard<'a, T, B = Real> = LockGuard<'a, PetersonHandle<T, B>>;
 
 impl<T> Peterson<T> {

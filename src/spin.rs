@@ -62,10 +62,41 @@ pub struct SpinLock<T: ?Sized, B: Backend = Real> {
 }
 
 /// The guard of a [`SpinLock`]: the lock is held until it is dropped.
+///
+/// ```
+/// use turnstile::{SpinLock, SpinLockGuard};
+///
+/// fn push(list: &SpinLock<Vec<u8>>, x: u8) -> SpinLockGuard<'_, Vec<u8>> {
+///     let mut guard = list.lock();
+///     guard.push(x);
+///     guard // still held by the caller
+/// }
+/// let list = SpinLock::new(Vec::new());
+/// assert_eq!(*push(&list, 1), [1]);
+/// ```
 pub type SpinLockGuard<'a, T, B = Real> = LockGuard<'a, SpinLock<T, B>>;
 /// A guard of part of a [`SpinLock`]'s data, from [`SpinLockGuard::map`](LockGuard::map).
+///
+/// ```
+/// use turnstile::{MappedSpinLockGuard, SpinLock, SpinLockGuard};
+///
+/// let lock = SpinLock::new((1u8, 2u8));
+/// let second: MappedSpinLockGuard<'_, (u8, u8), u8> = SpinLockGuard::map(lock.lock(), |p| &mut p.1);
+/// assert_eq!(*second, 2);
+/// ```
 pub type MappedSpinLockGuard<'a, T, U, B = Real> = MappedLockGuard<'a, SpinLock<T, B>, U>;
 /// A [`SpinLock`] guard that owns an `Arc` of the lock, from [`SpinLock::lock_arc`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use turnstile::{ArcSpinLockGuard, SpinLock};
+///
+/// let lock = Arc::new(SpinLock::new(0));
+/// let mut guard: ArcSpinLockGuard<i32> = lock.lock_arc();
+/// *guard += 1;
+/// drop(guard);
+/// assert_eq!(*lock.lock(), 1);
+/// ```
 pub type ArcSpinLockGuard<T, B = Real> = ArcLockGuard<SpinLock<T, B>>;
 
 impl<T> SpinLock<T> {

@@ -124,11 +124,36 @@ pub struct RwLock<T: ?Sized, P: RawRwLock> {
 unsafe impl<T: ?Sized + Send + Sync, P: RawRwLock> Sync for RwLock<T, P> {}
 
 /// A reader-preferring lock: readers enter whenever no writer holds it. See [`ReaderPref`].
+///
+/// ```
+/// use turnstile::ReaderPrefRwLock;
+///
+/// let lock = ReaderPrefRwLock::new(1);
+/// let first = lock.read();
+/// let second = lock.read(); // never waits while only readers hold it
+/// assert_eq!(*first + *second, 2);
+/// ```
 pub type ReaderPrefRwLock<T, B = Real> = RwLock<T, ReaderPref<B>>;
 /// A writer-preferring lock: a waiting writer goes before readers that come after it. See
 /// [`WriterPref`].
+///
+/// ```
+/// use turnstile::WriterPrefRwLock;
+///
+/// let lock = WriterPrefRwLock::new(String::from("v1"));
+/// *lock.write() = String::from("v2");
+/// assert_eq!(*lock.read(), "v2");
+/// ```
 pub type WriterPrefRwLock<T, B = Real> = RwLock<T, WriterPref<B>>;
 /// A fair lock: arrival order, consecutive readers together. See [`Fair`].
+///
+/// ```
+/// use turnstile::FairRwLock;
+///
+/// static JOBS: FairRwLock<Vec<u32>> = FairRwLock::new(Vec::new());
+/// JOBS.write().push(1);
+/// assert_eq!(JOBS.read().len(), 1);
+/// ```
 pub type FairRwLock<T, B = Real> = RwLock<T, Fair<B>>;
 
 impl<T, P: ConstInit<Backend = Real>> RwLock<T, P> {

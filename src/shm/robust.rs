@@ -158,6 +158,14 @@ pub struct RobustMutex<T: ?Sized, B: Processes = ProcessShared> {
 }
 
 /// The guard of a [`RobustMutex`]: the lock is held until it is dropped.
+///
+/// ```
+/// use turnstile::shm::{RobustMutex, RobustMutexGuard};
+///
+/// let lock = RobustMutex::new(0u64);
+/// let mut guard: RobustMutexGuard<'_, u64> = lock.lock().expect("nobody died holding it");
+/// *guard += 1;
+/// ```
 pub type RobustMutexGuard<'a, T, B = ProcessShared> = LockGuard<'a, RobustMutex<T, B>>;
 
 /// The lock was taken, but a holder before died holding it (or a later holder did not mark the
