@@ -249,6 +249,25 @@ impl Semaphore {
 
 const MAX: u32 = Semaphore::MAX_PERMITS as u32;
 
+/// The panic of a release that would pass the maximum: `n` more onto `available`.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn overflow(n: u32, available: u32, by_permit: bool) -> ! {
+    if by_permit {
+        panic!(
+            "dropping a permit of {n} would bring the semaphore to {} permits, past \
+             Semaphore::MAX_PERMITS ({MAX}): `add_permits` had filled it while the permit was out; \
+             the count is unchanged",
+            u64::from(available) + u64::from(n)
+        );
+    }
+    panic!(
+        "Semaphore::add_permits({n}) with {available} available would pass Semaphore::MAX_PERMITS \
+         ({MAX}); the count is unchanged"
+    );
+}
+
 /// `n` as a permit count, or a panic that says what was asked.
 fn count(n: usize, what: &str) -> u32 {
     match u32::try_from(n) {
@@ -505,7 +524,7 @@ impl<B: Backend> Semaphore<B> {
     pub fn add_permits_waking(&self, n: usize) -> usize {
         let n = count(n, "add_permits");
         // Relaxed: a first guess for the compare-exchange, which re-reads.
-        self.give(n, self.permits.load(Relaxed))
+        self.give(n, self.permits.load(Relaxed), false)
     }
 
     /// Whether threads wait for permits at this instant (stale as soon as it returns; between
@@ -795,19 +814,18 @@ impl<B: Backend> Semaphore<B> {
     /// `guess` is where the compare-exchange starts; it must be a word the semaphore had (so that
     /// its count plus `n` was within the maximum, and a stale guess cannot cause a false
     /// overflow panic), or 0.
+    /// `by_permit`: a permit being dropped returns them, rather than `add_permits`, which the
+    /// overflow panic says.
     #[inline]
-    fn give(&self, n: u32, guess: u32) -> usize {
+    fn give(&self, n: u32, guess: u32, by_permit: bool) -> usize {
         if n == 0 {
             return 0;
         }
         let mut available = guess;
         loop {
-            assert!(
-                available & COUNT <= MAX - n,
-                "Semaphore::add_permits({n}) with {} available would pass \
-                 Semaphore::MAX_PERMITS ({MAX}); the count is unchanged",
-                available & COUNT
-            );
+            if available & COUNT > MAX - n {
+                overflow(n, available & COUNT, by_permit);
+            }
             // AcqRel. Release: what the releaser did before is published to whoever takes these
             // permits (pairs with the Acquire in `take`). Acquire, between processes: the
             // releaser's half of the handshake (module docs), pairing with the Release of a
@@ -881,7 +899,7 @@ impl<'a, B: Backend> SemaphorePermit<'a, B> {
 impl<B: Backend> Drop for SemaphorePermit<'_, B> {
     fn drop(&mut self) {
         if !B::model_failed() {
-            self.semaphore.give(self.permits, self.left);
+            self.semaphore.give(self.permits, self.left, true);
         }
     }
 }

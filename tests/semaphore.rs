@@ -760,3 +760,15 @@ fn a_sleeper_gets_the_permit_an_owned_one_returns_from_another_thread() {
     sleeper.join().unwrap();
     assert_eq!(sem.available_permits(), 1);
 }
+
+#[test]
+fn a_permit_whose_return_would_overflow_says_so_in_its_own_words() {
+    let sem = Semaphore::new(1);
+    let permit = sem.acquire();
+    sem.add_permits(Semaphore::MAX_PERMITS);
+    let payload = catch_unwind(std::panic::AssertUnwindSafe(|| drop(permit))).expect_err("past the maximum");
+    let message = panic_text(&*payload);
+    assert!(message.contains("dropping a permit of 1"), "{message}");
+    assert!(!message.contains("add_permits(1)"), "it names a call the user never made: {message}");
+    assert_eq!(sem.available_permits(), Semaphore::MAX_PERMITS, "the count is unchanged");
+}

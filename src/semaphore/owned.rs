@@ -90,7 +90,7 @@ impl<B: Backend> OwnedSemaphorePermit<B> {
 impl<B: Backend> Drop for OwnedSemaphorePermit<B> {
     fn drop(&mut self) {
         if !B::model_failed() {
-            self.semaphore.give(self.permits, self.left);
+            self.semaphore.give(self.permits, self.left, true);
         }
     }
 }
