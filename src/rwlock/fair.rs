@@ -424,7 +424,6 @@ impl ConstInit for Fair<Real> {
 unsafe impl<B: Backend> RawRwLock for Fair<B> {
     type Backend = B;
     const NAME: &'static str = "FairRwLock";
-    const RECURSIVE_PASSES_WRITERS: bool = true;
 
     fn with_backend() -> Self {
         Fair { state: B::Word::new(0) }

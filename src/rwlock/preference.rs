@@ -273,9 +273,8 @@ impl<const WRITERS_FIRST: bool, B: Backend> Preference<WRITERS_FIRST, B> {
     /// Changes the state by `change` (a read-modify-write with `order`), then wakes whoever the
     /// new state lets in: the sleeping readers if it lets readers in (clearing
     /// `READERS_WAITING`), or, if none slept and it leaves the lock free, a waiting writer.
-    /// Returns the state before.
     #[inline]
-    fn update(&self, change: impl Fn(u32) -> u32, order: core::sync::atomic::Ordering) -> u32 {
+    fn update(&self, change: impl Fn(u32) -> u32, order: core::sync::atomic::Ordering) {
         // Relaxed: the compare-exchange is the read-modify-write that matters.
         let mut s = self.state.load(Relaxed);
         loop {
@@ -291,7 +290,7 @@ impl<const WRITERS_FIRST: bool, B: Backend> Preference<WRITERS_FIRST, B> {
                     if !woke_readers && new & (READERS | WRITER) == 0 && new & WAITING_WRITERS != 0 {
                         self.bump_and_wake(WRITER_MASK);
                     }
-                    return s;
+                    return;
                 }
                 Err(now) => s = now,
             }
@@ -401,7 +400,6 @@ impl<const WRITERS_FIRST: bool> ConstInit for Preference<WRITERS_FIRST, Real> {
 unsafe impl<const WRITERS_FIRST: bool, B: Backend> RawRwLock for Preference<WRITERS_FIRST, B> {
     type Backend = B;
     const NAME: &'static str = if WRITERS_FIRST { "WriterPrefRwLock" } else { "ReaderPrefRwLock" };
-    const RECURSIVE_PASSES_WRITERS: bool = true;
 
     fn with_backend() -> Self {
         Preference { state: B::Word::new(0), writer_seq: B::Word::new(0) }

@@ -19,9 +19,6 @@ pub unsafe trait RawRwLock: Sized + Send + Sync + 'static {
     type Backend: Backend;
     /// The name `Debug` shows.
     const NAME: &'static str;
-    /// Whether a recursive read may enter while writers wait (on the reader-preferring lock every
-    /// read may, so there it changes nothing).
-    const RECURSIVE_PASSES_WRITERS: bool;
 
     /// A new, unlocked state.
     fn with_backend() -> Self;
