@@ -38,7 +38,7 @@
 //!
 //! Run with `cargo bench --bench mutex`. Settings are sized so the whole file takes about 100
 //! seconds on a 2-core machine (three runs in five minutes); the first line of the output says
-//! so. Fairness and tail latency of the same workloads are in `mutex_fairness.rs`; the README's
+//! so. Fairness and tail latency of the same workloads are in `mutex_fairness.rs`; BENCHMARKS.md's
 //! tables come from both (`python3 benches/report.py --help` says how).
 
 use std::cell::Cell;

@@ -1,25 +1,26 @@
 #!/usr/bin/env python3
-"""The README's benchmark tables (and the mutex chart), from three runs of each benchmark.
+"""BENCHMARKS.md's tables (and the mutex chart), and the README's summary of them, from three
+runs of each benchmark.
 
-Regenerate the README's tables (each family's runs take the time shown; nothing else should run):
+Regenerate them (each family's runs take the time shown; nothing else should run):
 
     # mutex: about 2 minutes a run (mutex ~100 s, mutex_fairness ~25 s)
     for i in 1 2 3; do
         { cargo bench --bench mutex; cargo bench --bench mutex_fairness; } > mutex$i.txt 2>&1
     done
-    python3 benches/report.py --readme README.md --svg benches/mutex.svg mutex1.txt mutex2.txt mutex3.txt
+    python3 benches/report.py --into BENCHMARKS.md --summary README.md --svg benches/mutex.svg mutex1.txt mutex2.txt mutex3.txt
 
     # condvar: about 50 s a run
     for i in 1 2 3; do cargo bench --bench condvar > cv$i.txt 2>&1; done
-    python3 benches/report.py --family condvar --readme README.md cv1.txt cv2.txt cv3.txt
+    python3 benches/report.py --family condvar --into BENCHMARKS.md --summary README.md cv1.txt cv2.txt cv3.txt
 
     # readers-writer locks: about 3 minutes a run
     for i in 1 2 3; do cargo bench --bench rwlock > rw$i.txt 2>&1; done
-    python3 benches/report.py --family rwlock --readme README.md rw1.txt rw2.txt rw3.txt
+    python3 benches/report.py --family rwlock --into BENCHMARKS.md --summary README.md rw1.txt rw2.txt rw3.txt
 
     # semaphore (its tables have futex/op and cs/op once it prints `counts` lines)
     for i in 1 2 3; do cargo bench --bench semaphore > sem$i.txt 2>&1; done
-    python3 benches/report.py --family semaphore --readme README.md sem1.txt sem2.txt sem3.txt
+    python3 benches/report.py --family semaphore --into BENCHMARKS.md --summary README.md sem1.txt sem2.txt sem3.txt
 
 Each run file is the whole console output (stdout and stderr) of the benchmark(s). Every figure
 is the median over the runs that have it: criterion's estimate of each id (ns per element); the
@@ -41,11 +42,17 @@ table of waits: a row per workload and lock, max and p99.9 (medians over the run
 control row there too.
 
 --family NAME  mutex (default), condvar, rwlock or semaphore: which runs these are, and which
-               README part they replace: the text between `<!-- NAME-bench:begin -->` and
-               `<!-- NAME-bench:end -->`. The README has a pair for each family; without one,
-               copy the Markdown from stdout.
---readme FILE  replace what is between the family's markers in FILE with the Markdown; without
-               the markers, or without this option, the Markdown goes to stdout instead.
+               part of BENCHMARKS.md they replace: the text between `<!-- NAME-bench:begin -->` and
+               `<!-- NAME-bench:end -->`. BENCHMARKS.md has a pair for each family.
+--into FILE    replace what is between the family's markers in FILE (BENCHMARKS.md) with the
+               Markdown; without the markers, or without this option, the Markdown goes to stdout.
+               Each family's part begins with a hidden `<!-- summary {...} -->` line: its headline
+               ratios, for --summary.
+--summary FILE rewrite the summary table between `<!-- summary-bench:begin -->` and
+               `<!-- summary-bench:end -->` in FILE (README.md) from the summary lines of every
+               family in the --into file (so one family's new runs update its rows, and the others
+               keep theirs): a row per primitive and workload, the ratio to the faster of std and
+               parking_lot uncontended and at each thread count, with each family's control row.
 --svg FILE     (mutex) also draw ns/op against threads for the contended families (log scale),
                and link it from the Markdown.
 
@@ -54,6 +61,7 @@ their rows, columns, tables or chart lines. Criterion output is parsed by `media
 """
 import argparse
 import datetime
+import json
 import math
 import os
 import re
@@ -66,7 +74,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import medians  # noqa: E402
 
 def markers(family):
-    """The README markers around a family's tables."""
+    """The markers around a family's tables (in BENCHMARKS.md) or the summary (in README.md)."""
     return f"<!-- {family}-bench:begin -->", f"<!-- {family}-bench:end -->"
 
 
@@ -166,6 +174,85 @@ CHART_SERIES = [
     ("parking_lot", "parking_lot", "#CC79A7", "8 3 2 3"),
 ]
 
+
+# The README's summary, per family: (primitive, uncontended group or None, contended group, lock),
+# each row the lock's time over the faster peer's (std, parking_lot) in the same runs. The last row
+# of each family is its control: parking_lot measured twice.
+SUMMARY = {
+    "mutex": [
+        ("`Mutex`", "uncontended", "contended", "turnstile_mutex"),
+        ("`Mutex`", None, "short_outside", "turnstile_mutex"),
+        ("`Mutex`", None, "contended_long_cs", "turnstile_mutex"),
+        ("`SpinLock`", "uncontended", "contended", "turnstile_spinlock"),
+        ("control: parking_lot again", None, "contended", "parking_lot_again"),
+    ],
+    "semaphore": [
+        ("`Semaphore`", "uncontended", "contended", "turnstile"),
+        ("`Semaphore::new_fair`", "uncontended", "contended", "turnstile_fair"),
+        ("control: parking_lot-built again", None, "contended", "parking_lot_again"),
+    ],
+    "condvar": [
+        ("`Condvar`", None, "ping_pong", "turnstile"),
+        ("`Condvar`", None, "notify_all", "turnstile"),
+        ("control: parking_lot again", None, "ping_pong", "parking_lot_again"),
+    ],
+    "rwlock": [
+        ("`RwLock` (`WriterPrefRwLock`)", "uncontended_read", "read_heavy", "turnstile_writer_pref"),
+        ("`RwLock` (`WriterPrefRwLock`)", None, "mixed", "turnstile_writer_pref"),
+        ("`RwLock` (`WriterPrefRwLock`)", "uncontended_write", "write_heavy", "turnstile_writer_pref"),
+        ("`ReaderPrefRwLock`", "uncontended_read", "read_heavy", "turnstile_reader_pref"),
+        ("`FairRwLock`", None, "mixed", "turnstile_fair"),
+        ("`FairRwLock`", None, "write_heavy", "turnstile_fair"),
+        ("control: parking_lot again", None, "mixed", "parking_lot_again"),
+    ],
+}
+SUMMARY_THREADS = (2, 4, 8, 16)
+SUMMARY_LINE = re.compile(r"^<!-- summary (\{.*\}) -->$", re.M)
+
+
+def summary_line(family, paths, times):
+    """The hidden line at the head of a family's part of BENCHMARKS.md: its headline ratios, as JSON."""
+    peers = PEERS if family == "mutex" else OTHER[family][1]
+    rows = []
+    for label, uncontended, group, lock in SUMMARY[family]:
+        def over(key_of):
+            value = times.get(key_of(lock))
+            best = min((times[key_of(p)] for p in peers if key_of(p) in times), default=None)
+            return None if value is None or not best else round(value / best, 4)
+        row = {"primitive": label, "workload": group,
+               "uncontended": over(lambda l: f"{uncontended}/{l}") if uncontended else None,
+               "threads": {str(t): over(lambda l, t=t: f"{group}/{l}/{t}") for t in SUMMARY_THREADS}}
+        if row["uncontended"] is not None or any(v is not None for v in row["threads"].values()):
+            rows.append(row)
+    newest = datetime.date.fromtimestamp(max(os.path.getmtime(p) for p in paths)).isoformat()
+    return "<!-- summary " + json.dumps({"family": family, "runs": len(paths), "date": newest, "rows": rows}) + " -->"
+
+
+def summary_markdown(benchmarks):
+    """The README's summary table, from the summary lines of every family in `benchmarks`."""
+    found = [json.loads(m.group(1)) for m in SUMMARY_LINE.finditer(open(benchmarks, encoding="utf-8").read())]
+    order = list(SUMMARY)
+    found.sort(key=lambda f: order.index(f["family"]) if f["family"] in order else len(order))
+    rows = []
+    for family in found:
+        for row in family["rows"]:
+            cells = [row["uncontended"]] + [row["threads"].get(str(t)) for t in SUMMARY_THREADS]
+            text = ["" if c is None else fmt_ratio(c) for c in cells]
+            if not row["primitive"].startswith("control"):
+                text = [f"**{c}**" if c else c for c in text]
+            rows.append([row["primitive"], f"`{row['workload']}`"] + text)
+    dates = sorted({f["date"] for f in found})
+    runs = sorted({f["runs"] for f in found})
+    header = ["primitive", "workload", "uncontended"] + [f"{t} threads" for t in SUMMARY_THREADS]
+    link = os.path.basename(benchmarks)
+    return (
+        f"Time per operation over the faster of std and parking_lot in the same run (below 1.00 is "
+        f"faster), medians of {' or '.join(map(str, runs))} runs dated {' to '.join([dates[0], dates[-1]] if len(dates) > 1 else dates)} "
+        f"on a 2-core machine; the threads go up to 8 times the cores. Each family's control row is "
+        f"parking_lot measured twice: a gap smaller than its own means nothing. Every table, the "
+        f"workloads, the futex calls and context switches per operation, fairness and waits, and the "
+        f"commands: [{link}]({link}).\n\n" + table(header, "llrrrrr", rows) + "\n"
+    )
 
 def number(text):
     """A figure as printed: a decimal, or `n/a`/`nan` (not counted) as nan."""
@@ -464,7 +551,7 @@ def markdown(paths, times, fairs, latencies, counts, outside, svg_link):
         "for i in 1 2 3; do",
         "    { cargo bench --bench mutex; cargo bench --bench mutex_fairness; } > mutex$i.txt 2>&1",
         "done",
-        "python3 benches/report.py --readme README.md --svg benches/mutex.svg mutex1.txt mutex2.txt mutex3.txt",
+        "python3 benches/report.py --into BENCHMARKS.md --summary README.md --svg benches/mutex.svg mutex1.txt mutex2.txt mutex3.txt",
         "```",
     ]
     uncontended = uncontended_table(times)
@@ -526,7 +613,7 @@ def other_markdown(name, paths, times, fairs, counts):
         "",
         "```sh",
         f"for i in 1 2 3; do cargo bench --bench {name} > {name}$i.txt 2>&1; done",
-        f"python3 benches/report.py --family {name} --readme README.md {name}1.txt {name}2.txt {name}3.txt",
+        f"python3 benches/report.py --family {name} --into BENCHMARKS.md --summary README.md {name}1.txt {name}2.txt {name}3.txt",
         "```",
     ]
     # Uncontended groups: ids `group/lock` with no thread count.
@@ -688,7 +775,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--family", default="mutex", choices=["mutex"] + list(OTHER),
                     help="which benchmark's runs these are (default: mutex)")
-    ap.add_argument("--readme", help="Markdown file with the family's markers to rewrite")
+    ap.add_argument("--into", help="Markdown file with the family's markers to rewrite (BENCHMARKS.md)")
+    ap.add_argument("--summary", help="Markdown file whose summary table to rewrite from the --into file (README.md)")
     ap.add_argument("--svg", help="(mutex) where to write the chart")
     ap.add_argument("runs", nargs="+", help="console output of one run of the family's benchmark(s), per file")
     args = ap.parse_args()
@@ -698,7 +786,9 @@ def main():
     if args.family != "mutex":
         if not times and not fairs:
             sys.exit(f"report.py: no {args.family} benchmark figures in " + ", ".join(args.runs) + "; nothing written")
-        write(args.readme, args.family, other_markdown(args.family, args.runs, times, fairs, counts))
+        md = other_markdown(args.family, args.runs, times, fairs, counts)
+        write(args.into, args.family, summary_line(args.family, args.runs, times) + "\n\n" + md)
+        summarize(args)
         return
     if not (by_family(times) or by_family(fairs) or by_family(latencies) or uncontended_table(times)):
         sys.exit("report.py: no mutex benchmark figures in " + ", ".join(args.runs) + "; nothing written")
@@ -710,12 +800,23 @@ def main():
         else:
             with open(args.svg, "w", encoding="utf-8") as f:
                 f.write(chart)
-            base = os.path.dirname(os.path.abspath(args.readme)) if args.readme else os.getcwd()
+            base = os.path.dirname(os.path.abspath(args.into)) if args.into else os.getcwd()
             svg_link = os.path.relpath(os.path.abspath(args.svg), base).replace(os.sep, "/")
-    write(args.readme, "mutex", markdown(args.runs, times, fairs, latencies, counts, outside, svg_link))
+    md = markdown(args.runs, times, fairs, latencies, counts, outside, svg_link)
+    write(args.into, "mutex", summary_line("mutex", args.runs, times) + "\n\n" + md)
+    summarize(args)
 
 
-def write(readme, family, md):
+def summarize(args):
+    """With --summary: the summary table, from every family's summary line in the --into file."""
+    if not args.summary:
+        return
+    if not args.into:
+        sys.exit("report.py: --summary reads the families' summary lines from the --into file; give both")
+    write(args.summary, "summary", summary_markdown(args.into), what="table")
+
+
+def write(readme, family, md, what="tables"):
     """The Markdown between the family's markers in `readme`, or on stdout."""
     begin, end_marker = markers(family)
     if readme:
@@ -726,7 +827,7 @@ def write(readme, family, md):
             text = text[: start + len(begin)] + "\n\n" + md + "\n" + text[end:]
             with open(readme, "w", encoding="utf-8") as f:
                 f.write(text)
-            print(f"report.py: wrote the {family} tables into {readme}", file=sys.stderr)
+            print(f"report.py: wrote the {family} {what} into {readme}", file=sys.stderr)
             return
         print(f"report.py: no {begin} ... {end_marker} markers in {readme}; the Markdown follows on stdout",
               file=sys.stderr)

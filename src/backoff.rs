@@ -8,7 +8,7 @@
 //! * [`spin_then_yield`](Backoff::spin_then_yield), the mutex's: [`Backend::SPIN_ROUNDS`]
 //!   rounds of 2, 4, 8 pauses, re-reading the word between rounds, then
 //!   [`Backend::YIELD_ROUNDS`] yields, then the caller sleeps. This is parking_lot_core's
-//!   `SpinWait` shape, chosen by measurement (`benches/mutex.rs`, README "Benchmarks"):
+//!   `SpinWait` shape, chosen by measurement (`benches/mutex.rs`, BENCHMARKS.md):
 //!   - *Threads ≤ cores.* The holder is running, a critical section is usually shorter than the
 //!     14 pauses, and the waiter that catches the release takes the lock with no system call.
 //!   - *Threads > cores.* The holder may be descheduled, and spinning only burns the time slice

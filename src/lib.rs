@@ -101,7 +101,7 @@ pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 /// Why writer-preferring: once a writer waits, new readers wait behind it, which is what std's
 /// `RwLock` does on Linux and what parking_lot's does too (parking_lot adds eventual fairness);
 /// so code written for either keeps its behaviour, and a stream of readers cannot keep a writer
-/// out. It was also the fastest of the three policies in the crate's benchmarks (README,
+/// out. It was also the fastest of the three policies in the crate's benchmarks (BENCHMARKS.md,
 /// "Readers-writer locks"). Choose [`ReaderPrefRwLock`] or [`FairRwLock`] by name for the
 /// other policies (see [`rwlock`]).
 ///
