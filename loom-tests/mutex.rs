@@ -6,10 +6,10 @@ use std::time::Duration;
 use loom::thread;
 use std::sync::Arc;
 use turnstile::backend::{
-    Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease, Patient, PatientForgetfulWake, PatientNoRelease,
-    SharedMemory, SharedUnsliced, SharedUnslicedNoRelease, StaleMore,
+    queue_models as queue, Backend, CheckThenSet, ForgetfulWake, Loom, NoRelease, Patient,
+    PatientForgetfulWake, PatientNoRelease, SharedMemory, SharedUnsliced, SharedUnslicedNoRelease, StaleMore,
 };
-use turnstile::{Mutex, MutexGuard};
+use turnstile::{FairMutex, Lock, Mutex, MutexGuard};
 
 use crate::{check, check_bounded, check_fails, check_fails_bounded, DEADLOCK, RACE};
 
@@ -488,4 +488,65 @@ fn mutex_full_sleeper_field_admits_a_newcomer() {
 #[test]
 fn mutex_full_sleeper_field_claim_without_release_does_not_publish() {
     check_fails(RACE, a_full_sleeper_field_admits_a_newcomer::<Loom<SharedUnslicedNoRelease>>);
+}
+
+/// A holder releases (a plain drop of its guard) while a waiter is, or is not yet, in line;
+/// then takes the lock back at once. With a waiter in line when it let go, it must not get in
+/// ahead of that waiter. Returns whether the waiter was in line.
+fn release_with_a_waiter_in_line<L, B: Backend>(lock: L) -> bool
+where
+    L: Lock<Target = u32> + Send + Sync + 'static,
+{
+    let lock = Arc::new(lock);
+    let mut guard = lock.lock();
+    let waiter = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || *lock.lock() += 1)
+    };
+    *guard = 10;
+    // In the lock word's line (its address is the key); while we hold the lock an untimed
+    // waiter cannot leave it, so this is its state at the release.
+    let was_in_line = queue::waiting::<B>(&*lock as *const L as usize) > 0;
+    drop(guard);
+    if let Some(value) = lock.try_lock() {
+        assert!(!was_in_line || *value == 11, "a newcomer took the lock past a waiter in line");
+    }
+    waiter.join().unwrap();
+    assert_eq!(*lock.lock(), 11);
+    was_in_line
+}
+
+#[test]
+fn fair_mutex_release_goes_to_the_waiter_in_line() {
+    let in_line = Outcomes::default();
+    let record = in_line.clone();
+    check(move || {
+        record.record(release_with_a_waiter_in_line::<_, Loom>(FairMutex::<u32, Loom>::with_backend(0)))
+    });
+    in_line.assert_both("a waiter in line at the release");
+}
+
+#[test]
+fn plain_mutex_release_lets_a_newcomer_past_the_waiter_in_line() {
+    check_fails("a newcomer took the lock past a waiter in line", || {
+        release_with_a_waiter_in_line::<_, Loom>(Mutex::<u32, Loom>::with_backend(0));
+    });
+}
+
+#[test]
+fn fair_mutex_without_release_does_not_publish() {
+    check_fails(RACE, || {
+        release_with_a_waiter_in_line::<_, Loom<NoRelease>>(FairMutex::<u32, Loom<NoRelease>>::with_backend(
+            0,
+        ));
+    });
+}
+
+#[test]
+fn fair_mutex_hand_off_that_forgets_to_wake_loses_the_waiter() {
+    check_fails(DEADLOCK, || {
+        release_with_a_waiter_in_line::<_, Loom<ForgetfulWake>>(
+            FairMutex::<u32, Loom<ForgetfulWake>>::with_backend(0),
+        );
+    });
 }

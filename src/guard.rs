@@ -47,6 +47,15 @@ pub(crate) mod raw {
         /// # Safety
         /// The caller holds the lock, and releases it exactly once.
         unsafe fn unlock(&self);
+        /// Releases the lock and, if a thread waits for it, hands it straight to that thread.
+        /// A lock with no such release releases plainly.
+        ///
+        /// # Safety
+        /// As for [`unlock`](Self::unlock).
+        unsafe fn unlock_fair(&self) {
+            // SAFETY: the caller's contract is `unlock`'s.
+            unsafe { self.unlock() }
+        }
         /// Takes the lock again for a guard that released it for a while (a condition
         /// variable's wait), blocking until it is free.
         fn relock(&self);
@@ -184,6 +193,12 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
     /// Releases the lock, runs `during` with it released, then takes it back with
     /// [`RawLock::relock`]: also if `during` panics, so the guard always drops holding the lock.
     pub(crate) fn unlocked_with<R>(this: &mut Self, during: impl FnOnce(&'a L) -> R) -> R {
+        Self::unlocked_then(this, false, during)
+    }
+
+    /// As [`unlocked_with`](Self::unlocked_with), releasing with
+    /// [`RawLock::unlock_fair`] when `fair`.
+    pub(crate) fn unlocked_then<R>(this: &mut Self, fair: bool, during: impl FnOnce(&'a L) -> R) -> R {
         /// Takes the lock back and restarts the access when dropped.
         struct Relock<'g, 'a, L: RawLock + ?Sized>(&'g mut LockGuard<'a, L>);
         impl<L: RawLock + ?Sized> Drop for Relock<'_, '_, L> {
@@ -200,7 +215,13 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
         // again; it must end before the unlock, or a model would see it overlap the next holder's.
         unsafe { ManuallyDrop::drop(&mut this.access) };
         // SAFETY: the guard holds the lock; `Relock` takes it back before the guard is usable.
-        unsafe { this.lock.unlock() };
+        unsafe {
+            if fair {
+                this.lock.unlock_fair();
+            } else {
+                this.lock.unlock();
+            }
+        }
         let relock = Relock(this);
         during(relock.0.lock)
     }
@@ -578,8 +599,12 @@ pub(crate) fn debug_lock<T: fmt::Debug + ?Sized>(
 
 /// The shared parts of a lock over data in an `UnsafeCell`: `get_mut`, `into_inner`, `Default`,
 /// `From<T>` and a non-blocking `Debug`, written once for every lock type.
+/// The data is the field `data` of the lock, or the path given last (`inner.data`).
 macro_rules! data_lock_impls {
     ($Lock:ident, $lock:ident, $try_lock:ident) => {
+        $crate::guard::data_lock_impls!($Lock, $lock, $try_lock, data);
+    };
+    ($Lock:ident, $lock:ident, $try_lock:ident, $($data:ident).+) => {
         impl<T: ?Sized, B: $crate::backend::Backend> $Lock<T, B> {
             /// A mutable reference to the data. No locking is needed: `&mut self` proves
             /// nobody else can hold the lock.
@@ -591,7 +616,7 @@ macro_rules! data_lock_impls {
             /// ```
             #[inline]
             pub fn get_mut(&mut self) -> &mut T {
-                self.data.get_mut()
+                self.$($data).+.get_mut()
             }
         }
 
@@ -607,7 +632,7 @@ macro_rules! data_lock_impls {
             /// ```
             #[inline]
             pub fn data_ptr(&self) -> *mut T {
-                self.data.as_ptr()
+                self.$($data).+.as_ptr()
             }
 
             /// Releases the lock without a guard: the other half of
@@ -697,7 +722,7 @@ macro_rules! data_lock_impls {
             /// ```
             #[inline]
             pub fn into_inner(self) -> T {
-                self.data.into_inner()
+                self.$($data).+.into_inner()
             }
         }
 

@@ -86,7 +86,10 @@ pub use guard::{ArcLockGuard, LockGuard, MappedLockGuard};
 pub use interop::{RawFairRwLock, RawMutex, RawReaderPrefRwLock, RawSpinLock, RawWriterPrefRwLock};
 pub use lock::{Lock, TimedLock};
 pub use monitor::{Condition, Monitor, MonitorGuard};
-pub use mutex::{ArcMutexGuard, MappedMutexGuard, Mutex, MutexGuard};
+pub use mutex::{
+    ArcFairMutexGuard, ArcMutexGuard, FairMutex, FairMutexGuard, MappedFairMutexGuard, MappedMutexGuard,
+    Mutex, MutexGuard,
+};
 pub use peterson::{Peterson, PetersonGuard, PetersonHandle};
 pub use rwlock::{
     FairRwLock, MappedRwLockReadGuard, MappedRwLockWriteGuard, ReaderPrefRwLock, RwLockReadGuard,

@@ -108,6 +108,9 @@ use crate::backoff::{Backoff, Patience};
 use crate::guard::{self, raw::RawLock, ArcLockGuard, LockData, LockGuard, MappedLockGuard};
 use crate::machine::queue::{self, Pick};
 
+mod fair;
+pub use fair::{ArcFairMutexGuard, FairMutex, FairMutexGuard, MappedFairMutexGuard};
+
 /// Free, nobody counted or parked.
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1 << 0;
@@ -928,15 +931,65 @@ impl<'a, T: ?Sized, B: Backend> LockGuard<'a, Mutex<T, B>> {
     }
 }
 
+impl<'a, T: ?Sized, B: Backend> LockGuard<'a, Mutex<T, B>> {
+    /// Lets a waiting thread have the lock, if one waits, and takes it back after: the same as
+    /// [`unlock_fair`](Self::unlock_fair) followed by `lock()`, without the guard changing hands,
+    /// and only a look at the lock word when nobody waits. For a thread that holds the lock for
+    /// a long loop and should let others in now and then.
+    ///
+    /// ```
+    /// use turnstile::{Mutex, MutexGuard};
+    ///
+    /// let lock = Mutex::new(Vec::new());
+    /// let mut guard = lock.lock();
+    /// for i in 0..1000 {
+    ///     guard.push(i);
+    ///     if i % 100 == 0 {
+    ///         MutexGuard::bump(&mut guard); // a waiter, if any, goes first
+    ///     }
+    /// }
+    /// assert_eq!(guard.len(), 1000);
+    /// ```
+    pub fn bump(this: &mut Self) {
+        if LockGuard::raw(this).has_waiters() {
+            LockGuard::unlocked_then(this, true, |_| ());
+        }
+    }
+
+    /// As [`unlocked`](LockGuard::unlocked), but the release hands the lock to a waiting
+    /// thread if there is one (see [`unlock_fair`](Self::unlock_fair)).
+    ///
+    /// ```
+    /// use turnstile::{Mutex, MutexGuard};
+    ///
+    /// let lock = Mutex::new(1);
+    /// let mut guard = lock.lock();
+    /// MutexGuard::unlocked_fair(&mut guard, || *lock.lock() += 1);
+    /// assert_eq!(*guard, 2);
+    /// ```
+    pub fn unlocked_fair<R>(this: &mut Self, f: impl FnOnce() -> R) -> R {
+        LockGuard::unlocked_then(this, true, |_| f())
+    }
+}
+
 impl<T: ?Sized, B: Backend> Mutex<T, B> {
+    /// Whether the word of a held lock shows more than its holder (a waiter, a wake on its way,
+    /// a mark): a hint, for `bump`, which then releases fairly and takes the lock back.
+    #[inline]
+    pub(crate) fn has_waiters(&self) -> bool {
+        // Relaxed: a hint; the fair release and the relock are what synchronize.
+        self.state.load(Relaxed) != LOCKED
+    }
+
     /// Releases the lock; see [`LockGuard::unlock_fair`] for `fair`.
     ///
     /// # Safety
     /// The caller holds the lock.
     #[inline]
     pub(crate) unsafe fn unlock_with(&self, fair: bool) {
-        // Release: publishes the critical section to the next acquirer's Acquire.
-        if fair || self.state.compare_exchange(LOCKED, UNLOCKED, Release, Relaxed).is_err() {
+        // Release: publishes the critical section to the next acquirer's Acquire. A word that
+        // shows only its holder has nobody to hand to: the fair release is this one too.
+        if self.state.compare_exchange(LOCKED, UNLOCKED, Release, Relaxed).is_err() {
             if B::QUEUED {
                 self.unlock_queued(fair);
             } else {
@@ -961,6 +1014,10 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for Mutex<T, B> {
     unsafe fn unlock(&self) {
         // SAFETY: the caller holds the lock (the `RawLock` contract).
         unsafe { self.unlock_with(false) }
+    }
+    unsafe fn unlock_fair(&self) {
+        // SAFETY: as in `unlock`.
+        unsafe { self.unlock_with(true) }
     }
     #[inline]
     fn relock(&self) {

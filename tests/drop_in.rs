@@ -77,3 +77,21 @@ fn the_default_policy_keeps_new_readers_out_once_a_writer_waits() {
     });
     assert_eq!(*lock.read(), 1);
 }
+
+/// parking_lot's `FairMutex`: the same names, the guard's `unlock_fair` and `bump`.
+#[test]
+fn fair_mutex_code_compiles_unchanged() {
+    use turnstile::{FairMutex, FairMutexGuard};
+
+    static JOBS: FairMutex<Vec<u32>> = FairMutex::new(Vec::new());
+    fn take(jobs: &FairMutex<Vec<u32>>) -> Option<u32> {
+        let mut guard: FairMutexGuard<'_, Vec<u32>> = jobs.lock();
+        let job = guard.pop();
+        FairMutexGuard::bump(&mut guard);
+        FairMutexGuard::unlock_fair(guard);
+        job
+    }
+    JOBS.lock().push(7);
+    assert_eq!(take(&JOBS), Some(7));
+    assert_eq!(take(&JOBS), None);
+}
