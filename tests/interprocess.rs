@@ -1096,11 +1096,114 @@ fn a_region_never_published_is_not_ready_at_the_deadline() {
     let header = Header { ready: 0, ..Header::of::<u64>() };
     write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
     match Region::<u64>::open(name.as_str(), Duration::from_millis(20)) {
-        Err(RegionError::NotReady { name: reported, found }) => {
+        Err(err @ RegionError::NotReady { .. }) => {
+            let RegionError::NotReady { name: reported, found } = &err else { unreachable!() };
             assert_eq!(reported, name.as_str());
             assert!(found.contains("ready word is 0"), "{found}");
+            assert_says_how_to_remove(&err, name.as_str());
         }
         other => panic!("expected RegionError::NotReady, got {other:?}"),
+    }
+}
+
+/// Asserts that the message of `err` names the region and says how to remove it.
+fn assert_says_how_to_remove(err: &RegionError, name: &str) {
+    let text = err.to_string();
+    let file = name.trim_start_matches('/');
+    for part in [format!("{name:?}"), format!("unlink({name:?})"), format!("rm /dev/shm/{file}")] {
+        assert!(text.contains(&part), "the message does not say {part:?}: {text}");
+    }
+}
+
+#[test]
+fn an_object_never_sized_is_not_ready_and_the_message_says_how_to_remove_it() {
+    // A creator that died between `shm_open` and `ftruncate`: an object of 0 bytes.
+    let name = Name::new("unsized");
+    write_object(&name, &[]);
+    match Region::<u64>::open(name.as_str(), Duration::from_millis(20)) {
+        Err(err @ RegionError::NotReady { .. }) => assert_says_how_to_remove(&err, name.as_str()),
+        other => panic!("expected RegionError::NotReady, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_name_nobody_created_is_not_found_rather_than_not_ready() {
+    let name = Name::new("nobody");
+    let waited = Duration::from_millis(20);
+    match Region::<u64>::open(name.as_str(), waited) {
+        Err(err @ RegionError::NotFound { .. }) => {
+            let RegionError::NotFound { name: reported, waited: reported_wait } = &err else {
+                unreachable!()
+            };
+            assert_eq!((reported.as_str(), *reported_wait), (name.as_str(), waited));
+            let text = err.to_string();
+            assert!(text.contains(&format!("no shared memory region named {:?}", name.as_str())), "{text}");
+            assert!(text.contains("has the process that creates it run"), "{text}");
+            assert!(!text.contains("died"), "nothing suggests a creator existed: {text}");
+        }
+        other => panic!("expected RegionError::NotFound, got {other:?}"),
+    }
+}
+
+#[test]
+fn creating_a_taken_name_says_how_to_remove_the_old_region() {
+    let name = Name::new("taken");
+    let _first = Region::create(name.as_str(), 1u64).expect("create the region");
+    match Region::create(name.as_str(), 2u64) {
+        Err(err @ RegionError::Io { .. }) => {
+            let RegionError::Io { error, .. } = &err else { unreachable!() };
+            assert_eq!(error.kind(), std::io::ErrorKind::AlreadyExists);
+            assert_says_how_to_remove(&err, name.as_str());
+        }
+        other => panic!("expected RegionError::Io (AlreadyExists), got {other:?}"),
+    }
+}
+
+#[test]
+fn a_stale_region_of_another_version_type_or_shape_says_how_to_remove_it() {
+    let name = Name::new("stale-version");
+    let header = Header { version: LAYOUT_VERSION + 1, ..Header::of::<u64>() };
+    write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
+    let err = Region::<u64>::open(name.as_str(), CHILD_LIMIT).expect_err("another version");
+    assert_says_how_to_remove(&err, name.as_str());
+
+    let name = Name::new("stale-type");
+    write_object(&name, &Header::of::<u32>().with_value(&7u32.to_le_bytes()));
+    let err = Region::<u64>::open(name.as_str(), CHILD_LIMIT).expect_err("another type");
+    assert_says_how_to_remove(&err, name.as_str());
+
+    let name = Name::new("stale-shape");
+    let header = Header { data_offset: 264, ..Header::of::<u64>() };
+    write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
+    let err = Region::<u64>::open(name.as_str(), CHILD_LIMIT).expect_err("another shape");
+    assert_says_how_to_remove(&err, name.as_str());
+}
+
+#[test]
+fn a_leading_slash_names_the_same_region() {
+    let name = Name::new("slash");
+    let slashed = format!("/{}", name.as_str());
+    let made = Region::create(&slashed, 5u64).expect("create \"/name\"");
+    assert!(name.path().exists(), "\"/name\" is the file /dev/shm/name");
+    let opened = Region::<u64>::open(name.as_str(), CHILD_LIMIT).expect("open \"name\"");
+    assert_eq!(*opened, 5);
+    let again = Region::<u64>::open(&slashed, CHILD_LIMIT).expect("open \"/name\"");
+    assert_eq!(*again, 5);
+    drop((made, opened, again));
+    Region::<u64>::unlink(&slashed).expect("unlink \"/name\"");
+    assert!(!name.path().exists());
+}
+
+#[test]
+fn unlinking_a_missing_region_names_it() {
+    let name = Name::new("missing");
+    match Region::<u64>::unlink(name.as_str()) {
+        Err(err @ RegionError::Io { .. }) => {
+            let RegionError::Io { name: reported, error } = &err else { unreachable!() };
+            assert_eq!((reported.as_str(), error.kind()), (name.as_str(), std::io::ErrorKind::NotFound));
+            assert!(err.to_string().contains(name.as_str()), "{err}");
+        }
+        other => panic!("expected RegionError::Io (NotFound), got {other:?}"),
     }
 }
 
