@@ -503,7 +503,7 @@ mod tests {
     use super::*;
 
     #[test]
-    #[should_panic(expected = "belongs to another monitor")]
+    #[should_panic(expected = "used with the guard of monitor")]
     fn a_condition_of_another_monitor_panics() {
         let (a, b) = (Monitor::new(()), Monitor::new(()));
         let of_b = b.condition();
