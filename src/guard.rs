@@ -115,6 +115,15 @@ impl<T: ?Sized, B: Backend> LockData<T, B> {
 
 use raw::RawLock;
 
+/// The marker that makes a guard `!Send`: a lock taken on one thread is released on that thread
+/// (see the module docs). Guards hold a `PhantomData<*const GuardStaysOnItsThread>`, so that a
+/// guard moved to another thread fails to build with an error that says why:
+/// "`*const GuardStaysOnItsThread` cannot be sent between threads safely".
+pub(crate) struct GuardStaysOnItsThread;
+
+/// The `!Send` field of a guard (not `Sync` either; the guards say when they are).
+pub(crate) type StaysOnItsThread = PhantomData<*const GuardStaysOnItsThread>;
+
 /// An RAII guard: exclusive access to a lock's data until it is dropped.
 ///
 /// Each lock names it with an alias (`MutexGuard`, `SpinLockGuard`, `PetersonGuard`).
@@ -153,8 +162,7 @@ use raw::RawLock;
 pub struct LockGuard<'a, L: RawLock + ?Sized> {
     lock: &'a L,
     access: ManuallyDrop<<L::Backend as Backend>::Exclusive>,
-    // A raw pointer is !Send; see the module docs.
-    _not_send: PhantomData<*const ()>,
+    _not_send: StaysOnItsThread,
 }
 
 // SAFETY: sharing `&LockGuard` across threads shares only `&L::Target` (Deref), which is sound
@@ -370,8 +378,8 @@ pub struct MappedLockGuard<'a, L: RawLock + ?Sized, U: ?Sized> {
     lock: &'a L,
     data: NonNull<U>,
     access: ManuallyDrop<<L::Backend as Backend>::Exclusive>,
-    // `&mut U` for variance and lifetime; a raw pointer for `!Send`, as in `LockGuard`.
-    _marker: PhantomData<(&'a mut U, *const ())>,
+    // `&mut U` for variance and lifetime; `!Send` as `LockGuard`.
+    _marker: PhantomData<(&'a mut U, *const GuardStaysOnItsThread)>,
 }
 
 // SAFETY: `&MappedLockGuard` gives out only `&U` (Deref), sound to share exactly when `U: Sync`.
@@ -493,7 +501,7 @@ impl<L: RawLock + ?Sized, U: ?Sized + fmt::Display> fmt::Display for MappedLockG
 pub struct ArcLockGuard<L: RawLock + ?Sized> {
     lock: Arc<L>,
     access: ManuallyDrop<<L::Backend as Backend>::Exclusive>,
-    _not_send: PhantomData<*const ()>,
+    _not_send: StaysOnItsThread,
 }
 
 // SAFETY: `&ArcLockGuard` gives out `&L::Target` (Deref, needs `Sync`) and `&Arc<L>` (`lock`,
