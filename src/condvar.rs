@@ -205,7 +205,8 @@ impl<B: Backend> fmt::Debug for Condvar<B> {
 }
 
 impl<B: Backend> Condvar<B> {
-    /// A new condition variable over any backend; this is how loom models build one.
+    /// A new condition variable over the backend `B`, named explicitly:
+    /// `Condvar::<Real>::with_backend()` is `Condvar::new()`. Loom models build theirs with it.
     ///
     /// ```
     /// use turnstile::{backend::Real, Condvar};

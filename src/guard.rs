@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use core::cell::UnsafeCell;
 
-use crate::backend::{Backend, NoTracker, Real};
+use crate::backend::{Backend, NoTracker};
 
 pub(crate) mod raw {
     use super::LockData;
@@ -75,8 +75,9 @@ pub struct LockData<T: ?Sized, B: Backend> {
 // that needs `T: Send`, not `T: Sync`, as for std's `Mutex`.
 unsafe impl<T: ?Sized + Send, B: Backend> Sync for LockData<T, B> {}
 
-impl<T> LockData<T, Real> {
-    /// The data of a lock on the real machine; `const`, for the locks' `const fn new`.
+impl<T, B: Backend<Tracker = NoTracker>> LockData<T, B> {
+    /// The data of a lock over a backend with nothing to track (`Real`, `ProcessShared`);
+    /// `const`, for the locks' `const fn new`.
     #[inline]
     pub(crate) const fn new(value: T) -> Self {
         LockData { tracker: NoTracker, value: UnsafeCell::new(value) }

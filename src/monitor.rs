@@ -146,7 +146,8 @@ impl<T> Monitor<T> {
 }
 
 impl<T, B: Backend> Monitor<T, B> {
-    /// A monitor over any backend; this is how loom models build one.
+    /// A monitor over the backend `B`, named explicitly: `Monitor::<_, Real>::with_backend(x)` is
+    /// `Monitor::new(x)`. Loom models build theirs with it.
     ///
     /// ```
     /// use turnstile::{backend::Real, Monitor};

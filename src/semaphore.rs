@@ -261,6 +261,18 @@ impl Semaphore {
     }
 }
 
+/// The `const` constructor of [`shm::Semaphore::new`](crate::shm::Semaphore::new).
+#[cfg(target_os = "linux")]
+impl Semaphore<crate::backend::ProcessShared> {
+    #[track_caller]
+    pub(crate) const fn process_shared(permits: usize) -> Self {
+        if permits > Semaphore::MAX_PERMITS {
+            too_many_to_start("shm::Semaphore::new(", permits);
+        }
+        Semaphore { permits: AtomicU32::new(permits as u32), second: AtomicU32::new(0) }
+    }
+}
+
 const MAX: u32 = Semaphore::MAX_PERMITS as u32;
 
 /// The panic of a release that would pass the maximum: `n` more onto `available`.
@@ -409,7 +421,13 @@ impl<B: Backend> QueuedOnly<B> {
 }
 
 impl<B: Backend> Semaphore<B> {
-    /// A semaphore over any backend, barging; this is how loom models build one.
+    /// A barging semaphore over the backend `B`, named explicitly:
+    /// `Semaphore::<Real>::with_backend(n)` is `Semaphore::new(n)`. Loom models build their
+    /// semaphores with it, over the loom backend. Not `const`, as some backends' words are not;
+    /// between processes, [`shm::Semaphore::new`](crate::shm::Semaphore::new) is (Linux).
+    ///
+    /// # Panics
+    /// If `permits` is more than [`Semaphore::MAX_PERMITS`].
     ///
     /// ```
     /// use turnstile::{backend::Real, Semaphore};

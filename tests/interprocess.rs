@@ -384,15 +384,15 @@ fn three_processes_count_exactly_under_each_shared_lock() {
         Region::create(
             name.as_str(),
             Counters {
-                mutex: shm::Mutex::with_backend(0),
-                spin: shm::SpinLock::with_backend(0),
+                mutex: shm::Mutex::new(0),
+                spin: shm::SpinLock::new(0),
                 robust: RobustMutex::new(0),
-                sem: shm::Semaphore::with_backend(1),
+                sem: shm::Semaphore::new(1),
                 guarded: AtomicU64::new(0),
                 finished: Default::default(),
                 made: Default::default(),
-                ready: shm::Semaphore::with_backend(0),
-                go: [(); PHASES.len()].map(|()| shm::Semaphore::with_backend(0)),
+                ready: shm::Semaphore::new(0),
+                go: [(); PHASES.len()].map(|()| shm::Semaphore::new(0)),
             },
         )
         .expect("create the region"),
@@ -459,11 +459,7 @@ fn semaphores_hand_turns_back_and_forth_between_processes() {
     let name = Name::new("pingpong");
     let p = Region::create(
         name.as_str(),
-        PingPong {
-            ping: shm::Semaphore::with_backend(0),
-            pong: shm::Semaphore::with_backend(0),
-            count: AtomicU64::new(0),
-        },
+        PingPong { ping: shm::Semaphore::new(0), pong: shm::Semaphore::new(0), count: AtomicU64::new(0) },
     )
     .expect("create the region");
     let mut child = spawn_child("pong", name.as_str());
@@ -500,9 +496,9 @@ fn held_region(name: &Name) -> Region<Held> {
         name.as_str(),
         Held {
             lock: RobustMutex::new([0, 0]),
-            holding: shm::Semaphore::with_backend(0),
-            release: shm::Semaphore::with_backend(0),
-            never: shm::Semaphore::with_backend(0),
+            holding: shm::Semaphore::new(0),
+            release: shm::Semaphore::new(0),
+            never: shm::Semaphore::new(0),
         },
     )
     .expect("create the region")
@@ -782,8 +778,8 @@ fn the_same_struct_declared_in_two_programs_opens() {
     let mailbox = Region::create(
         name.as_str(),
         producer::Mailbox {
-            full: shm::Semaphore::with_backend(0),
-            letter: shm::Mutex::with_backend([0; 16]),
+            full: shm::Semaphore::new(0),
+            letter: shm::Mutex::new([0; 16]),
             read: AtomicU64::new(0),
         },
     )
@@ -1249,7 +1245,7 @@ fn an_opener_that_comes_first_waits_for_the_creator() {
     let hello_name = Name::new(&hello_name("early"));
     let hello = Region::create(
         hello_name.as_str(),
-        Hello { opening: shm::Semaphore::with_backend(0), tid: AtomicU64::new(0) },
+        Hello { opening: shm::Semaphore::new(0), tid: AtomicU64::new(0) },
     )
     .expect("create the hello region");
     let mut child = spawn_child("open_early", name.as_str());
@@ -1523,11 +1519,9 @@ fn next_random(state: &mut u64) -> u64 {
 #[test]
 fn waiters_killed_at_random_points_leave_the_lock_working() {
     let name = Name::new("killed-waiters");
-    let t = Region::create(
-        name.as_str(),
-        Tally { lock: RobustMutex::new(0), waiting: shm::Semaphore::with_backend(0) },
-    )
-    .expect("create the region");
+    let t =
+        Region::create(name.as_str(), Tally { lock: RobustMutex::new(0), waiting: shm::Semaphore::new(0) })
+            .expect("create the region");
     let mut random = 0x9e37_79b9_7f4a_7c15 ^ u64::from(process::id());
     let mut survivors_total = 0;
     for round in 0..KILL_ROUNDS {
@@ -1712,8 +1706,8 @@ fn waiters_killed_at_random_points_never_wedge_a_shared_mutex() {
         Region::create(
             name.as_str(),
             Doomed {
-                lock: shm::Mutex::with_backend(0),
-                waiting: shm::Semaphore::with_backend(0),
+                lock: shm::Mutex::new(0),
+                waiting: shm::Semaphore::new(0),
                 next: AtomicU64::new(0),
                 pids: [(); SLOTS].map(|()| AtomicU64::new(0)),
                 tids: [(); SLOTS].map(|()| AtomicU64::new(0)),

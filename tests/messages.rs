@@ -15,7 +15,7 @@ use turnstile::{Condvar, Monitor, Mutex, Semaphore};
 
 thread_local! {
     /// Set while `panic_at` runs: the hook records this thread's panic here instead of printing it.
-    static CAUGHT: RefCell<Option<Option<(String, String, u32)>>> = RefCell::new(None);
+    static CAUGHT: RefCell<Option<Option<(String, String, u32)>>> = const { RefCell::new(None) };
 }
 
 /// Runs `f`, which must panic; returns the panic's message, file and line.

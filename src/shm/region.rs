@@ -364,7 +364,7 @@ impl std::error::Error for RegionError {
 /// use turnstile::shm::{self, Region};
 ///
 /// let name = format!("turnstile-doc-region-{}", std::process::id());
-/// let made = Region::create(&name, shm::Mutex::with_backend(0u64)).unwrap();
+/// let made = Region::create(&name, shm::Mutex::new(0u64)).unwrap();
 /// *made.lock() += 1;
 ///
 /// // Another process would do this (here the same one maps it a second time).
@@ -525,10 +525,10 @@ impl<T: ShmSafe> Region<T> {
     /// use turnstile::shm::{self, Region};
     ///
     /// let name = format!("turnstile-doc-create-{}", std::process::id());
-    /// let sem = Region::create(&name, shm::Semaphore::with_backend(2)).unwrap();
+    /// let sem = Region::create(&name, shm::Semaphore::new(2)).unwrap();
     /// assert_eq!(sem.available_permits(), 2);
     /// // The name is taken until it is unlinked.
-    /// assert!(Region::create(&name, shm::Semaphore::with_backend(2)).is_err());
+    /// assert!(Region::create(&name, shm::Semaphore::new(2)).is_err());
     /// Region::<shm::Semaphore>::unlink(&name).unwrap();
     /// ```
     #[track_caller]
