@@ -217,6 +217,14 @@ impl Semaphore {
     /// assert!(SLOTS.try_acquire().is_none());
     /// drop((a, b));
     /// ```
+    ///
+    /// Too many permits in a `static` fail the build, with the count and the maximum in the
+    /// message ("Semaphore::new(18446744073709551615): a semaphore holds at most
+    /// Semaphore::MAX_PERMITS (2147483647) permits; ..."):
+    ///
+    /// ```compile_fail
+    /// static TOO_MANY: turnstile::Semaphore = turnstile::Semaphore::new(usize::MAX);
+    /// ```
     #[track_caller]
     pub const fn new(permits: usize) -> Self {
         if permits > Self::MAX_PERMITS {
