@@ -506,7 +506,7 @@ fn bench_round_trip<E: End>(
 
 fn start_turnstile_round_trip(role: &str) -> Peer<SemEnd<Region<PingPong<shm::Semaphore>>>> {
     let name = ShmName::new(role);
-    let semaphore = || CachePadded::new(shm::Semaphore::with_backend(0));
+    let semaphore = || CachePadded::new(shm::Semaphore::new(0));
     let shared = PingPong { ping: semaphore(), pong: semaphore(), slot: CachePadded::new(AtomicU64::new(0)) };
     let region = Region::create(&name.0, shared).expect("create the region");
     let worker = Worker::spawn(role, &name.0, &[], &name.0);
@@ -878,13 +878,13 @@ fn bench_records<E: Records>(
 
 fn start_turnstile_records(role: &str) -> Peer<ShmRecords<Region<TurnstileBuffer>>> {
     let name = ShmName::new(role);
-    let semaphore = |permits| CachePadded::new(shm::Semaphore::with_backend(permits));
+    let semaphore = |permits| CachePadded::new(shm::Semaphore::new(permits));
     let shared = Buffer {
         empty: semaphore(RING_SLOTS),
         full: semaphore(0),
         ack: semaphore(0),
         acked: CachePadded::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]),
-        ring: shm::Mutex::with_backend(Ring::new()),
+        ring: shm::Mutex::new(Ring::new()),
     };
     let region = Region::create(&name.0, shared).expect("create the region");
     let worker = Worker::spawn(role, &name.0, &[], &name.0);

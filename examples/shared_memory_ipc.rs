@@ -120,9 +120,9 @@ mod ipc {
         fn new() -> Self {
             let ring = Ring { slots: [[0; RECORD_BYTES]; CAPACITY], head: 0, len: 0 };
             Buffer {
-                empty: shm::Semaphore::with_backend(CAPACITY),
-                full: shm::Semaphore::with_backend(0),
-                ring: shm::Mutex::with_backend(ring),
+                empty: shm::Semaphore::new(CAPACITY),
+                full: shm::Semaphore::new(0),
+                ring: shm::Mutex::new(ring),
             }
         }
 

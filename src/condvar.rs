@@ -205,7 +205,8 @@ impl<B: Backend> fmt::Debug for Condvar<B> {
 }
 
 impl<B: Backend> Condvar<B> {
-    /// A new condition variable over any backend; this is how loom models build one.
+    /// A new condition variable over the backend `B`, named explicitly:
+    /// `Condvar::<Real>::with_backend()` is `Condvar::new()`. Loom models build theirs with it.
     ///
     /// ```
     /// use turnstile::{backend::Real, Condvar};
@@ -244,6 +245,7 @@ impl<B: Backend> Condvar<B> {
     /// assert_eq!(*answer, 42);
     /// worker.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T, B>) {
         self.wait_before(guard, None);
     }
@@ -266,6 +268,7 @@ impl<B: Backend> Condvar<B> {
     /// jobs.1.wait_while(&mut left, |left| *left > 0);
     /// assert_eq!(*left, 0);
     /// ```
+    #[track_caller]
     pub fn wait_while<T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, T, B>,
@@ -286,6 +289,7 @@ impl<B: Backend> Condvar<B> {
     /// let mut guard = lock.lock();
     /// assert!(cv.wait_for(&mut guard, Duration::from_millis(1)).timed_out());
     /// ```
+    #[track_caller]
     pub fn wait_for<T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, T, B>,
@@ -305,6 +309,7 @@ impl<B: Backend> Condvar<B> {
     /// let deadline = Instant::now() + Duration::from_millis(1);
     /// assert!(cv.wait_until(&mut guard, deadline).timed_out());
     /// ```
+    #[track_caller]
     pub fn wait_until<T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, T, B>,
@@ -325,6 +330,7 @@ impl<B: Backend> Condvar<B> {
     /// let result = cv.wait_while_for(&mut count, |n| *n < 1, Duration::from_millis(1));
     /// assert!(result.timed_out());
     /// ```
+    #[track_caller]
     pub fn wait_while_for<T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, T, B>,
@@ -346,6 +352,7 @@ impl<B: Backend> Condvar<B> {
     /// let result = cv.wait_while_until(&mut n, |n| *n < 5, Instant::now() + Duration::from_secs(1));
     /// assert!(!result.timed_out()); // the condition was already false
     /// ```
+    #[track_caller]
     pub fn wait_while_until<T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, T, B>,
@@ -495,6 +502,7 @@ impl<B: Backend> Condvar<B> {
         B::wake_one(&self.seq);
     }
 
+    #[track_caller]
     fn wait_while_before<T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, T, B>,
@@ -510,6 +518,7 @@ impl<B: Backend> Condvar<B> {
     }
 
     /// The wait itself: register under the mutex, sleep without it, deregister under it.
+    #[track_caller]
     fn wait_before<T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, T, B>,
@@ -528,15 +537,17 @@ impl<B: Backend> Condvar<B> {
 
     /// Binds the condvar to the waiter's mutex and counts the waiter. Panics, changing nothing,
     /// on a second mutex or too many waiters.
+    #[track_caller]
     fn register(&self, address: usize) {
         // Relaxed: the binding is a misuse check; nothing is published through it, and between
         // waiters of one mutex it is read and written under that mutex.
         match self.mutex.compare_exchange(0, address, Relaxed, Relaxed) {
             Ok(_) => {}
             Err(bound) if bound == address => {}
-            Err(_) => panic!(
-                "turnstile::Condvar used with two different mutexes at once: another thread is \
-                 waiting on this Condvar with another mutex. Use one Condvar per mutex."
+            Err(bound) => panic!(
+                "turnstile::Condvar: waiting with the mutex at {address:#x} while another thread \
+                 waits on this Condvar with the mutex at {bound:#x}; a Condvar serves one mutex at \
+                 a time: use one Condvar per mutex"
             ),
         }
         // Release: pairs with the Acquire CAS of the notifiers, so that our read of `seq` before
@@ -545,7 +556,8 @@ impl<B: Backend> Condvar<B> {
         loop {
             assert!(
                 waiters(counts) < MAX_WAITERS,
-                "turnstile::Condvar: more than {MAX_WAITERS} threads waiting on one Condvar"
+                "turnstile::Condvar: a thread waits while {MAX_WAITERS} threads already wait on this \
+                 Condvar, the most it counts; spread the waiters over more Condvars (one per condition)"
             );
             // loom-invisible: load buffering (see `notify_one`), which loom does not explore.
             match self.counts.compare_exchange(counts, counts + 1, Release, Relaxed) {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use core::cell::UnsafeCell;
 
-use crate::backend::{Backend, NoTracker, Real};
+use crate::backend::{Backend, NoTracker};
 
 pub(crate) mod raw {
     use super::LockData;
@@ -84,8 +84,9 @@ pub struct LockData<T: ?Sized, B: Backend> {
 // that needs `T: Send`, not `T: Sync`, as for std's `Mutex`.
 unsafe impl<T: ?Sized + Send, B: Backend> Sync for LockData<T, B> {}
 
-impl<T> LockData<T, Real> {
-    /// The data of a lock on the real machine; `const`, for the locks' `const fn new`.
+impl<T, B: Backend<Tracker = NoTracker>> LockData<T, B> {
+    /// The data of a lock over a backend with nothing to track (`Real`, `ProcessShared`);
+    /// `const`, for the locks' `const fn new`.
     #[inline]
     pub(crate) const fn new(value: T) -> Self {
         LockData { tracker: NoTracker, value: UnsafeCell::new(value) }
@@ -123,6 +124,15 @@ impl<T: ?Sized, B: Backend> LockData<T, B> {
 }
 
 use raw::RawLock;
+
+/// The marker that makes a guard `!Send`: a lock taken on one thread is released on that thread
+/// (see the module docs). Guards hold a `PhantomData<*const GuardStaysOnItsThread>`, so that a
+/// guard moved to another thread fails to build with an error that says why:
+/// "`*const GuardStaysOnItsThread` cannot be sent between threads safely".
+pub(crate) struct GuardStaysOnItsThread;
+
+/// The `!Send` field of a guard (not `Sync` either; the guards say when they are).
+pub(crate) type StaysOnItsThread = PhantomData<*const GuardStaysOnItsThread>;
 
 /// An RAII guard: exclusive access to a lock's data until it is dropped.
 ///
@@ -162,8 +172,7 @@ use raw::RawLock;
 pub struct LockGuard<'a, L: RawLock + ?Sized> {
     lock: &'a L,
     access: ManuallyDrop<<L::Backend as Backend>::Exclusive>,
-    // A raw pointer is !Send; see the module docs.
-    _not_send: PhantomData<*const ()>,
+    _not_send: StaysOnItsThread,
 }
 
 // SAFETY: sharing `&LockGuard` across threads shares only `&L::Target` (Deref), which is sound
@@ -391,8 +400,8 @@ pub struct MappedLockGuard<'a, L: RawLock + ?Sized, U: ?Sized> {
     lock: &'a L,
     data: NonNull<U>,
     access: ManuallyDrop<<L::Backend as Backend>::Exclusive>,
-    // `&mut U` for variance and lifetime; a raw pointer for `!Send`, as in `LockGuard`.
-    _marker: PhantomData<(&'a mut U, *const ())>,
+    // `&mut U` for variance and lifetime; `!Send` as `LockGuard`.
+    _marker: PhantomData<(&'a mut U, *const GuardStaysOnItsThread)>,
 }
 
 // SAFETY: `&MappedLockGuard` gives out only `&U` (Deref), sound to share exactly when `U: Sync`.
@@ -514,7 +523,7 @@ impl<L: RawLock + ?Sized, U: ?Sized + fmt::Display> fmt::Display for MappedLockG
 pub struct ArcLockGuard<L: RawLock + ?Sized> {
     lock: Arc<L>,
     access: ManuallyDrop<<L::Backend as Backend>::Exclusive>,
-    _not_send: PhantomData<*const ()>,
+    _not_send: StaysOnItsThread,
 }
 
 // SAFETY: `&ArcLockGuard` gives out `&L::Target` (Deref, needs `Sync`) and `&Arc<L>` (`lock`,

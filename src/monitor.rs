@@ -48,6 +48,7 @@ type AtomicId = core::sync::atomic::AtomicUsize;
 static NEXT_ID: AtomicId = AtomicId::new(1);
 
 /// The next identity from `next`; panics, changing nothing, once every identity has been given.
+#[track_caller]
 fn fresh_id(next: &AtomicId) -> Id {
     // Relaxed: an identity, not a publication; the read-modify-write alone keeps them distinct.
     match next.fetch_update(Relaxed, Relaxed, |id| id.checked_add(1)) {
@@ -145,7 +146,8 @@ impl<T> Monitor<T> {
 }
 
 impl<T, B: Backend> Monitor<T, B> {
-    /// A monitor over any backend; this is how loom models build one.
+    /// A monitor over the backend `B`, named explicitly: `Monitor::<_, Real>::with_backend(x)` is
+    /// `Monitor::new(x)`. Loom models build theirs with it.
     ///
     /// ```
     /// use turnstile::{backend::Real, Monitor};
@@ -201,6 +203,7 @@ impl<T: ?Sized, B: Backend> Monitor<T, B> {
     /// let inside = monitor.lock();
     /// assert!(!inside.notify_one_on(&not_full) && !inside.notify_one_on(&not_empty));
     /// ```
+    #[track_caller]
     pub fn condition(&self) -> Condition<B> {
         Condition { monitor: self.id(), condvar: Condvar::with_backend() }
     }
@@ -216,6 +219,7 @@ impl<T: ?Sized, B: Backend> Monitor<T, B> {
         self.state.get_mut()
     }
 
+    #[track_caller]
     fn id(&self) -> Id {
         // Relaxed: an identity, not a publication; every thread agrees on the CAS winner.
         match self.id.load(Relaxed) {
@@ -261,11 +265,14 @@ impl<B: Backend> fmt::Debug for Condition<B> {
 
 impl<'a, T: ?Sized, B: Backend> MonitorGuard<'a, T, B> {
     /// The condvar of `condition`, after checking it belongs to this monitor.
+    #[track_caller]
     fn own<'c>(&self, condition: &'c Condition<B>) -> &'c Condvar<B> {
+        let (theirs, ours) = (condition.monitor, self.monitor.id());
         assert!(
-            condition.monitor == self.monitor.id(),
-            "turnstile::Monitor: this Condition belongs to another monitor; make conditions with \
-             `condition()` on the monitor whose guard waits on them"
+            theirs == ours,
+            "turnstile::Monitor: a Condition of monitor #{theirs} used with the guard of monitor \
+             #{ours}; make conditions with `condition()` on the monitor whose guard waits on them \
+             or notifies them"
         );
         &condition.condvar
     }
@@ -288,6 +295,7 @@ impl<'a, T: ?Sized, B: Backend> MonitorGuard<'a, T, B> {
     ///     inside.wait();
     /// }
     /// ```
+    #[track_caller]
     pub fn wait(&mut self) {
         self.monitor.ready.wait(&mut self.guard);
     }
@@ -308,6 +316,7 @@ impl<'a, T: ?Sized, B: Backend> MonitorGuard<'a, T, B> {
     /// inside.wait_while(|n| *n == 0);
     /// assert_eq!(*inside, 3);
     /// ```
+    #[track_caller]
     pub fn wait_while(&mut self, condition: impl FnMut(&mut T) -> bool) {
         self.monitor.ready.wait_while(&mut self.guard, condition);
     }
@@ -321,6 +330,7 @@ impl<'a, T: ?Sized, B: Backend> MonitorGuard<'a, T, B> {
     /// let mut inside = monitor.lock();
     /// assert!(inside.wait_for(Duration::from_millis(1)).timed_out());
     /// ```
+    #[track_caller]
     pub fn wait_for(&mut self, timeout: Duration) -> WaitTimeoutResult {
         self.monitor.ready.wait_for(&mut self.guard, timeout)
     }
@@ -334,6 +344,7 @@ impl<'a, T: ?Sized, B: Backend> MonitorGuard<'a, T, B> {
     /// let mut inside = monitor.lock();
     /// assert!(inside.wait_while_for(|n| *n == 0, Duration::from_millis(1)).timed_out());
     /// ```
+    #[track_caller]
     pub fn wait_while_for(
         &mut self,
         condition: impl FnMut(&mut T) -> bool,
@@ -384,6 +395,7 @@ impl<'a, T: ?Sized, B: Backend> MonitorGuard<'a, T, B> {
     ///     inside.wait_on(&arrived);
     /// }
     /// ```
+    #[track_caller]
     pub fn wait_on(&mut self, condition: &Condition<B>) {
         self.own(condition).wait(&mut self.guard);
     }
@@ -403,6 +415,7 @@ impl<'a, T: ?Sized, B: Backend> MonitorGuard<'a, T, B> {
     /// });
     /// monitor.lock().wait_while_on(&bumped, |n| *n == 0);
     /// ```
+    #[track_caller]
     pub fn wait_while_on(&mut self, condition: &Condition<B>, until_false: impl FnMut(&mut T) -> bool) {
         self.own(condition).wait_while(&mut self.guard, until_false);
     }
@@ -416,6 +429,7 @@ impl<'a, T: ?Sized, B: Backend> MonitorGuard<'a, T, B> {
     /// let never = monitor.condition();
     /// assert!(monitor.lock().wait_for_on(&never, Duration::from_millis(1)).timed_out());
     /// ```
+    #[track_caller]
     pub fn wait_for_on(&mut self, condition: &Condition<B>, timeout: Duration) -> WaitTimeoutResult {
         self.own(condition).wait_for(&mut self.guard, timeout)
     }
@@ -430,6 +444,7 @@ impl<'a, T: ?Sized, B: Backend> MonitorGuard<'a, T, B> {
     /// let result = monitor.lock().wait_while_for_on(&bumped, |n| *n == 0, Duration::from_millis(1));
     /// assert!(result.timed_out());
     /// ```
+    #[track_caller]
     pub fn wait_while_for_on(
         &mut self,
         condition: &Condition<B>,
@@ -447,6 +462,7 @@ impl<'a, T: ?Sized, B: Backend> MonitorGuard<'a, T, B> {
     /// assert!(!monitor.lock().notify_one_on(&c));
     /// ```
     #[doc(alias = "signal")]
+    #[track_caller]
     pub fn notify_one_on(&self, condition: &Condition<B>) -> bool {
         self.own(condition).notify_one()
     }
@@ -458,6 +474,7 @@ impl<'a, T: ?Sized, B: Backend> MonitorGuard<'a, T, B> {
     /// let c = monitor.condition();
     /// assert_eq!(monitor.lock().notify_all_on(&c), 0);
     /// ```
+    #[track_caller]
     pub fn notify_all_on(&self, condition: &Condition<B>) -> usize {
         self.own(condition).notify_all()
     }
@@ -487,7 +504,7 @@ mod tests {
     use super::*;
 
     #[test]
-    #[should_panic(expected = "belongs to another monitor")]
+    #[should_panic(expected = "used with the guard of monitor")]
     fn a_condition_of_another_monitor_panics() {
         let (a, b) = (Monitor::new(()), Monitor::new(()));
         let of_b = b.condition();

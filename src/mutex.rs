@@ -299,8 +299,20 @@ impl<T> Mutex<T> {
     }
 }
 
+/// The `const` constructor of [`shm::Mutex::new`](crate::shm::Mutex::new).
+#[cfg(target_os = "linux")]
+impl<T> Mutex<T, crate::backend::ProcessShared> {
+    #[inline]
+    pub(crate) const fn process_shared(value: T) -> Self {
+        Mutex { state: AtomicU32::new(UNLOCKED), data: LockData::new(value) }
+    }
+}
+
 impl<T, B: Backend> Mutex<T, B> {
-    /// A new, unlocked mutex over any backend; this is how loom models build one.
+    /// A new, unlocked mutex over the backend `B`, named explicitly:
+    /// `Mutex::<_, Real>::with_backend(x)` is `Mutex::new(x)`. Loom models build their mutexes
+    /// with it, over the loom backend. Not `const`, as some backends' words are not; between
+    /// processes, [`shm::Mutex::new`](crate::shm::Mutex::new) is (Linux).
     ///
     /// ```
     /// use turnstile::{backend::Real, Mutex};

@@ -98,7 +98,9 @@ impl<T> Peterson<T> {
 }
 
 impl<T, B: Backend> Peterson<T, B> {
-    /// The two handles of a new lock over any backend; this is how loom models build one.
+    /// The two handles of a new lock over the backend `B`, named explicitly:
+    /// `Peterson::<_, Real>::pair_with_backend(x)` is `Peterson::pair(x)`. Loom models build
+    /// theirs with it.
     ///
     /// ```
     /// use turnstile::{backend::Real, Peterson};

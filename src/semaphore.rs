@@ -127,6 +127,15 @@ pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(1);
 /// permits can satisfy. Barging by default; [`new_fair`](Self::new_fair) serves waiters in
 /// order (see the [module docs](crate::semaphore) for both policies). 8 bytes.
 ///
+/// **Where permits come from.** Only three places: the count [`new`](Self::new) starts with,
+/// [`add_permits`](Self::add_permits), and the permits a [`SemaphorePermit`] returns when it
+/// drops. The semaphore cannot know what will be added later, so a request for more than will
+/// ever be there at once waits forever: `Semaphore::new(2)` that nobody adds to never satisfies
+/// `acquire_many(3)`. A request for more than [`MAX_PERMITS`](Self::MAX_PERMITS), which no
+/// semaphore can ever hold, panics at once, in every form (blocking, timed and `try_`: a `try_`
+/// that answered `None` would only look like "not now", and a loop retrying it would spin
+/// forever).
+///
 /// **Limits.** At most [`MAX_PERMITS`](Self::MAX_PERMITS) permits (more panics). Between
 /// processes (`ProcessShared`) sleepers are counted in two 16-bit halves; past 65,535 waiters
 /// wanting one permit the rest count as wanting several (every release then wakes all
@@ -196,7 +205,8 @@ impl Semaphore {
     /// `const`, so it can initialise a `static`.
     ///
     /// # Panics
-    /// If `permits` is more than [`MAX_PERMITS`](Self::MAX_PERMITS).
+    /// If `permits` is more than [`MAX_PERMITS`](Self::MAX_PERMITS); the message says both
+    /// (in a `static`, the build fails with it).
     ///
     /// ```
     /// use turnstile::Semaphore;
@@ -207,8 +217,19 @@ impl Semaphore {
     /// assert!(SLOTS.try_acquire().is_none());
     /// drop((a, b));
     /// ```
+    ///
+    /// Too many permits in a `static` fail the build, with the count and the maximum in the
+    /// message ("Semaphore::new(18446744073709551615): a semaphore holds at most
+    /// Semaphore::MAX_PERMITS (2147483647) permits; ..."):
+    ///
+    /// ```compile_fail
+    /// static TOO_MANY: turnstile::Semaphore = turnstile::Semaphore::new(usize::MAX);
+    /// ```
+    #[track_caller]
     pub const fn new(permits: usize) -> Self {
-        assert!(permits <= Self::MAX_PERMITS, "Semaphore::new: more permits than Semaphore::MAX_PERMITS");
+        if permits > Self::MAX_PERMITS {
+            too_many_to_start("Semaphore::new(", permits);
+        }
         Semaphore { permits: AtomicU32::new(permits as u32), second: AtomicU32::new(0) }
     }
 
@@ -218,7 +239,8 @@ impl Semaphore {
     /// `const`, so it can initialise a `static`.
     ///
     /// # Panics
-    /// If `permits` is more than [`MAX_PERMITS`](Self::MAX_PERMITS).
+    /// If `permits` is more than [`MAX_PERMITS`](Self::MAX_PERMITS); the message says both
+    /// (in a `static`, the build fails with it).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -238,12 +260,24 @@ impl Semaphore {
     /// big.join().unwrap();
     /// assert_eq!(sem.available_permits(), 0);
     /// ```
+    #[track_caller]
     pub const fn new_fair(permits: usize) -> Self {
-        assert!(
-            permits <= Self::MAX_PERMITS,
-            "Semaphore::new_fair: more permits than Semaphore::MAX_PERMITS"
-        );
+        if permits > Self::MAX_PERMITS {
+            too_many_to_start("Semaphore::new_fair(", permits);
+        }
         Semaphore { permits: AtomicU32::new(permits as u32), second: AtomicU32::new(FAIR) }
+    }
+}
+
+/// The `const` constructor of [`shm::Semaphore::new`](crate::shm::Semaphore::new).
+#[cfg(target_os = "linux")]
+impl Semaphore<crate::backend::ProcessShared> {
+    #[track_caller]
+    pub(crate) const fn process_shared(permits: usize) -> Self {
+        if permits > Semaphore::MAX_PERMITS {
+            too_many_to_start("shm::Semaphore::new(", permits);
+        }
+        Semaphore { permits: AtomicU32::new(permits as u32), second: AtomicU32::new(0) }
     }
 }
 
@@ -258,22 +292,128 @@ fn overflow(n: u32, available: u32, by_permit: bool) -> ! {
         panic!(
             "dropping a permit of {n} would bring the semaphore to {} permits, past \
              Semaphore::MAX_PERMITS ({MAX}): `add_permits` had filled it while the permit was out; \
-             the count is unchanged",
+             the count is unchanged (these permits are not returned). Add permits only for those \
+             taken and `forget`-ed, so the count stays within the maximum",
             u64::from(available) + u64::from(n)
         );
     }
     panic!(
         "Semaphore::add_permits({n}) with {available} available would pass Semaphore::MAX_PERMITS \
-         ({MAX}); the count is unchanged"
+         ({MAX}); the count is unchanged. Add at most {} now",
+        MAX - available
     );
 }
 
-/// `n` as a permit count, or a panic that says what was asked.
-fn count(n: usize, what: &str) -> u32 {
+/// The panic of a constructor asked for more than [`Semaphore::MAX_PERMITS`]: `call` is the
+/// call up to its argument (`"Semaphore::new("`). `const`, for `Semaphore::new`, so the message
+/// is written into a buffer by hand (formatting is not allowed in a `const fn`).
+#[cold]
+#[track_caller]
+const fn too_many_to_start(call: &str, permits: usize) -> ! {
+    ConstMessage::new()
+        .text(call)
+        .number(permits)
+        .text("): a semaphore holds at most Semaphore::MAX_PERMITS (")
+        .number(Semaphore::MAX_PERMITS)
+        .text(") permits; start with at most that many (a count this large is often a negative number cast to usize)")
+        .panic()
+}
+
+/// A panic message built in a `const fn`, where `format!` is not allowed: text and decimal
+/// numbers appended into a fixed buffer (a longer message is cut).
+struct ConstMessage {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+impl ConstMessage {
+    const fn new() -> Self {
+        ConstMessage { bytes: [0; 256], len: 0 }
+    }
+
+    const fn text(mut self, text: &str) -> Self {
+        let text = text.as_bytes();
+        let mut i = 0;
+        while i < text.len() && self.len < self.bytes.len() {
+            self.bytes[self.len] = text[i];
+            self.len += 1;
+            i += 1;
+        }
+        self
+    }
+
+    const fn number(mut self, mut n: usize) -> Self {
+        let mut digits = [0u8; 20];
+        let mut count = 0;
+        loop {
+            digits[count] = b'0' + (n % 10) as u8;
+            count += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        while count > 0 && self.len < self.bytes.len() {
+            count -= 1;
+            self.bytes[self.len] = digits[count];
+            self.len += 1;
+        }
+        self
+    }
+
+    #[track_caller]
+    const fn panic(self) -> ! {
+        let bytes = self.bytes;
+        // SAFETY: the first `len` bytes of `bytes`, a local array that outlives the slice.
+        let written = unsafe { core::slice::from_raw_parts(bytes.as_ptr(), self.len) };
+        match core::str::from_utf8(written) {
+            Ok(message) => panic!("{}", message),
+            // Only if a cut split a character; the texts given are ASCII.
+            Err(_) => panic!("a semaphore was given more than Semaphore::MAX_PERMITS permits"),
+        }
+    }
+}
+
+/// `n` as the permits of a request (`what`: the method's name), or a panic: no semaphore ever
+/// holds more than the maximum, so a larger request could never be met.
+#[track_caller]
+#[inline]
+fn request(n: usize, what: &str) -> u32 {
     match u32::try_from(n) {
         Ok(n) if n <= MAX => n,
-        _ => panic!("Semaphore::{what}({n}): more than Semaphore::MAX_PERMITS ({MAX}) permits"),
+        _ => too_many_requested(n, what),
     }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn too_many_requested(n: usize, what: &str) -> ! {
+    panic!(
+        "Semaphore::{what}({n}): a semaphore never holds more than Semaphore::MAX_PERMITS ({MAX}) \
+         permits, so this request could never be met (a blocking call would wait forever); ask \
+         for at most {MAX}"
+    )
+}
+
+/// `n` as permits to add (`what`: the method's name), or a panic.
+#[track_caller]
+#[inline]
+fn added(n: usize, what: &str) -> u32 {
+    match u32::try_from(n) {
+        Ok(n) if n <= MAX => n,
+        _ => too_many_added(n, what),
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn too_many_added(n: usize, what: &str) -> ! {
+    panic!(
+        "Semaphore::{what}({n}): a semaphore holds at most Semaphore::MAX_PERMITS ({MAX}) \
+         permits; give at most that many"
+    )
 }
 
 /// Refuses, when the program is built, a fair semaphore over a backend without exact wait
@@ -289,7 +429,13 @@ impl<B: Backend> QueuedOnly<B> {
 }
 
 impl<B: Backend> Semaphore<B> {
-    /// A semaphore over any backend, barging; this is how loom models build one.
+    /// A barging semaphore over the backend `B`, named explicitly:
+    /// `Semaphore::<Real>::with_backend(n)` is `Semaphore::new(n)`. Loom models build their
+    /// semaphores with it, over the loom backend. Not `const`, as some backends' words are not;
+    /// between processes, [`shm::Semaphore::new`](crate::shm::Semaphore::new) is (Linux).
+    ///
+    /// # Panics
+    /// If `permits` is more than [`Semaphore::MAX_PERMITS`].
     ///
     /// ```
     /// use turnstile::{backend::Real, Semaphore};
@@ -297,8 +443,9 @@ impl<B: Backend> Semaphore<B> {
     /// let sem = Semaphore::<Real>::with_backend(1);
     /// assert_eq!(sem.available_permits(), 1);
     /// ```
+    #[track_caller]
     pub fn with_backend(permits: usize) -> Self {
-        Semaphore { permits: B::Word::new(count(permits, "with_backend")), second: B::Word::new(0) }
+        Semaphore { permits: B::Word::new(added(permits, "with_backend")), second: B::Word::new(0) }
     }
 
     /// A fair semaphore (see [`Semaphore::new_fair`]) over any backend whose waiters queue in
@@ -318,10 +465,11 @@ impl<B: Backend> Semaphore<B> {
     ///
     /// let sem = Semaphore::<ProcessShared>::with_backend_fair(1); // does not build
     /// ```
+    #[track_caller]
     pub fn with_backend_fair(permits: usize) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = QueuedOnly::<B>::CHECK;
-        Semaphore { permits: B::Word::new(count(permits, "with_backend_fair")), second: B::Word::new(FAIR) }
+        Semaphore { permits: B::Word::new(added(permits, "with_backend_fair")), second: B::Word::new(FAIR) }
     }
 
     /// A fair semaphore whose waiter, timing out while it is the head of the line, leaves without
@@ -356,6 +504,7 @@ impl<B: Backend> Semaphore<B> {
     /// backends that sleep on the kernel futex count sleepers). Not part of the API.
     #[cfg(any(test, feature = "loom"))]
     #[doc(hidden)]
+    #[track_caller]
     pub fn with_leaked_sleepers(permits: usize, one: u32, many: u32) -> Self {
         assert!(!B::QUEUED, "only a semaphore between processes counts its sleepers");
         assert!(one <= COUNT_MASK && many <= COUNT_MASK, "a half of `sleepers` counts at most {COUNT_MASK}");
@@ -383,8 +532,14 @@ impl<B: Backend> Semaphore<B> {
 
     /// Takes `n` permits at once, sleeping until there are that many.
     ///
+    /// Permits come only from [`new`](Semaphore::new), [`add_permits`](Self::add_permits) and
+    /// permits returned: if fewer than `n` will ever be there at once, this waits forever (a
+    /// semaphore made with 2, to which nobody adds, never gives 3). Use
+    /// [`acquire_many_timeout`](Self::acquire_many_timeout) to give up.
+    ///
     /// # Panics
-    /// At once, if `n` is more than [`Semaphore::MAX_PERMITS`]: no release could ever satisfy it.
+    /// At once, with `n` and the maximum, if `n` is more than [`Semaphore::MAX_PERMITS`]: no
+    /// semaphore can hold that many, so no release could ever satisfy it.
     ///
     /// ```
     /// let sem = turnstile::Semaphore::new(5);
@@ -393,8 +548,9 @@ impl<B: Backend> Semaphore<B> {
     /// drop(three);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn acquire_many(&self, n: usize) -> SemaphorePermit<'_, B> {
-        let n = count(n, "acquire_many");
+        let n = request(n, "acquire_many");
         let left = match self.try_take(n) {
             Some(left) => left,
             None => self.acquire_slow(n, None).expect("no deadline, so it cannot time out"),
@@ -420,7 +576,9 @@ impl<B: Backend> Semaphore<B> {
     /// taken while threads wait.)
     ///
     /// # Panics
-    /// If `n` is more than [`Semaphore::MAX_PERMITS`].
+    /// If `n` is more than [`Semaphore::MAX_PERMITS`], as the blocking forms do: such a request
+    /// can never succeed, and a `None` would read as "not now" (a loop retrying it would spin
+    /// forever). A request above what the semaphore has now but within the maximum is `None`.
     ///
     /// ```
     /// let sem = turnstile::Semaphore::new(2);
@@ -428,8 +586,9 @@ impl<B: Backend> Semaphore<B> {
     /// assert!(sem.try_acquire_many(2).is_some());
     /// ```
     #[inline]
+    #[track_caller]
     pub fn try_acquire_many(&self, n: usize) -> Option<SemaphorePermit<'_, B>> {
-        let n = count(n, "try_acquire_many");
+        let n = request(n, "try_acquire_many");
         let left = self.try_take(n).or_else(|| self.try_take_slow(n))?;
         Some(SemaphorePermit { semaphore: self, permits: n, left })
     }
@@ -445,14 +604,14 @@ impl<B: Backend> Semaphore<B> {
     /// assert!(sem.acquire_timeout(Duration::from_millis(1)).is_some());
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_, B>> {
-        self.acquire_many_before(1, crate::wait::deadline_after(timeout))
+        self.acquire_many_before(1, crate::wait::deadline_after(timeout), "acquire_timeout")
     }
 
     /// Takes `n` permits, waiting at most `timeout`; `None` (and nothing taken) if they did not
     /// come in time.
     ///
     /// # Panics
-    /// At once, if `n` is more than [`Semaphore::MAX_PERMITS`].
+    /// At once, if `n` is more than [`Semaphore::MAX_PERMITS`] (it could never be met).
     ///
     /// ```
     /// use std::time::Duration;
@@ -461,8 +620,9 @@ impl<B: Backend> Semaphore<B> {
     /// assert!(sem.acquire_many_timeout(2, Duration::from_millis(1)).is_none());
     /// assert_eq!(sem.available_permits(), 1); // the timed-out call took nothing
     /// ```
+    #[track_caller]
     pub fn acquire_many_timeout(&self, n: usize, timeout: Duration) -> Option<SemaphorePermit<'_, B>> {
-        self.acquire_many_before(n, crate::wait::deadline_after(timeout))
+        self.acquire_many_before(n, crate::wait::deadline_after(timeout), "acquire_many_timeout")
     }
 
     /// Takes one permit, waiting until `deadline` at the latest; `None` if none came.
@@ -474,13 +634,13 @@ impl<B: Backend> Semaphore<B> {
     /// assert!(sem.acquire_until(Instant::now() + Duration::from_secs(1)).is_some());
     /// ```
     pub fn acquire_until(&self, deadline: Instant) -> Option<SemaphorePermit<'_, B>> {
-        self.acquire_many_before(1, Some(deadline))
+        self.acquire_many_before(1, Some(deadline), "acquire_until")
     }
 
     /// Takes `n` permits, waiting until `deadline` at the latest; `None` if they did not come.
     ///
     /// # Panics
-    /// At once, if `n` is more than [`Semaphore::MAX_PERMITS`].
+    /// At once, if `n` is more than [`Semaphore::MAX_PERMITS`] (it could never be met).
     ///
     /// ```
     /// use std::time::Instant;
@@ -488,14 +648,16 @@ impl<B: Backend> Semaphore<B> {
     /// let sem = turnstile::Semaphore::new(0);
     /// assert!(sem.acquire_many_until(1, Instant::now()).is_none());
     /// ```
+    #[track_caller]
     pub fn acquire_many_until(&self, n: usize, deadline: Instant) -> Option<SemaphorePermit<'_, B>> {
-        self.acquire_many_before(n, Some(deadline))
+        self.acquire_many_before(n, Some(deadline), "acquire_many_until")
     }
 
     /// Adds `n` permits and wakes the waiting threads they can satisfy (Dijkstra's V).
     ///
     /// # Panics
-    /// If the count would pass [`Semaphore::MAX_PERMITS`]; the count is then left unchanged.
+    /// If the count would pass [`Semaphore::MAX_PERMITS`]; the count is then left unchanged,
+    /// and the message says `n` and the permits there were.
     ///
     /// ```
     /// let sem = turnstile::Semaphore::new(0);
@@ -507,6 +669,7 @@ impl<B: Backend> Semaphore<B> {
     #[doc(alias = "signal")]
     #[doc(alias = "release")]
     #[inline]
+    #[track_caller]
     pub fn add_permits(&self, n: usize) {
         self.add_permits_waking(n);
     }
@@ -521,8 +684,9 @@ impl<B: Backend> Semaphore<B> {
     /// ```
     #[doc(hidden)]
     #[inline]
+    #[track_caller]
     pub fn add_permits_waking(&self, n: usize) -> usize {
-        let n = count(n, "add_permits");
+        let n = added(n, "add_permits");
         // Relaxed: a first guess for the compare-exchange, which re-reads.
         self.give(n, self.permits.load(Relaxed), false)
     }
@@ -558,8 +722,14 @@ impl<B: Backend> Semaphore<B> {
         (self.permits.load(Relaxed) & COUNT) as usize
     }
 
-    fn acquire_many_before(&self, n: usize, deadline: Option<Instant>) -> Option<SemaphorePermit<'_, B>> {
-        let n = count(n, "acquire_many");
+    #[track_caller]
+    fn acquire_many_before(
+        &self,
+        n: usize,
+        deadline: Option<Instant>,
+        what: &str,
+    ) -> Option<SemaphorePermit<'_, B>> {
+        let n = request(n, what);
         let left = self.try_take(n).or_else(|| self.acquire_slow(n, deadline))?;
         Some(SemaphorePermit { semaphore: self, permits: n, left })
     }
@@ -817,6 +987,7 @@ impl<B: Backend> Semaphore<B> {
     /// `by_permit`: a permit being dropped returns them, rather than `add_permits`, which the
     /// overflow panic says.
     #[inline]
+    #[track_caller]
     fn give(&self, n: u32, guess: u32, by_permit: bool) -> usize {
         if n == 0 {
             return 0;

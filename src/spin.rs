@@ -113,8 +113,20 @@ impl<T> SpinLock<T> {
     }
 }
 
+/// The `const` constructor of [`shm::SpinLock::new`](crate::shm::SpinLock::new).
+#[cfg(target_os = "linux")]
+impl<T> SpinLock<T, crate::backend::ProcessShared> {
+    #[inline]
+    pub(crate) const fn process_shared(value: T) -> Self {
+        SpinLock { locked: AtomicU32::new(UNLOCKED), data: LockData::new(value) }
+    }
+}
+
 impl<T, B: Backend> SpinLock<T, B> {
-    /// A new, unlocked spinlock over any backend; this is how loom models build one.
+    /// A new, unlocked spinlock over the backend `B`, named explicitly:
+    /// `SpinLock::<_, Real>::with_backend(x)` is `SpinLock::new(x)`. Loom models build their
+    /// spinlocks with it, over the loom backend. Not `const`, as some backends' words are not;
+    /// between processes, [`shm::SpinLock::new`](crate::shm::SpinLock::new) is (Linux).
     ///
     /// ```
     /// use turnstile::{backend::Real, SpinLock};

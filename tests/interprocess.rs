@@ -384,15 +384,15 @@ fn three_processes_count_exactly_under_each_shared_lock() {
         Region::create(
             name.as_str(),
             Counters {
-                mutex: shm::Mutex::with_backend(0),
-                spin: shm::SpinLock::with_backend(0),
+                mutex: shm::Mutex::new(0),
+                spin: shm::SpinLock::new(0),
                 robust: RobustMutex::new(0),
-                sem: shm::Semaphore::with_backend(1),
+                sem: shm::Semaphore::new(1),
                 guarded: AtomicU64::new(0),
                 finished: Default::default(),
                 made: Default::default(),
-                ready: shm::Semaphore::with_backend(0),
-                go: [(); PHASES.len()].map(|()| shm::Semaphore::with_backend(0)),
+                ready: shm::Semaphore::new(0),
+                go: [(); PHASES.len()].map(|()| shm::Semaphore::new(0)),
             },
         )
         .expect("create the region"),
@@ -459,11 +459,7 @@ fn semaphores_hand_turns_back_and_forth_between_processes() {
     let name = Name::new("pingpong");
     let p = Region::create(
         name.as_str(),
-        PingPong {
-            ping: shm::Semaphore::with_backend(0),
-            pong: shm::Semaphore::with_backend(0),
-            count: AtomicU64::new(0),
-        },
+        PingPong { ping: shm::Semaphore::new(0), pong: shm::Semaphore::new(0), count: AtomicU64::new(0) },
     )
     .expect("create the region");
     let mut child = spawn_child("pong", name.as_str());
@@ -500,9 +496,9 @@ fn held_region(name: &Name) -> Region<Held> {
         name.as_str(),
         Held {
             lock: RobustMutex::new([0, 0]),
-            holding: shm::Semaphore::with_backend(0),
-            release: shm::Semaphore::with_backend(0),
-            never: shm::Semaphore::with_backend(0),
+            holding: shm::Semaphore::new(0),
+            release: shm::Semaphore::new(0),
+            never: shm::Semaphore::new(0),
         },
     )
     .expect("create the region")
@@ -782,8 +778,8 @@ fn the_same_struct_declared_in_two_programs_opens() {
     let mailbox = Region::create(
         name.as_str(),
         producer::Mailbox {
-            full: shm::Semaphore::with_backend(0),
-            letter: shm::Mutex::with_backend([0; 16]),
+            full: shm::Semaphore::new(0),
+            letter: shm::Mutex::new([0; 16]),
             read: AtomicU64::new(0),
         },
     )
@@ -1096,11 +1092,114 @@ fn a_region_never_published_is_not_ready_at_the_deadline() {
     let header = Header { ready: 0, ..Header::of::<u64>() };
     write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
     match Region::<u64>::open(name.as_str(), Duration::from_millis(20)) {
-        Err(RegionError::NotReady { name: reported, found }) => {
+        Err(err @ RegionError::NotReady { .. }) => {
+            let RegionError::NotReady { name: reported, found } = &err else { unreachable!() };
             assert_eq!(reported, name.as_str());
             assert!(found.contains("ready word is 0"), "{found}");
+            assert_says_how_to_remove(&err, name.as_str());
         }
         other => panic!("expected RegionError::NotReady, got {other:?}"),
+    }
+}
+
+/// Asserts that the message of `err` names the region and says how to remove it.
+fn assert_says_how_to_remove(err: &RegionError, name: &str) {
+    let text = err.to_string();
+    let file = name.trim_start_matches('/');
+    for part in [format!("{name:?}"), format!("unlink({name:?})"), format!("rm /dev/shm/{file}")] {
+        assert!(text.contains(&part), "the message does not say {part:?}: {text}");
+    }
+}
+
+#[test]
+fn an_object_never_sized_is_not_ready_and_the_message_says_how_to_remove_it() {
+    // A creator that died between `shm_open` and `ftruncate`: an object of 0 bytes.
+    let name = Name::new("unsized");
+    write_object(&name, &[]);
+    match Region::<u64>::open(name.as_str(), Duration::from_millis(20)) {
+        Err(err @ RegionError::NotReady { .. }) => assert_says_how_to_remove(&err, name.as_str()),
+        other => panic!("expected RegionError::NotReady, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_name_nobody_created_is_not_found_rather_than_not_ready() {
+    let name = Name::new("nobody");
+    let waited = Duration::from_millis(20);
+    match Region::<u64>::open(name.as_str(), waited) {
+        Err(err @ RegionError::NotFound { .. }) => {
+            let RegionError::NotFound { name: reported, waited: reported_wait } = &err else {
+                unreachable!()
+            };
+            assert_eq!((reported.as_str(), *reported_wait), (name.as_str(), waited));
+            let text = err.to_string();
+            assert!(text.contains(&format!("no shared memory region named {:?}", name.as_str())), "{text}");
+            assert!(text.contains("has the process that creates it run"), "{text}");
+            assert!(!text.contains("died"), "nothing suggests a creator existed: {text}");
+        }
+        other => panic!("expected RegionError::NotFound, got {other:?}"),
+    }
+}
+
+#[test]
+fn creating_a_taken_name_says_how_to_remove_the_old_region() {
+    let name = Name::new("taken");
+    let _first = Region::create(name.as_str(), 1u64).expect("create the region");
+    match Region::create(name.as_str(), 2u64) {
+        Err(err @ RegionError::Io { .. }) => {
+            let RegionError::Io { error, .. } = &err else { unreachable!() };
+            assert_eq!(error.kind(), std::io::ErrorKind::AlreadyExists);
+            assert_says_how_to_remove(&err, name.as_str());
+        }
+        other => panic!("expected RegionError::Io (AlreadyExists), got {other:?}"),
+    }
+}
+
+#[test]
+fn a_stale_region_of_another_version_type_or_shape_says_how_to_remove_it() {
+    let name = Name::new("stale-version");
+    let header = Header { version: LAYOUT_VERSION + 1, ..Header::of::<u64>() };
+    write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
+    let err = Region::<u64>::open(name.as_str(), CHILD_LIMIT).expect_err("another version");
+    assert_says_how_to_remove(&err, name.as_str());
+
+    let name = Name::new("stale-type");
+    write_object(&name, &Header::of::<u32>().with_value(&7u32.to_le_bytes()));
+    let err = Region::<u64>::open(name.as_str(), CHILD_LIMIT).expect_err("another type");
+    assert_says_how_to_remove(&err, name.as_str());
+
+    let name = Name::new("stale-shape");
+    let header = Header { data_offset: 264, ..Header::of::<u64>() };
+    write_object(&name, &header.with_value(&VALUE.to_le_bytes()));
+    let err = Region::<u64>::open(name.as_str(), CHILD_LIMIT).expect_err("another shape");
+    assert_says_how_to_remove(&err, name.as_str());
+}
+
+#[test]
+fn a_leading_slash_names_the_same_region() {
+    let name = Name::new("slash");
+    let slashed = format!("/{}", name.as_str());
+    let made = Region::create(&slashed, 5u64).expect("create \"/name\"");
+    assert!(name.path().exists(), "\"/name\" is the file /dev/shm/name");
+    let opened = Region::<u64>::open(name.as_str(), CHILD_LIMIT).expect("open \"name\"");
+    assert_eq!(*opened, 5);
+    let again = Region::<u64>::open(&slashed, CHILD_LIMIT).expect("open \"/name\"");
+    assert_eq!(*again, 5);
+    drop((made, opened, again));
+    Region::<u64>::unlink(&slashed).expect("unlink \"/name\"");
+    assert!(!name.path().exists());
+}
+
+#[test]
+fn unlinking_a_missing_region_names_it() {
+    let name = Name::new("missing");
+    match Region::<u64>::unlink(name.as_str()) {
+        Err(err @ RegionError::Io { .. }) => {
+            let RegionError::Io { name: reported, error } = &err else { unreachable!() };
+            assert_eq!((reported.as_str(), error.kind()), (name.as_str(), std::io::ErrorKind::NotFound));
+            assert!(err.to_string().contains(name.as_str()), "{err}");
+        }
+        other => panic!("expected RegionError::Io (NotFound), got {other:?}"),
     }
 }
 
@@ -1146,7 +1245,7 @@ fn an_opener_that_comes_first_waits_for_the_creator() {
     let hello_name = Name::new(&hello_name("early"));
     let hello = Region::create(
         hello_name.as_str(),
-        Hello { opening: shm::Semaphore::with_backend(0), tid: AtomicU64::new(0) },
+        Hello { opening: shm::Semaphore::new(0), tid: AtomicU64::new(0) },
     )
     .expect("create the hello region");
     let mut child = spawn_child("open_early", name.as_str());
@@ -1420,11 +1519,9 @@ fn next_random(state: &mut u64) -> u64 {
 #[test]
 fn waiters_killed_at_random_points_leave_the_lock_working() {
     let name = Name::new("killed-waiters");
-    let t = Region::create(
-        name.as_str(),
-        Tally { lock: RobustMutex::new(0), waiting: shm::Semaphore::with_backend(0) },
-    )
-    .expect("create the region");
+    let t =
+        Region::create(name.as_str(), Tally { lock: RobustMutex::new(0), waiting: shm::Semaphore::new(0) })
+            .expect("create the region");
     let mut random = 0x9e37_79b9_7f4a_7c15 ^ u64::from(process::id());
     let mut survivors_total = 0;
     for round in 0..KILL_ROUNDS {
@@ -1609,8 +1706,8 @@ fn waiters_killed_at_random_points_never_wedge_a_shared_mutex() {
         Region::create(
             name.as_str(),
             Doomed {
-                lock: shm::Mutex::with_backend(0),
-                waiting: shm::Semaphore::with_backend(0),
+                lock: shm::Mutex::new(0),
+                waiting: shm::Semaphore::new(0),
                 next: AtomicU64::new(0),
                 pids: [(); SLOTS].map(|()| AtomicU64::new(0)),
                 tids: [(); SLOTS].map(|()| AtomicU64::new(0)),

@@ -134,7 +134,7 @@ fn waiting_on_a_condition_of_another_monitor_panics_and_leaves_both_usable() {
     let misuse = catch_unwind(AssertUnwindSafe(|| inside_a.wait_on(&of_b)));
     let payload = misuse.expect_err("a condition of another monitor must panic, not wait");
     let message = panic_text(&*payload);
-    assert!(message.contains("belongs to another monitor"), "{message}");
+    assert!(message.contains("used with the guard of monitor"), "{message}");
     for misuse in [
         catch_unwind(AssertUnwindSafe(|| inside_a.notify_all_on(&of_b))).err(),
         catch_unwind(AssertUnwindSafe(|| inside_a.wait_for_on(&of_b, Duration::from_secs(600)))).err(),

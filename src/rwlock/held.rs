@@ -80,7 +80,7 @@ pub(crate) struct Held<'a, P: RawRwLock, K: Kind> {
     raw: &'a P,
     tracker: &'a Tracker<P>,
     access: ManuallyDrop<K::Access<P::Backend>>,
-    _marker: PhantomData<(K, *const ())>,
+    _marker: PhantomData<(K, *const crate::guard::GuardStaysOnItsThread)>,
 }
 
 impl<'a, P: RawRwLock, K: Kind> Held<'a, P, K> {

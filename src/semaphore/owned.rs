@@ -6,7 +6,7 @@ use core::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Semaphore, SemaphorePermit};
+use super::{request, Semaphore, SemaphorePermit};
 use crate::backend::{Backend, Real};
 
 /// Permits of an `Arc<Semaphore>`, returned when dropped, on whichever thread drops them. Made
@@ -120,7 +120,7 @@ impl<B: Backend> Semaphore<B> {
     /// As [`acquire_many`](Self::acquire_many), through an `Arc` of the semaphore.
     ///
     /// # Panics
-    /// At once, if `n` is more than [`Semaphore::MAX_PERMITS`].
+    /// At once, if `n` is more than [`Semaphore::MAX_PERMITS`] (it could never be met).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -130,7 +130,9 @@ impl<B: Backend> Semaphore<B> {
     /// assert_eq!(sem.available_permits(), 1);
     /// drop(two);
     /// ```
+    #[track_caller]
     pub fn acquire_many_owned(self: &Arc<Self>, n: usize) -> OwnedSemaphorePermit<B> {
+        let n = request(n, "acquire_many_owned") as usize;
         OwnedSemaphorePermit::own(self.acquire_many(n), self)
     }
 
@@ -150,6 +152,9 @@ impl<B: Backend> Semaphore<B> {
 
     /// As [`try_acquire_many`](Self::try_acquire_many), through an `Arc` of the semaphore.
     ///
+    /// # Panics
+    /// At once, if `n` is more than [`Semaphore::MAX_PERMITS`] (it could never be met).
+    ///
     /// ```
     /// use std::sync::Arc;
     ///
@@ -157,7 +162,9 @@ impl<B: Backend> Semaphore<B> {
     /// assert!(sem.try_acquire_many_owned(3).is_none());
     /// assert!(sem.try_acquire_many_owned(2).is_some());
     /// ```
+    #[track_caller]
     pub fn try_acquire_many_owned(self: &Arc<Self>, n: usize) -> Option<OwnedSemaphorePermit<B>> {
+        let n = request(n, "try_acquire_many_owned") as usize;
         self.try_acquire_many(n).map(|permit| OwnedSemaphorePermit::own(permit, self))
     }
 
@@ -176,17 +183,22 @@ impl<B: Backend> Semaphore<B> {
     /// As [`acquire_many_timeout`](Self::acquire_many_timeout), through an `Arc` of the
     /// semaphore.
     ///
+    /// # Panics
+    /// At once, if `n` is more than [`Semaphore::MAX_PERMITS`] (it could never be met).
+    ///
     /// ```
     /// use std::{sync::Arc, time::Duration};
     ///
     /// let sem = Arc::new(turnstile::Semaphore::new(1));
     /// assert!(sem.acquire_many_owned_timeout(2, Duration::from_millis(1)).is_none());
     /// ```
+    #[track_caller]
     pub fn acquire_many_owned_timeout(
         self: &Arc<Self>,
         n: usize,
         timeout: Duration,
     ) -> Option<OwnedSemaphorePermit<B>> {
+        let n = request(n, "acquire_many_owned_timeout") as usize;
         self.acquire_many_timeout(n, timeout).map(|permit| OwnedSemaphorePermit::own(permit, self))
     }
 
@@ -204,17 +216,22 @@ impl<B: Backend> Semaphore<B> {
 
     /// As [`acquire_many_until`](Self::acquire_many_until), through an `Arc` of the semaphore.
     ///
+    /// # Panics
+    /// At once, if `n` is more than [`Semaphore::MAX_PERMITS`] (it could never be met).
+    ///
     /// ```
     /// use std::{sync::Arc, time::Instant};
     ///
     /// let sem = Arc::new(turnstile::Semaphore::new(2));
     /// assert_eq!(sem.acquire_many_owned_until(2, Instant::now()).unwrap().num_permits(), 2);
     /// ```
+    #[track_caller]
     pub fn acquire_many_owned_until(
         self: &Arc<Self>,
         n: usize,
         deadline: Instant,
     ) -> Option<OwnedSemaphorePermit<B>> {
+        let n = request(n, "acquire_many_owned_until") as usize;
         self.acquire_many_until(n, deadline).map(|permit| OwnedSemaphorePermit::own(permit, self))
     }
 }

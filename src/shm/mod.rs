@@ -5,11 +5,12 @@
 //! their work (the classic "processes sharing memory guarded by semaphores"). This module is
 //! that, made safe:
 //!
-//! * **The same algorithms, shared.** `Mutex`, `SpinLock` and `Semaphore` over the
-//!   [`ProcessShared`] backend (named [`Mutex`], [`SpinLock`] and [`Semaphore`] here) run the
-//!   crate's model-checked code; only their futex calls leave out `FUTEX_PRIVATE_FLAG`, so the
-//!   kernel finds sleepers by the physical page and a wake in one process reaches a sleeper in
-//!   another.
+//! * **The same algorithms, shared.** [`shm::Mutex`](Mutex), [`shm::SpinLock`](SpinLock) and
+//!   [`shm::Semaphore`](Semaphore), made with `const fn new` as their in-process namesakes are,
+//!   are the crate's `Mutex`, `SpinLock` and `Semaphore` over the [`ProcessShared`] backend
+//!   (they dereference to them): the same model-checked code, whose futex calls leave out
+//!   `FUTEX_PRIVATE_FLAG`, so the kernel finds sleepers by the physical page and a wake in one
+//!   process reaches a sleeper in another.
 //! * **What may be shared.** A [`Region`] holds only [`ShmSafe`] types: plain data with a fixed
 //!   layout, no pointers into one process's memory and no invalid bit patterns, and the locks
 //!   above around such data. `Region<shm::Mutex<Vec<u8>>>` does not compile; neither does a
@@ -39,7 +40,7 @@
 //! let name = format!("turnstile-doc-mailbox-{}", std::process::id());
 //! let mine = Region::create(
 //!     &name,
-//!     Mailbox { full: shm::Semaphore::with_backend(0), letter: shm::Mutex::with_backend([0; 16]) },
+//!     Mailbox { full: shm::Semaphore::new(0), letter: shm::Mutex::new([0; 16]) },
 //! )
 //! .unwrap();
 //!
@@ -80,45 +81,17 @@
 //!   them does not compile elsewhere.
 
 mod layout;
+mod locks;
 mod plain;
 pub(crate) mod process;
 mod region;
 mod robust;
 
+#[cfg(doc)]
 use crate::backend::ProcessShared;
 
 pub use layout::{Field, Layout};
+pub use locks::{Mutex, Semaphore, SpinLock};
 pub use plain::ShmSafe;
 pub use region::{Region, RegionError, RegionShape, LAYOUT_VERSION};
 pub use robust::{OwnerDied, RobustMutex, RobustMutexGuard, PROBE_INTERVAL};
-
-/// A [`Mutex`](crate::Mutex) whose sleepers may be in other processes: `Mutex<T, ProcessShared>`.
-///
-/// ```
-/// use turnstile::shm;
-///
-/// let lock = shm::Mutex::with_backend(5u32);
-/// assert_eq!(*lock.lock(), 5);
-/// ```
-pub type Mutex<T> = crate::Mutex<T, ProcessShared>;
-
-/// A [`SpinLock`](crate::SpinLock) to place in shared memory: `SpinLock<T, ProcessShared>`.
-///
-/// ```
-/// use turnstile::shm;
-///
-/// let lock = shm::SpinLock::with_backend(5u32);
-/// assert_eq!(*lock.lock(), 5);
-/// ```
-pub type SpinLock<T> = crate::SpinLock<T, ProcessShared>;
-
-/// A [`Semaphore`](crate::Semaphore) whose sleepers may be in other processes:
-/// `Semaphore<ProcessShared>`.
-///
-/// ```
-/// use turnstile::shm;
-///
-/// let sem = shm::Semaphore::with_backend(1);
-/// drop(sem.acquire());
-/// ```
-pub type Semaphore = crate::Semaphore<ProcessShared>;

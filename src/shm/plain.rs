@@ -24,7 +24,7 @@ use crate::{Mutex, Semaphore, SpinLock};
 /// ```compile_fail
 /// use turnstile::shm::{self, Region};
 /// // error: `Vec<u8>` is not `ShmSafe`, so neither is the mutex around it.
-/// let r = Region::create("never", shm::Mutex::with_backend(Vec::<u8>::new()));
+/// let r = Region::create("never", shm::Mutex::new(Vec::<u8>::new()));
 /// ```
 ///
 /// Nor can a lock over the default backend, whose futex calls are private to one process:

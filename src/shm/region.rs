@@ -81,6 +81,7 @@ struct Expected {
 }
 
 impl Expected {
+    #[track_caller]
     fn of<T: ShmSafe>() -> Self {
         let (size, align) = (core::mem::size_of::<T>(), core::mem::align_of::<T>());
         let layout = T::LAYOUT;
@@ -94,7 +95,9 @@ impl Expected {
         );
         assert!(
             align <= 4096,
-            "shm::Region: a value aligned to more than a page ({align} bytes) cannot be placed"
+            "shm::Region<{}>: the value is aligned to {align} bytes, more than a page (4096), and \
+             cannot be placed at a fixed offset in the mapping; align it to at most 4096",
+            core::any::type_name::<T>(),
         );
         Expected {
             size: size as u64,
@@ -168,8 +171,10 @@ impl fmt::Display for RegionShape {
     }
 }
 
-/// Why a region could not be created or opened. Each error names the region, and says what this
-/// process expected and what it found.
+/// Why a region could not be created, opened or unlinked. Each error names the region, and says
+/// what this process expected and what it found. Where the region is likely left over from an
+/// earlier run or build (the name taken, a region never finished, another layout), the message
+/// says how to remove it: [`Region::unlink`], or `rm /dev/shm/<name>` from a shell.
 ///
 /// ```
 /// use std::time::Duration;
@@ -193,19 +198,28 @@ impl fmt::Display for RegionShape {
 #[non_exhaustive]
 pub enum RegionError {
     /// The operating system refused: the name is taken (`create`, [`io::ErrorKind::AlreadyExists`]),
-    /// invalid ([`io::ErrorKind::InvalidInput`]), or the call failed (permissions, no memory).
+    /// invalid ([`io::ErrorKind::InvalidInput`]: the message says the rule), not there (`unlink`,
+    /// [`io::ErrorKind::NotFound`]), or the call failed (permissions, no memory).
     Io {
         /// The region's name.
         name: String,
         /// What the system said.
         error: io::Error,
     },
-    /// The deadline passed before a region of that name existed and was initialised: nobody
-    /// created it, or its creator died while initialising it (then [`Region::unlink`] it).
+    /// The deadline passed and no object of that name existed: nobody has created it (has the
+    /// creating process run, with the same name?).
+    NotFound {
+        /// The region's name.
+        name: String,
+        /// How long `open` waited for it.
+        waited: Duration,
+    },
+    /// The deadline passed while the object of that name existed but was not yet initialised:
+    /// its creator is still at it, or died while at it (then [`Region::unlink`] it).
     NotReady {
         /// The region's name.
         name: String,
-        /// What was there at the deadline: no object, or one not yet published.
+        /// What was there at the deadline: an object not yet sized, or one not yet published.
         found: String,
     },
     /// The object of that name is not a turnstile region: too short, no magic, or a `ready`
@@ -247,33 +261,65 @@ pub enum RegionError {
     },
 }
 
+/// How to remove the region `name`, for messages about one that is likely stale.
+struct Removal<'a>(&'a str);
+
+impl fmt::Display for Removal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.0;
+        let file = name.strip_prefix('/').unwrap_or(name);
+        write!(f, "remove it with `Region::<T>::unlink({name:?})` or `rm /dev/shm/{file}`")
+    }
+}
+
 impl fmt::Display for RegionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            RegionError::Io { name, error } if error.kind() == io::ErrorKind::AlreadyExists => write!(
+                f,
+                "shared memory region {name:?} already exists ({error}); open it with `Region::open`, \
+                 or, if it is left over from an earlier run, {}",
+                Removal(name)
+            ),
             RegionError::Io { name, error } => write!(f, "shared memory region {name:?}: {error}"),
+            RegionError::NotFound { name, waited } => write!(
+                f,
+                "no shared memory region named {name:?} exists (waited {waited:?}): has the process \
+                 that creates it run, with the same name? Create it with `Region::create` first, or \
+                 open it with a longer timeout"
+            ),
             RegionError::NotReady { name, found } => write!(
                 f,
-                "shared memory region {name:?} was not created and initialised before the deadline: \
-                 found {found} (if its creator died, unlink it and create it again)"
+                "shared memory region {name:?} exists but was not initialised before the deadline: \
+                 found {found}. Its creator may still be at it (open with a longer timeout); if it \
+                 died, {} and create it again",
+                Removal(name)
             ),
             RegionError::NotARegion { name, found } => write!(
                 f,
                 "{name:?} is not a turnstile shared memory region: expected the header of one, \
-                 found {found}"
+                 found {found}. Another program may use that name (choose another); if the object \
+                 is yours and stale, {}",
+                Removal(name)
             ),
             RegionError::Version { name, found, expected } => write!(
                 f,
                 "shared memory region {name:?} has layout version {found}, this build expects \
-                 {expected}: it was made by another version of turnstile"
+                 {expected}: it was made by another version of turnstile. If it is left over from \
+                 an earlier build, {}",
+                Removal(name)
             ),
             RegionError::Type { name, expected, found } => write!(
                 f,
-                "shared memory region {name:?} holds another type: expected {expected}, found {found}"
+                "shared memory region {name:?} holds another type: expected {expected}, found \
+                 {found}. If it is left over from an earlier build of the program, {}",
+                Removal(name)
             ),
             RegionError::Layout { name, found, expected } => write!(
                 f,
                 "shared memory region {name:?} has a header for this type but a value that does not \
-                 fit it: expected {expected}, found {found}"
+                 fit it: expected {expected}, found {found}. If it is stale or damaged, {}",
+                Removal(name)
             ),
         }
     }
@@ -318,7 +364,7 @@ impl std::error::Error for RegionError {
 /// use turnstile::shm::{self, Region};
 ///
 /// let name = format!("turnstile-doc-region-{}", std::process::id());
-/// let made = Region::create(&name, shm::Mutex::with_backend(0u64)).unwrap();
+/// let made = Region::create(&name, shm::Mutex::new(0u64)).unwrap();
 /// *made.lock() += 1;
 ///
 /// // Another process would do this (here the same one maps it a second time).
@@ -363,13 +409,32 @@ impl<T> NoDropGlue<T> {
         assert!(!core::mem::needs_drop::<T>(), "a shm::Region cannot hold a type with a destructor");
 }
 
+/// The longest name, without its leading `/`: the name is a file in `/dev/shm`, where a name is
+/// at most 255 bytes; this leaves room to spare.
+const NAME_MAX: usize = 249;
+
+/// The name as `shm_open` takes it: `"/name"`, from `"name"` or `"/name"` (the same region).
 fn c_name(name: &str) -> io::Result<CString> {
-    let valid = !name.is_empty() && name.len() < 250 && !name.contains(['/', '\0']);
-    if !valid {
-        let msg = format!("shm::Region name {name:?}: give 1 to 249 bytes without '/' or NUL");
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    let problem = if bare.is_empty() {
+        Some("it is empty".to_owned())
+    } else if bare.len() > NAME_MAX {
+        Some(format!("it has {} bytes", bare.len()))
+    } else if bare.contains('/') {
+        Some("it has a '/' after the first byte".to_owned())
+    } else if bare.contains('\0') {
+        Some("it has a NUL byte".to_owned())
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        let msg = format!(
+            "shm::Region name {name:?}: {problem}; a name is 1 to {NAME_MAX} bytes with no '/' or NUL, \
+             after an optional leading '/' (\"/name\" and \"name\" are the same region)"
+        );
         return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
     }
-    Ok(CString::new(format!("/{name}")).expect("checked for NUL above"))
+    Ok(CString::new(format!("/{bare}")).expect("checked for NUL above"))
 }
 
 fn shm_open(name: &CString, flags: libc::c_int) -> io::Result<OwnedFd> {
@@ -444,8 +509,11 @@ impl Drop for Mapping {
 }
 
 impl<T: ShmSafe> Region<T> {
-    /// Creates the region `name` (1 to 249 bytes, no `/`) holding `value`; fails with
+    /// Creates the region `name` holding `value`; fails with [`RegionError::Io`] of kind
     /// [`io::ErrorKind::AlreadyExists`] if the name is taken.
+    ///
+    /// A name is 1 to 249 bytes with no `/` or NUL, after an optional leading `/`: `"/jobs"` (the
+    /// POSIX spelling) and `"jobs"` are the same region, the file `/dev/shm/jobs`.
     ///
     /// The region is readable and writable by this user only (mode `0600`).
     ///
@@ -457,12 +525,13 @@ impl<T: ShmSafe> Region<T> {
     /// use turnstile::shm::{self, Region};
     ///
     /// let name = format!("turnstile-doc-create-{}", std::process::id());
-    /// let sem = Region::create(&name, shm::Semaphore::with_backend(2)).unwrap();
+    /// let sem = Region::create(&name, shm::Semaphore::new(2)).unwrap();
     /// assert_eq!(sem.available_permits(), 2);
     /// // The name is taken until it is unlinked.
-    /// assert!(Region::create(&name, shm::Semaphore::with_backend(2)).is_err());
+    /// assert!(Region::create(&name, shm::Semaphore::new(2)).is_err());
     /// Region::<shm::Semaphore>::unlink(&name).unwrap();
     /// ```
+    #[track_caller]
     pub fn create(name: &str, value: T) -> Result<Self, RegionError> {
         #[allow(clippy::let_unit_value)]
         let () = NoDropGlue::<T>::CHECK;
@@ -534,8 +603,10 @@ impl<T: ShmSafe> Region<T> {
     ///
     /// // Nobody creates it: the wait ends at the deadline.
     /// let err = Region::<u64>::open("turnstile-doc-nobody", Duration::from_millis(5)).unwrap_err();
-    /// assert!(matches!(err, RegionError::NotReady { .. }));
+    /// assert!(matches!(err, RegionError::NotFound { .. }));
+    /// assert!(err.to_string().contains("has the process that creates it run"), "{err}");
     /// ```
+    #[track_caller]
     pub fn open(name: &str, timeout: Duration) -> Result<Self, RegionError> {
         let expected = Expected::of::<T>();
         let deadline = deadline_after(timeout);
@@ -547,14 +618,18 @@ impl<T: ShmSafe> Region<T> {
         let (fd, len) = loop {
             let found = match shm_open(&c_name, 0) {
                 Ok(fd) => match object_len(&fd).map_err(io_error)? {
-                    0 => "an empty object (its creator has not sized it)",
+                    0 => Some("an empty object (its creator has not sized it)"),
                     len => break (fd, len),
                 },
-                Err(e) if e.kind() == io::ErrorKind::NotFound => "no object of that name",
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
                 Err(e) => return Err(io_error(e)),
             };
             if passed(deadline) {
-                return Err(RegionError::NotReady { name: name.to_owned(), found: found.to_owned() });
+                let name = name.to_owned();
+                return Err(match found {
+                    None => RegionError::NotFound { name, waited: timeout },
+                    Some(found) => RegionError::NotReady { name, found: found.to_owned() },
+                });
             }
             std::thread::sleep(POLL);
         };
@@ -630,8 +705,10 @@ impl<T: ShmSafe> Region<T> {
         Ok(Region::from_mapping(mapping, value, name))
     }
 
-    /// Removes the name `name`: later `create`s may use it again and `open`s no longer find it.
-    /// Processes that have the region mapped keep it until they drop their `Region`.
+    /// Removes the name `name` (spelled as for [`create`](Self::create)): later `create`s may use
+    /// it again and `open`s no longer find it. Processes that have the region mapped keep it
+    /// until they drop their `Region`. Fails with [`RegionError::Io`], naming the region: of kind
+    /// [`io::ErrorKind::NotFound`] if there is no region of that name.
     ///
     /// ```
     /// use turnstile::shm::Region;
@@ -641,11 +718,12 @@ impl<T: ShmSafe> Region<T> {
     /// Region::<u8>::unlink(&name).unwrap();
     /// assert!(Region::<u8>::unlink(&name).is_err()); // already gone
     /// ```
-    pub fn unlink(name: &str) -> io::Result<()> {
-        let c_name = c_name(name)?;
+    pub fn unlink(name: &str) -> Result<(), RegionError> {
+        let io_error = |error| RegionError::Io { name: name.to_owned(), error };
+        let c_name = c_name(name).map_err(io_error)?;
         // SAFETY: the name is NUL-terminated and outlives the call.
         if unsafe { libc::shm_unlink(c_name.as_ptr()) } != 0 {
-            return Err(io::Error::last_os_error());
+            return Err(io_error(io::Error::last_os_error()));
         }
         Ok(())
     }
@@ -712,13 +790,32 @@ mod tests {
     }
 
     #[test]
-    fn bad_names_are_refused() {
-        for bad in ["", "a/b", "nul\0"] {
+    fn bad_names_are_refused_with_the_rule() {
+        let long = "x".repeat(NAME_MAX + 1);
+        let cases = [
+            ("", "it is empty"),
+            ("/", "it is empty"),
+            ("a/b", "a '/' after the first byte"),
+            ("//a", "a '/' after the first byte"),
+            ("nul\0", "a NUL byte"),
+            (long.as_str(), "it has 250 bytes"),
+        ];
+        for (bad, problem) in cases {
             let err = Region::create(bad, 0u8).unwrap_err();
             assert!(
                 matches!(&err, RegionError::Io { error, .. } if error.kind() == io::ErrorKind::InvalidInput),
                 "{err}"
             );
+            let text = err.to_string();
+            assert!(text.contains(problem), "{bad:?}: {text}");
+            assert!(text.contains("1 to 249 bytes") && text.contains(r#""/name" and "name""#), "{text}");
         }
+    }
+
+    #[test]
+    fn a_leading_slash_is_the_posix_spelling_of_the_same_name() {
+        assert_eq!(c_name("jobs").unwrap(), c_name("/jobs").unwrap());
+        assert_eq!(c_name(&"x".repeat(NAME_MAX)).unwrap().as_bytes().len(), NAME_MAX + 1);
+        assert_eq!(c_name(&format!("/{}", "x".repeat(NAME_MAX))).unwrap().as_bytes().len(), NAME_MAX + 1);
     }
 }

@@ -257,7 +257,9 @@ impl<T> RobustMutex<T> {
 }
 
 impl<T, B: Processes> RobustMutex<T, B> {
-    /// A new mutex over any backend that knows processes; this is how loom models build one.
+    /// A new mutex over the backend `B` (one that knows processes), named explicitly:
+    /// `RobustMutex::<_, ProcessShared>::with_backend(x)` is `RobustMutex::new(x)`. Loom models
+    /// build theirs with it.
     ///
     /// ```
     /// use turnstile::{backend::ProcessShared, shm::RobustMutex};
