@@ -45,18 +45,6 @@ impl<T> Mutex<T> {
         Mutex(crate::Mutex::process_shared(value))
     }
 
-    /// The spelling from before `shm::Mutex` had its own `new`.
-    ///
-    /// ```
-    /// # #![allow(deprecated)]
-    /// assert_eq!(*turnstile::shm::Mutex::with_backend(1).lock(), 1);
-    /// ```
-    #[doc(hidden)]
-    #[deprecated(note = "use `shm::Mutex::new`, which is `const`")]
-    pub fn with_backend(value: T) -> Self {
-        Mutex::new(value)
-    }
-
     /// Consumes the lock and returns the data.
     ///
     /// ```
@@ -90,18 +78,6 @@ impl<T> SpinLock<T> {
     #[inline]
     pub const fn new(value: T) -> Self {
         SpinLock(crate::SpinLock::process_shared(value))
-    }
-
-    /// The spelling from before `shm::SpinLock` had its own `new`.
-    ///
-    /// ```
-    /// # #![allow(deprecated)]
-    /// assert_eq!(*turnstile::shm::SpinLock::with_backend(1).lock(), 1);
-    /// ```
-    #[doc(hidden)]
-    #[deprecated(note = "use `shm::SpinLock::new`, which is `const`")]
-    pub fn with_backend(value: T) -> Self {
-        SpinLock::new(value)
     }
 
     /// Consumes the lock and returns the data.
@@ -145,19 +121,6 @@ impl Semaphore {
     #[track_caller]
     pub const fn new(permits: usize) -> Self {
         Semaphore(crate::Semaphore::process_shared(permits))
-    }
-
-    /// The spelling from before `shm::Semaphore` had its own `new`.
-    ///
-    /// ```
-    /// # #![allow(deprecated)]
-    /// assert_eq!(turnstile::shm::Semaphore::with_backend(1).available_permits(), 1);
-    /// ```
-    #[doc(hidden)]
-    #[deprecated(note = "use `shm::Semaphore::new`, which is `const`")]
-    #[track_caller]
-    pub fn with_backend(permits: usize) -> Self {
-        Semaphore::new(permits)
     }
 }
 
