@@ -70,7 +70,9 @@ pub mod lock;
 mod machine;
 pub mod monitor;
 pub mod mutex;
+pub mod once;
 pub mod peterson;
+pub mod reentrant;
 pub mod rwlock;
 pub mod semaphore;
 #[cfg(target_os = "linux")]
@@ -87,7 +89,9 @@ pub use interop::{RawFairRwLock, RawMutex, RawReaderPrefRwLock, RawSpinLock, Raw
 pub use lock::{Lock, TimedLock};
 pub use monitor::{Condition, Monitor, MonitorGuard};
 pub use mutex::{ArcMutexGuard, MappedMutexGuard, Mutex, MutexGuard};
+pub use once::{Once, OnceState};
 pub use peterson::{Peterson, PetersonGuard, PetersonHandle};
+pub use reentrant::{MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard};
 pub use rwlock::{
     FairRwLock, MappedRwLockReadGuard, MappedRwLockWriteGuard, ReaderPrefRwLock, RwLockReadGuard,
     RwLockUpgradableReadGuard, RwLockWriteGuard, WriterPrefRwLock,
