@@ -40,15 +40,18 @@
 //!
 //! static LOG: ReentrantMutex<RefCell<Vec<String>>> = ReentrantMutex::new(RefCell::new(Vec::new()));
 //!
+//! fn logged() -> usize {
+//!     LOG.lock().borrow().len()
+//! }
+//!
 //! fn log(line: &str) {
-//!     let log = LOG.lock();
-//!     if log.borrow().is_empty() {
-//!         log("start"); // re-enters: the same thread takes the lock again
-//!     }
-//!     log.borrow_mut().push(line.to_string());
+//!     let lines = LOG.lock();
+//!     let number = logged(); // re-enters: the same thread takes the lock again
+//!     lines.borrow_mut().push(format!("{number}: {line}"));
 //! }
 //! log("hello");
-//! assert_eq!(*LOG.lock().borrow(), ["start", "hello"]);
+//! log("again");
+//! assert_eq!(*LOG.lock().borrow(), ["0: hello", "1: again"]);
 //! ```
 
 use core::cell::UnsafeCell;
