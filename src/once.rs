@@ -244,9 +244,16 @@ impl<B: Backend> Once<B> {
                      (it is told OnceState::Poisoned)"
                 ),
                 INCOMPLETE | POISONED => {
-                    // Acquire: from POISONED, pairs with the Release swap that poisoned it, so
-                    // this closure sees what the one that panicked wrote.
-                    if let Err(now) = self.state.compare_exchange(state, RUNNING, Acquire, Acquire) {
+                    if let Err(now) = self.state.compare_exchange(
+                        state, RUNNING,
+                        // Acquire: from POISONED, pairs with the Release swap that poisoned it,
+                        // so this closure sees what the one that panicked wrote.
+                        // loom-invisible: only a poisoning makes it matter, and a model cannot
+                        // panic inside the closure (guards stand down while a model unwinds).
+                        Acquire,
+                        // Acquire: a failure that reads COMPLETE ends the call (as in `call_once`).
+                        Acquire,
+                    ) {
                         state = now;
                         continue;
                     }

@@ -29,7 +29,13 @@
 //!
 //! **Ids.** A thread's id is the address of a thread-local of its own, which no other live
 //! thread shares. The ids are meaningful in one process only, so a `ReentrantMutex` over
-//! [`ProcessShared`](crate::backend::ProcessShared) does not compile.
+//! [`ProcessShared`](crate::backend::ProcessShared) does not compile:
+//!
+//! ```compile_fail
+//! use turnstile::{backend::ProcessShared, ReentrantMutex};
+//!
+//! let lock = ReentrantMutex::<u32, ProcessShared>::with_backend(0); // refused when built
+//! ```
 //!
 //! The guard gives `&T`, never `&mut T`: two guards of one thread can be alive at once, and two
 //! `&mut` to the same data would alias. Mutate through a `Cell` or `RefCell` inside.
