@@ -10,6 +10,9 @@
 //! | [`SpinLock`] | test-and-test-and-set, exponential backoff | spins, then yields | unfair |
 //! | [`Peterson`] | Peterson 1981, two parties | spins, then yields | fair between its two parties |
 //! | [`Mutex`] | futex mutex counting its sleepers (after Drepper) | short spin, yields, then sleeps | barging; a sleeper overtaken after 0.5 ms is handed the lock |
+//! | [`FairMutex`] | [`Mutex`] released with `unlock_fair` every time | as `Mutex` | first come, first served: every release hands the lock to the oldest waiter |
+//! | [`ReentrantMutex`] | [`Mutex`]'s word + the holder's thread id + a count of its holds | as `Mutex`; the holder's nested `lock` never waits | as `Mutex` |
+//! | [`Once`] | one futex word: new, running, running with sleepers, poisoned, done | sleeps | one closure runs, every other caller waits for it (poisons on panic) |
 //! | [`Semaphore`] | counting semaphore (Dijkstra's P and V) over a futex | short spin, then sleeps | unfair (barging) |
 //! | [`Condvar`] | notify counter + waiter/token counts, `notify_all` requeues onto the mutex | sleeps | Mesa; one `notify_one` wakes at least one waiter |
 //! | [`ReaderPrefRwLock`] | readers count + waiting-writer count in one word, writers sleep apart | short spin, then sleeps | readers first (writers can starve) |
@@ -70,7 +73,9 @@ pub mod lock;
 mod machine;
 pub mod monitor;
 pub mod mutex;
+pub mod once;
 pub mod peterson;
+pub mod reentrant;
 pub mod rwlock;
 pub mod semaphore;
 #[cfg(target_os = "linux")]
@@ -90,7 +95,9 @@ pub use mutex::{
     ArcFairMutexGuard, ArcMutexGuard, FairMutex, FairMutexGuard, MappedFairMutexGuard, MappedMutexGuard,
     Mutex, MutexGuard,
 };
+pub use once::{Once, OnceState};
 pub use peterson::{Peterson, PetersonGuard, PetersonHandle};
+pub use reentrant::{MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard};
 pub use rwlock::{
     FairRwLock, MappedRwLockReadGuard, MappedRwLockWriteGuard, ReaderPrefRwLock, RwLockReadGuard,
     RwLockUpgradableReadGuard, RwLockWriteGuard, WriterPrefRwLock,

@@ -993,6 +993,20 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
         self.state.load(Relaxed) != LOCKED
     }
 
+    /// Takes the word for a lock built on this one ([`ReentrantMutex`](crate::ReentrantMutex)),
+    /// without a guard and without the checks of the public `lock`: the caller knows it does
+    /// not hold it. Waits until `deadline` at the latest; `false` if it passed first.
+    #[inline]
+    pub(crate) fn acquire_raw(&self, deadline: Option<Instant>) -> bool {
+        self.try_acquire() || self.lock_contended(deadline)
+    }
+
+    /// As [`acquire_raw`](Self::acquire_raw), if the lock is free right now; never waits.
+    #[inline]
+    pub(crate) fn try_acquire_raw(&self) -> bool {
+        self.try_acquire()
+    }
+
     /// Releases the lock; see [`LockGuard::unlock_fair`] for `fair`.
     ///
     /// # Safety

@@ -1,13 +1,17 @@
-//! Code written for parking_lot's `RwLock` compiles against turnstile with only its `use` lines
-//! changed: the one-parameter `turnstile::RwLock<T>` and guard types without a policy, as the
-//! README's drop-in table says. Each function below is parking_lot-shaped (its body is what a
-//! parking_lot user writes); the test runs them.
+//! Code written for parking_lot's `RwLock`, `ReentrantMutex` and `Once` compiles against
+//! turnstile with only its `use` lines changed: the one-parameter `turnstile::RwLock<T>` and
+//! guard types without a policy, `ReentrantMutex<T>` with its guards, `Once` and `OnceState`, as
+//! the README's drop-in table says. Each function below is parking_lot-shaped (its body is what a
+//! parking_lot user writes); the tests run them.
 
 use std::sync::Arc;
 use std::thread;
 
+use std::cell::RefCell;
+
 use turnstile::{
-    MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard,
+    MappedReentrantMutexGuard, MappedRwLockReadGuard, MappedRwLockWriteGuard, Once, OnceState,
+    ReentrantMutex, ReentrantMutexGuard, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard,
     RwLockWriteGuard,
 };
 
@@ -94,4 +98,54 @@ fn fair_mutex_code_compiles_unchanged() {
     JOBS.lock().push(7);
     assert_eq!(take(&JOBS), Some(7));
     assert_eq!(take(&JOBS), None);
+}
+
+static LOG: ReentrantMutex<RefCell<Vec<String>>> = ReentrantMutex::new(RefCell::new(Vec::new()));
+static START: Once = Once::new();
+
+fn logged() -> usize {
+    LOG.lock().borrow().len()
+}
+
+fn log(line: &str) {
+    let lines: ReentrantMutexGuard<'_, RefCell<Vec<String>>> = LOG.lock();
+    let number = logged(); // the same thread, again
+    lines.borrow_mut().push(format!("{number} {line}"));
+}
+
+fn last_line(
+    log: &ReentrantMutex<RefCell<Vec<String>>>,
+) -> Option<MappedReentrantMutexGuard<'_, RefCell<Vec<String>>>> {
+    let guard = log.try_lock_for(std::time::Duration::from_secs(1))?;
+    assert!(log.is_owned_by_current_thread());
+    Some(ReentrantMutexGuard::map(guard, |lines| lines))
+}
+
+fn start() -> OnceState {
+    START.call_once(|| log("once"));
+    START.state()
+}
+
+#[test]
+fn parking_lot_shaped_code_runs_on_the_reentrant_mutex_and_once() {
+    let workers: Vec<_> = (0..4)
+        .map(|i| {
+            thread::spawn(move || {
+                assert!(start().done());
+                log(&format!("worker {i}"));
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let lines = last_line(&LOG).unwrap();
+    assert_eq!(lines.borrow()[0], "0 once");
+    assert_eq!(lines.borrow().len(), 5);
+    drop(lines);
+    let forced = Once::new();
+    let _ = std::panic::catch_unwind(|| forced.call_once(|| panic!("first try")));
+    assert!(forced.state().poisoned());
+    forced.call_once_force(|state: OnceState| assert!(state.poisoned()));
+    assert!(forced.state().done());
 }

@@ -481,6 +481,24 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// lives, and never freed, so a wake that comes late still reaches live memory.
     #[doc(hidden)]
     fn with_thread_word<R>(f: impl FnOnce(&'static Self::Word) -> R) -> R;
+    /// A 64-bit word, for a lock that records which thread holds it
+    /// ([`ReentrantMutex`](crate::ReentrantMutex)).
+    #[doc(hidden)]
+    type Word64: Word64;
+    /// A nonzero number naming the calling thread: the same on every call while the thread
+    /// lives, and never the number of another thread that lives at the same time in this
+    /// process. (Only in this process: it says nothing between processes.)
+    ///
+    /// ```
+    /// use turnstile::backend::{Backend, Real};
+    ///
+    /// let mine = Real::thread_id();
+    /// assert_ne!(mine, 0);
+    /// assert_eq!(Real::thread_id(), mine);
+    /// std::thread::scope(|s| assert_ne!(s.spawn(Real::thread_id).join().unwrap(), mine));
+    /// ```
+    #[doc(hidden)]
+    fn thread_id() -> u64;
     /// How the wait queue is broken, for a model's failing twin (none but in loom's faults).
     #[doc(hidden)]
     const QUEUE_FAULTS: QueueFaults = QueueFaults::NONE;
@@ -628,6 +646,11 @@ macro_rules! os_backend {
             #[inline]
             fn with_thread_word<R>(f: impl FnOnce(&'static AtomicU32) -> R) -> R {
                 super::thread_word::with(f)
+            }
+            type Word64 = AtomicU64;
+            #[inline]
+            fn thread_id() -> u64 {
+                super::thread_word::thread_id()
             }
             #[inline]
             fn futex_wait(word: &AtomicU32, expected: u32, mask: u32, deadline: Option<Instant>) -> bool {
@@ -784,6 +807,8 @@ pub trait Word64: Send + Sync + sealed::Sealed {
     fn new(value: u64) -> Self;
     /// Reads the value.
     fn load(&self, order: Ordering) -> u64;
+    /// Writes `value`.
+    fn store(&self, value: u64, order: Ordering);
     /// Writes `new` if the value is `current`; `Ok(old)` if it did, `Err(actual)` if not.
     fn compare_exchange(
         &self,
@@ -809,6 +834,10 @@ impl Word64 for AtomicU64 {
     #[inline]
     fn load(&self, order: Ordering) -> u64 {
         AtomicU64::load(self, order)
+    }
+    #[inline]
+    fn store(&self, value: u64, order: Ordering) {
+        AtomicU64::store(self, value, order)
     }
     #[inline]
     fn compare_exchange(

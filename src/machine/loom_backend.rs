@@ -320,6 +320,8 @@ loom::lazy_static! {
 }
 
 loom::thread_local! {
+    /// Whose address names this thread (`Backend::thread_id`).
+    static THREAD_ID: u8 = 0;
     /// What this thread sleeps on. One per thread, so a thread spurs at most once per execution.
     static WAKEUP: Arc<Notify> = Arc::new(Notify::new());
     /// What ends this thread's `spin_sleep` (apart from its futex sleeps, so that neither takes
@@ -459,6 +461,9 @@ impl<F: Fault> Word64 for LoomWord64<F> {
     }
     fn load(&self, order: Ordering) -> u64 {
         self.value.load(order)
+    }
+    fn store(&self, value: u64, order: Ordering) {
+        self.value.store(value, store_order::<F>(order));
     }
     fn compare_exchange(
         &self,
@@ -745,6 +750,14 @@ impl<F: Fault> Backend for Loom<F> {
         // SAFETY: the box lives in this execution's lazy static, which loom drops only when the
         // execution ends, after every modelled thread; boxes are never removed before that.
         unsafe { &*slot }
+    }
+
+    type Word64 = LoomWord64<F>;
+    fn thread_id() -> u64 {
+        // The address of this model thread's own thread-local: distinct between the threads
+        // alive at once, as on the real machine. It changes between executions, but the code
+        // only compares it for equality, so a replayed schedule takes the same steps.
+        THREAD_ID.with(|mine| mine as *const u8 as u64)
     }
 
     fn with_thread_word<R>(f: impl FnOnce(&'static LoomWord<F>) -> R) -> R {

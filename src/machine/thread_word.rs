@@ -41,6 +41,20 @@ std::thread_local! {
     static HELD: Held = Held(take());
 }
 
+std::thread_local! {
+    /// Whose address names this thread. No destructor and a `const` initialiser, so it is there
+    /// for the thread's whole life, its teardown too.
+    static THREAD_ID: u8 = const { 0 };
+}
+
+/// A nonzero number naming the calling thread among the threads alive now: the address of its
+/// own thread-local, which no other live thread shares. (Not its word above: while a thread is
+/// torn down that is a spare lent for one call, which another thread may take next.)
+#[inline]
+pub(crate) fn thread_id() -> u64 {
+    THREAD_ID.with(|mine| mine as *const u8 as usize as u64)
+}
+
 /// Runs `f` with the calling thread's word. While the thread is being torn down (its
 /// thread-locals gone), a spare word serves for this call only.
 pub(crate) fn with<R>(f: impl FnOnce(&'static AtomicU32) -> R) -> R {
