@@ -17,6 +17,15 @@
 //! only for `Real`, and code that does not name the parameter never sees it. Turning on the
 //! `loom` feature only *adds* the loom backend; it changes nothing for the default one.
 //!
+//! **Checking your own code.** A crate built on these primitives can have loom check it over this
+//! very code, not over mocks: name its locks through aliases that pick the backend by `cfg`
+//! (`type Backend = Real` normally, `Loom` under `RUSTFLAGS="--cfg loom"`, with turnstile's
+//! `loom` feature turned on for that cfg), build them with `with_backend`
+//! ([`Mutex::with_backend`](crate::Mutex::with_backend),
+//! [`Condvar::with_backend`](crate::Condvar::with_backend), ...), and run its models inside
+//! `loom::model`. The README's "Checking your own code with loom" has the recipe and its limits;
+//! `downstream-loom/` in the repository is a crate that follows it.
+//!
 //! The trait is sealed: the primitives' safety rests on the backend's atomics being atomic, so
 //! only this crate implements it.
 //!
