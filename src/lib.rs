@@ -72,6 +72,7 @@ pub mod monitor;
 pub mod mutex;
 pub mod peterson;
 pub mod rwlock;
+mod self_deadlock;
 pub mod semaphore;
 #[cfg(target_os = "linux")]
 pub mod shm;
