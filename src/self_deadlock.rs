@@ -350,9 +350,120 @@ mod imp {
         }
     }
 
+    /// How many holds this thread's record keeps.
+    #[cfg(test)]
+    pub(crate) fn holds() -> usize {
+        with(|held| held.records.iter().map(|r| r.count).sum()).unwrap_or(0)
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
+        use crate::rwlock::{ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard};
+        use crate::{
+            Condvar, FairRwLock, MappedLockGuard, Mutex, MutexGuard, ReaderPrefRwLock, RwLockReadGuard,
+            RwLockUpgradableReadGuard, RwLockWriteGuard, SpinLock, WriterPrefRwLock,
+        };
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        /// `f` leaves this thread's record as it found it; `f`'s argument checks how many holds
+        /// `f` has added to it meanwhile.
+        fn gives_back(f: impl FnOnce(&dyn Fn(usize))) {
+            let before = holds();
+            f(&|expected| assert_eq!(holds(), before + expected, "while held"));
+            assert_eq!(holds(), before, "every hold recorded was given back");
+        }
+
+        #[test]
+        fn every_release_of_an_exclusive_lock_gives_its_record_back() {
+            let lock = Arc::new(Mutex::new(0));
+            gives_back(|held| {
+                let guard = lock.lock();
+                held(1);
+                let mapped = MutexGuard::map(guard, |n| n);
+                held(1);
+                drop(MappedLockGuard::map(mapped, |n| n));
+                MutexGuard::unlock_fair(lock.try_lock().unwrap());
+                drop(lock.lock_arc());
+                drop(lock.try_lock_arc());
+                drop(lock.try_lock_for(Duration::from_millis(1)));
+                std::mem::forget(lock.lock());
+                held(1);
+                // SAFETY: held, the guard forgotten.
+                unsafe { lock.force_unlock() };
+                let mut guard = lock.lock();
+                MutexGuard::unlocked(&mut guard, || held(0));
+                held(1);
+                let condvar = Condvar::new();
+                condvar.wait_for(&mut guard, Duration::from_millis(1));
+                held(1);
+                drop(guard);
+                let spin = SpinLock::new(0);
+                drop(spin.lock());
+                drop(spin.try_lock());
+            });
+        }
+
+        #[test]
+        fn every_release_and_change_of_a_readers_writer_lock_gives_its_record_back() {
+            fn each<P: crate::rwlock::Policy>(lock: crate::rwlock::RwLock<u32, P>) {
+                let lock = Arc::new(lock);
+                gives_back(|held| {
+                    let (reader, again) = (lock.read(), lock.read_recursive());
+                    held(2);
+                    drop((RwLockReadGuard::map(reader, |n| n), again));
+                    let writer = RwLockWriteGuard::downgrade_to_upgradable(lock.write());
+                    held(1);
+                    let writer = RwLockUpgradableReadGuard::upgrade(writer);
+                    drop(RwLockReadGuard::map(RwLockWriteGuard::downgrade(writer), |n| n));
+                    let upgradable = RwLockUpgradableReadGuard::try_upgrade(lock.upgradable_read()).unwrap();
+                    drop(upgradable);
+                    drop(RwLockUpgradableReadGuard::downgrade(lock.upgradable_read()));
+                    let arc = ArcRwLockUpgradableReadGuard::upgrade(lock.upgradable_read_arc());
+                    drop(ArcRwLockWriteGuard::downgrade(arc));
+                    drop(lock.try_write_for(Duration::from_millis(1)));
+                    let mut reader = lock.read();
+                    RwLockReadGuard::unlocked(&mut reader, || held(0));
+                    held(1);
+                    drop(reader);
+                    std::mem::forget(lock.read());
+                    // SAFETY: read-locked, the guard forgotten.
+                    unsafe { lock.force_unlock_read() };
+                    std::mem::forget(lock.write());
+                    // SAFETY: write-locked, the guard forgotten.
+                    unsafe { lock.force_unlock_write() };
+                });
+            }
+            each(ReaderPrefRwLock::new(0));
+            each(WriterPrefRwLock::new(0));
+            each(FairRwLock::new(0));
+        }
+
+        #[cfg(feature = "lock_api")]
+        #[test]
+        fn a_lock_api_mutex_gives_its_record_back() {
+            type LockApiMutex<T> = lock_api::Mutex<crate::RawMutex, T>;
+            let lock = LockApiMutex::new(0);
+            gives_back(|held| {
+                let guard = lock.lock();
+                held(1);
+                drop(guard);
+                lock_api::MutexGuard::unlock_fair(lock.lock());
+                drop(lock.try_lock_for(Duration::from_millis(1)));
+            });
+        }
+
+        #[test]
+        fn reads_piling_up_stay_one_record() {
+            let lock = ReaderPrefRwLock::new(());
+            let (before, records) = (holds(), with(|held| held.records.len()).unwrap());
+            let reads: Vec<_> = (0..100).map(|_| lock.read()).collect();
+            assert_eq!(with(|held| held.records.len()), Some(records + 1));
+            assert_eq!(holds(), before + 100);
+            drop(reads);
+            assert_eq!(holds(), before);
+        }
 
         #[test]
         fn a_recursive_read_waits_only_for_the_write_lock() {

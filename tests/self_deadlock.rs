@@ -197,6 +197,22 @@ mod debug {
     }
 
     #[test]
+    fn a_relock_is_seen_after_another_guard_dropped_out_of_order() {
+        relock_panics!(
+            Mutex::new(0),
+            ["this Mutex"],
+            |l, _held| {
+                let other = SpinLock::new(0);
+                let first = other.lock();
+                let held = l.lock();
+                drop(first); // not the latest guard: its own record goes, not this lock's
+                held
+            },
+            l.lock()
+        );
+    }
+
+    #[test]
     fn a_try_or_timed_relock_does_not_panic() {
         let lock = Mutex::new(0);
         let _held = lock.lock();
