@@ -449,6 +449,28 @@ mod legal {
     }
 
     #[test]
+    fn a_read_inside_unlocked_beside_another_threads_read_is_legal() {
+        // Inside `unlocked` this thread holds nothing, so its read is not a nested one, even
+        // while the lock is read-locked (by another thread) when it asks.
+        let lock = FairRwLock::new(0);
+        let (other_reads, done) = (AtomicBool::new(false), AtomicBool::new(false));
+        let mut guard = lock.read();
+        thread::scope(|s| {
+            s.spawn(|| {
+                let _reader = lock.read_recursive();
+                other_reads.store(true, Release);
+                wait_for(&done);
+            });
+            RwLockReadGuard::unlocked(&mut guard, || {
+                wait_for(&other_reads);
+                let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(lock.read())));
+                done.store(true, Release);
+                read.expect("a read inside unlocked is not a nested read");
+            });
+        });
+    }
+
+    #[test]
     fn a_condvar_wait_loop_relocks_without_panicking() {
         let pair = (Mutex::new(0), Condvar::new());
         thread::scope(|s| {

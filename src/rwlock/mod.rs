@@ -15,6 +15,10 @@
 //! eventual fairness (a waiting writer keeps new readers out, and running threads may take a
 //! released lock before woken ones), between [`WriterPrefRwLock`] and [`FairRwLock`].
 //!
+//! A thread that waits for itself (a `write` under its own read, a nested `read` on the
+//! writer-preferring or fair lock, ...) panics at that line in debug builds instead of hanging;
+//! see `read_recursive` and [`Mutex::lock`](crate::Mutex::lock).
+//!
 //! The upgradable reader holds the lock beside readers, but beside no writer and no other
 //! upgradable reader; its [`upgrade`](RwLockUpgradableReadGuard::upgrade) goes before everyone
 //! waiting (it holds the lock already) and waits only for the readers inside.
