@@ -32,16 +32,19 @@
 //! not: a lock inside another's data can share its address), the type's name (so that a record
 //! left by a dead lock is not taken for a new lock of another type at the same place), what is
 //! held (exclusive, read, upgradable read, write), and where it was taken (`Location::caller()`,
-//! which the public acquires pass down). It is short (a thread holds a few locks), so a linear
-//! search from the end is the fastest lookup.
+//! which the public acquires pass down), with a count: holds of one kind piling up on one lock
+//! (reads) stay one entry. It is short (a thread holds a few locks), so a linear search from the
+//! end is the fastest lookup.
 //!
 //! **Who writes it.** The public acquires, when they succeed (the `try_` and timed ones too: a
 //! relock after a `try_lock` hangs just the same), push; every release of a guard pops (drop,
 //! `unlock_fair`, the mapped and `Arc` guards, which hold the lock for the guard they came from,
-//! on the same thread since they are `!Send`). `force_unlock*` pops on the calling thread. The
-//! raw paths do not touch it: `RawLock::relock` and `RawLock::unlock`, which a condition
-//! variable's wait and `ReentrantMutex` use, and the readers-writer state machines,
-//! which the `lock_api` readers-writer interop calls straight. Where the kind of a hold changes,
+//! on the same thread since they are `!Send`). `force_unlock*` pops on the calling thread, and
+//! so does the `lock_api` mutex interop's unlock (its `lock` is `Mutex::lock` with the guard
+//! forgotten, so it is checked). The raw paths do not touch it: `RawLock::relock` and
+//! `RawLock::unlock` (what a reentrant mutex must build on, as its owner may lock again), and
+//! the readers-writer state machines, which the `lock_api` readers-writer interop calls
+//! straight (unchecked). Where the kind of a hold changes,
 //! the record changes with it: a downgrade or an upgrade rewrites the hold and keeps the place it
 //! was first taken. `unlocked` (and so `Condvar::wait` and the monitor's waits, built on it)
 //! takes the record out while the closure runs, as the lock is free then and a `lock()` inside
