@@ -24,6 +24,7 @@ use std::sync::Arc;
 use core::cell::UnsafeCell;
 
 use crate::backend::{Backend, NoTracker};
+use crate::self_deadlock::{self, Hold};
 
 pub(crate) mod raw {
     use super::LockData;
@@ -59,6 +60,10 @@ pub(crate) mod raw {
         /// Takes the lock again for a guard that released it for a while (a condition
         /// variable's wait), blocking until it is free.
         fn relock(&self);
+        /// The name under which debug builds record this lock as held by a thread, to catch a
+        /// relock by the same thread (see `self_deadlock`); `None`: not recorded. A recorded
+        /// lock's address is that of its lock word (`#[repr(C)]`, the word first).
+        const RECORDED_AS: Option<&'static str> = None;
     }
 
     /// A lock whose [`relock`](RawLock::relock) has nothing to report, so that the generic
@@ -186,9 +191,28 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
     /// # Safety
     /// The calling thread holds `lock`, and hands its release over to the guard.
     #[inline]
+    #[cfg_attr(debug_assertions, track_caller)]
     pub(crate) unsafe fn new(lock: &'a L) -> Self {
+        if let Some(name) = L::RECORDED_AS {
+            self_deadlock::acquired::<L::Backend>(word(lock), name, Hold::Exclusive);
+        }
         let access = ManuallyDrop::new(L::Backend::exclusive(&lock.data().tracker));
         LockGuard { lock, access, _not_send: PhantomData }
+    }
+}
+
+/// The address of a recorded lock's word (see [`RawLock::RECORDED_AS`]).
+#[inline]
+fn word<L: RawLock + ?Sized>(lock: &L) -> *const () {
+    lock as *const L as *const ()
+}
+
+/// Tells debug builds' record of held locks that this thread has let go of `lock` (see
+/// `self_deadlock`); every release of a guard, and `force_unlock`, calls it.
+#[inline]
+pub(crate) fn record_release<L: RawLock + ?Sized>(lock: &L) {
+    if let Some(name) = L::RECORDED_AS {
+        self_deadlock::released::<L::Backend>(word(lock), name, Hold::Exclusive);
     }
 }
 
@@ -209,7 +233,10 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
     /// [`RawLock::unlock_fair`] when `fair`.
     pub(crate) fn unlocked_then<R>(this: &mut Self, fair: bool, during: impl FnOnce(&'a L) -> R) -> R {
         /// Takes the lock back and restarts the access when dropped.
-        struct Relock<'g, 'a, L: RawLock + ?Sized>(&'g mut LockGuard<'a, L>);
+        struct Relock<'g, 'a, L: RawLock + ?Sized>(
+            &'g mut LockGuard<'a, L>,
+            Option<self_deadlock::Suspended>,
+        );
         impl<L: RawLock + ?Sized> Drop for Relock<'_, '_, L> {
             fn drop(&mut self) {
                 if L::Backend::model_failed() {
@@ -217,9 +244,15 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
                 }
                 let guard = &mut *self.0;
                 guard.lock.relock();
+                if let Some(suspended) = self.1.take() {
+                    self_deadlock::restore(suspended);
+                }
                 guard.access = ManuallyDrop::new(L::Backend::exclusive(&guard.lock.data().tracker));
             }
         }
+        // While the lock is let go this thread may lock it again: it holds it no more.
+        let suspended = L::RECORDED_AS
+            .map(|name| self_deadlock::suspend::<L::Backend>(word(this.lock), name, Hold::Exclusive));
         // SAFETY: the access ends here and is replaced by `Relock` before anything can drop it
         // again; it must end before the unlock, or a model would see it overlap the next holder's.
         unsafe { ManuallyDrop::drop(&mut this.access) };
@@ -231,7 +264,7 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
                 this.lock.unlock();
             }
         }
-        let relock = Relock(this);
+        let relock = Relock(this, suspended);
         during(relock.0.lock)
     }
 }
@@ -359,6 +392,7 @@ impl<L: RawLock + ?Sized> Drop for LockGuard<'_, L> {
         // SAFETY: `access` is dropped exactly once, here; it must end before the unlock, or a
         // model would see our access overlap the next holder's.
         unsafe { ManuallyDrop::drop(&mut self.access) };
+        record_release(self.lock);
         // SAFETY: the guard was created holding the lock (see `new`) and this is its only release.
         unsafe { self.lock.unlock() };
     }
@@ -483,6 +517,7 @@ impl<L: RawLock + ?Sized, U: ?Sized> Drop for MappedLockGuard<'_, L, U> {
         }
         // SAFETY: dropped exactly once, here, before the unlock (see `LockGuard`'s drop).
         unsafe { ManuallyDrop::drop(&mut self.access) };
+        record_release(self.lock);
         // SAFETY: this guard inherited the lock from the guard it was mapped from.
         unsafe { self.lock.unlock() };
     }
@@ -578,6 +613,7 @@ impl<L: RawLock + ?Sized> Drop for ArcLockGuard<L> {
         }
         // SAFETY: dropped exactly once, here, before the unlock (see `LockGuard`'s drop).
         unsafe { ManuallyDrop::drop(&mut self.access) };
+        record_release(&*self.lock);
         // SAFETY: the guard was created holding the lock (see `new`) and this is its only release.
         unsafe { self.lock.unlock() };
     }
@@ -662,6 +698,7 @@ macro_rules! data_lock_impls {
             /// ```
             #[inline]
             pub unsafe fn force_unlock(&self) {
+                $crate::guard::record_release(self);
                 // SAFETY: the caller holds the lock and releases it only here (see above).
                 unsafe { $crate::guard::raw::RawLock::unlock(self) }
             }
@@ -679,6 +716,7 @@ macro_rules! data_lock_impls {
             #[doc = concat!("assert_eq!(*lock.", stringify!($lock), "(), 2);")]
             /// ```
             #[inline]
+            #[track_caller]
             pub fn lock_arc(self: &std::sync::Arc<Self>) -> $crate::guard::ArcLockGuard<Self> {
                 $crate::guard::ArcLockGuard::from_guard(self.$lock(), std::sync::Arc::clone(self))
             }
@@ -695,6 +733,7 @@ macro_rules! data_lock_impls {
             /// assert!(lock.try_lock_arc().is_some());
             /// ```
             #[inline]
+            #[cfg_attr(debug_assertions, track_caller)]
             pub fn try_lock_arc(self: &std::sync::Arc<Self>) -> Option<$crate::guard::ArcLockGuard<Self>> {
                 let guard = self.$try_lock()?;
                 Some($crate::guard::ArcLockGuard::from_guard(guard, std::sync::Arc::clone(self)))
@@ -709,10 +748,12 @@ macro_rules! data_lock_impls {
                 Self: 'a;
 
             #[inline]
+            #[track_caller]
             fn lock(&self) -> Self::Guard<'_> {
                 self.$lock()
             }
             #[inline]
+            #[cfg_attr(debug_assertions, track_caller)]
             fn try_lock(&self) -> Option<Self::Guard<'_>> {
                 self.$try_lock()
             }

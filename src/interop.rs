@@ -23,7 +23,6 @@ mod rwlock;
 
 use std::time::{Duration, Instant};
 
-use crate::guard::raw::RawLock;
 use crate::{Mutex, SpinLock};
 
 pub use rwlock::{RawFairRwLock, RawReaderPrefRwLock, RawWriterPrefRwLock};
@@ -67,6 +66,7 @@ macro_rules! raw_mutex {
             type GuardMarker = lock_api::GuardNoSend;
 
             #[inline]
+            #[track_caller]
             fn lock(&self) {
                 core::mem::forget(self.0.lock());
             }
@@ -76,8 +76,10 @@ macro_rules! raw_mutex {
             }
             #[inline]
             unsafe fn unlock(&self) {
-                // SAFETY: lock_api calls this only while this thread holds the lock, once.
-                unsafe { RawLock::unlock(&self.0) }
+                // SAFETY: lock_api calls this only while this thread holds the lock, once, and
+                // the guard `lock` took was forgotten. (`force_unlock`, not the raw unlock: it
+                // also tells debug builds' record of held locks, which `lock` wrote.)
+                unsafe { self.0.force_unlock() }
             }
             #[inline]
             fn is_locked(&self) -> bool {
@@ -110,6 +112,7 @@ unsafe impl lock_api::RawMutexTimed for RawMutex {
 unsafe impl lock_api::RawMutexFair for RawMutex {
     #[inline]
     unsafe fn unlock_fair(&self) {
+        crate::guard::record_release(&self.0);
         // SAFETY: lock_api calls this only while this thread holds the lock, once.
         unsafe { self.0.unlock_with(true) }
     }

@@ -77,6 +77,7 @@ pub mod once;
 pub mod peterson;
 pub mod reentrant;
 pub mod rwlock;
+mod self_deadlock;
 pub mod semaphore;
 #[cfg(target_os = "linux")]
 pub mod shm;

@@ -107,6 +107,7 @@ use crate::backend::{Backend, Parked, Real, Unparked, Word};
 use crate::backoff::{Backoff, Patience};
 use crate::guard::{self, raw::RawLock, ArcLockGuard, LockData, LockGuard, MappedLockGuard};
 use crate::machine::queue::{self, Pick};
+use crate::self_deadlock::Want;
 
 mod fair;
 pub use fair::{ArcFairMutexGuard, FairMutex, FairMutexGuard, MappedFairMutexGuard};
@@ -328,15 +329,28 @@ impl<T, B: Backend> Mutex<T, B> {
 impl<T: ?Sized, B: Backend> Mutex<T, B> {
     /// Takes the lock, sleeping until it is free.
     ///
-    /// Taking it again on the same thread while holding it deadlocks.
+    /// Taking it again on the same thread while holding it would wait forever: debug builds
+    /// panic there instead, naming the line that holds it (release builds do not check). Drop
+    /// the first guard first, or use a reentrant mutex.
     ///
     /// ```
     /// let lock = turnstile::Mutex::new(1);
     /// *lock.lock() += 1;
     /// assert_eq!(*lock.lock(), 2);
     /// ```
+    ///
+    /// ```should_panic
+    /// # if !cfg!(debug_assertions) { panic!("the check is in debug builds only") }
+    /// let lock = turnstile::Mutex::new((1, 2));
+    /// // Both guards live to the end of the statement: the second lock() waits for the first.
+    /// println!("{} {}", lock.lock().0, lock.lock().1); // panics: "this thread already holds this Mutex"
+    /// ```
     #[inline]
+    #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T, B> {
+        crate::self_deadlock::check::<B>(self.word_ptr(), "Mutex", "lock", Want::Lock, false, |_| {
+            self.is_locked()
+        });
         if !self.try_acquire() {
             self.lock_contended(None);
         }
@@ -354,9 +368,14 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     /// assert!(lock.try_lock().is_some());
     /// ```
     #[inline]
+    #[cfg_attr(debug_assertions, track_caller)]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T, B>> {
-        // SAFETY: the lock is held when `try_acquire` says so.
-        self.try_acquire().then(|| unsafe { LockGuard::new(self) })
+        if self.try_acquire() {
+            // SAFETY: the lock is held when `try_acquire` says so.
+            Some(unsafe { LockGuard::new(self) })
+        } else {
+            None
+        }
     }
 
     /// Takes the lock, waiting at most `timeout`; `None` if it did not become free in time.
@@ -370,6 +389,7 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     /// drop(held);
     /// assert!(lock.try_lock_for(Duration::from_millis(1)).is_some());
     /// ```
+    #[cfg_attr(debug_assertions, track_caller)]
     pub fn try_lock_for(&self, timeout: Duration) -> Option<MutexGuard<'_, T, B>> {
         self.lock_before(crate::wait::deadline_after(timeout))
     }
@@ -383,6 +403,7 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
     /// let guard = lock.try_lock_until(Instant::now() + Duration::from_secs(1)).unwrap();
     /// assert_eq!(*guard, 5);
     /// ```
+    #[cfg_attr(debug_assertions, track_caller)]
     pub fn try_lock_until(&self, deadline: Instant) -> Option<MutexGuard<'_, T, B>> {
         self.lock_before(Some(deadline))
     }
@@ -402,6 +423,7 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
         self.state.load(Relaxed) & LOCKED != 0
     }
 
+    #[cfg_attr(debug_assertions, track_caller)]
     fn lock_before(&self, deadline: Option<Instant>) -> Option<MutexGuard<'_, T, B>> {
         if !self.try_acquire() && !self.lock_contended(deadline) {
             return None;
@@ -441,6 +463,13 @@ impl<T: ?Sized, B: Backend> Mutex<T, B> {
         } else {
             self.lock_slow(deadline, LOCKED)
         }
+    }
+
+    /// The lock word's address, which is the lock's (`#[repr(C)]`), for the debug build's
+    /// record of held locks.
+    #[inline]
+    fn word_ptr(&self) -> *const () {
+        &self.state as *const B::Word as *const ()
     }
 
     /// The key this lock's waiters queue under: the address of its word.
@@ -938,6 +967,7 @@ impl<'a, T: ?Sized, B: Backend> LockGuard<'a, Mutex<T, B>> {
         let (lock, access) = LockGuard::into_parts(this);
         // The exclusive access must end before the next holder's begins.
         drop(core::mem::ManuallyDrop::into_inner(access));
+        guard::record_release(lock);
         // SAFETY: `into_parts` handed us the guard's lock, which we release exactly once.
         unsafe { lock.unlock_with(true) };
     }
@@ -1036,6 +1066,8 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for Mutex<T, B> {
     fn data(&self) -> &LockData<T, B> {
         &self.data
     }
+    const RECORDED_AS: Option<&'static str> = Some("Mutex");
+
     #[inline]
     unsafe fn unlock(&self) {
         // SAFETY: the caller holds the lock (the `RawLock` contract).

@@ -33,6 +33,7 @@ use core::sync::atomic::{AtomicU32, Ordering::*};
 use crate::backend::{Backend, Real, Word};
 use crate::backoff::Backoff;
 use crate::guard::{self, raw::RawLock, ArcLockGuard, LockData, LockGuard, MappedLockGuard};
+use crate::self_deadlock::Want;
 
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
@@ -142,13 +143,26 @@ impl<T, B: Backend> SpinLock<T, B> {
 impl<T: ?Sized, B: Backend> SpinLock<T, B> {
     /// Takes the lock, spinning (and then yielding) until it is free.
     ///
+    /// Taking it again on the same thread while holding it would spin forever: debug builds
+    /// panic there instead, naming the line that holds it (release builds do not check).
+    ///
     /// ```
     /// let lock = turnstile::SpinLock::new(0);
     /// *lock.lock() += 5;
     /// assert_eq!(*lock.lock(), 5);
     /// ```
+    ///
+    /// ```should_panic
+    /// # if !cfg!(debug_assertions) { panic!("the check is in debug builds only") }
+    /// let lock = turnstile::SpinLock::new(0);
+    /// let first = lock.lock();
+    /// let second = lock.lock(); // panics: "this thread already holds this SpinLock"
+    /// ```
     #[inline]
+    #[track_caller]
     pub fn lock(&self) -> SpinLockGuard<'_, T, B> {
+        let word = &self.locked as *const B::Word as *const ();
+        crate::self_deadlock::check::<B>(word, "SpinLock", "lock", Want::Lock, false, |_| self.is_locked());
         self.relock();
         // SAFETY: our compare-exchange (or `lock_contended`'s) turned UNLOCKED into LOCKED.
         unsafe { LockGuard::new(self) }
@@ -164,9 +178,14 @@ impl<T: ?Sized, B: Backend> SpinLock<T, B> {
     /// assert!(lock.try_lock().is_some());
     /// ```
     #[inline]
+    #[cfg_attr(debug_assertions, track_caller)]
     pub fn try_lock(&self) -> Option<SpinLockGuard<'_, T, B>> {
-        // SAFETY: the compare-exchange turned UNLOCKED into LOCKED.
-        self.try_acquire().then(|| unsafe { LockGuard::new(self) })
+        if self.try_acquire() {
+            // SAFETY: the compare-exchange turned UNLOCKED into LOCKED.
+            Some(unsafe { LockGuard::new(self) })
+        } else {
+            None
+        }
     }
 
     /// Whether some thread holds the lock at this instant (stale as soon as it returns).
@@ -225,6 +244,8 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for SpinLock<T, B> {
     fn data(&self) -> &LockData<T, B> {
         &self.data
     }
+    const RECORDED_AS: Option<&'static str> = Some("SpinLock");
+
     #[inline]
     unsafe fn unlock(&self) {
         // Release: publishes the critical section to the next holder's Acquire in `try_acquire`.

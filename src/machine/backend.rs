@@ -208,6 +208,10 @@ pub trait Backend: Sized + Send + Sync + 'static + sealed::Sealed {
     /// Held by a guard for as long as it gives out `&T` beside other such guards (a read lock).
     type Shared;
 
+    /// Whether each of the backend's threads is an OS thread of its own, so that a thread-local
+    /// tells them apart (debug builds' record of held locks relies on it): `true` for the real
+    /// machine, `false` for loom, which runs a model's threads on one OS thread.
+    const OS_THREADS: bool = true;
     /// How many pauses the semaphore and the readers-writer locks spin, re-reading their word
     /// after each, before they sleep.
     const SPIN_PAUSES: u32;

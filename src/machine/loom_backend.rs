@@ -831,6 +831,7 @@ impl<F: Fault> Backend for Loom<F> {
     }
 
     const SPIN_SLEEPS: bool = true;
+    const OS_THREADS: bool = false;
 
     fn spin_sleep(word: &LoomWord<F>, value: u32) {
         let me = SPIN_WAKEUP.with(Arc::clone);

@@ -11,12 +11,12 @@
 //! where a barging lock lets the running thread go on. Choose it when waiters must be served in
 //! order, or when a thread that re-takes the lock in a loop must not keep others out.
 
-use core::mem::ManuallyDrop;
 use std::time::{Duration, Instant};
 
 use super::Mutex;
 use crate::backend::{Backend, Real};
 use crate::guard::{self, raw::RawLock, ArcLockGuard, LockData, LockGuard, MappedLockGuard};
+use crate::self_deadlock::Want;
 
 /// A mutual-exclusion lock that hands the lock to the oldest waiter at every release.
 ///
@@ -119,14 +119,11 @@ impl<T, B: Backend> FairMutex<T, B> {
 }
 
 impl<T: ?Sized, B: Backend> FairMutex<T, B> {
-    /// A guard of this lock for a guard of the inner mutex: the same hold, released fairly.
-    fn adopt(&self, held: LockGuard<'_, Mutex<T, B>>) -> FairMutexGuard<'_, T, B> {
-        let (_, access) = LockGuard::into_parts(held);
-        // The inner guard's access ends and this one's begins, on this thread, with the lock held.
-        drop(ManuallyDrop::into_inner(access));
-        // SAFETY: the inner mutex is held, and its release is handed over to the new guard
-        // (`into_parts` took it from the inner guard without unlocking).
-        unsafe { LockGuard::new(self) }
+    /// A guard of the lock the caller has just taken, or `None`.
+    #[cfg_attr(debug_assertions, track_caller)]
+    fn guard_if(&self, acquired: bool) -> Option<FairMutexGuard<'_, T, B>> {
+        // SAFETY: the caller took the lock when `acquired` says so, and hands its release over.
+        acquired.then(|| unsafe { LockGuard::new(self) })
     }
 
     /// Takes the lock, sleeping until it is free; a thread already waiting goes first.
@@ -137,8 +134,19 @@ impl<T: ?Sized, B: Backend> FairMutex<T, B> {
     /// assert_eq!(*lock.lock(), 2);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn lock(&self) -> FairMutexGuard<'_, T, B> {
-        self.adopt(self.inner.lock())
+        crate::self_deadlock::check::<B>(
+            self.inner.word_ptr(),
+            "FairMutex",
+            "lock",
+            Want::Lock,
+            false,
+            |_| self.is_locked(),
+        );
+        self.inner.acquire_raw(None);
+        // SAFETY: `acquire_raw` without a deadline returns holding the lock.
+        unsafe { LockGuard::new(self) }
     }
 
     /// Takes the lock if it is free right now; never waits.
@@ -152,7 +160,7 @@ impl<T: ?Sized, B: Backend> FairMutex<T, B> {
     /// ```
     #[inline]
     pub fn try_lock(&self) -> Option<FairMutexGuard<'_, T, B>> {
-        self.inner.try_lock().map(|held| self.adopt(held))
+        self.guard_if(self.inner.try_acquire_raw())
     }
 
     /// Takes the lock, waiting at most `timeout`; `None` if it did not become free in time.
@@ -167,7 +175,7 @@ impl<T: ?Sized, B: Backend> FairMutex<T, B> {
     /// assert!(lock.try_lock_for(Duration::from_millis(1)).is_some());
     /// ```
     pub fn try_lock_for(&self, timeout: Duration) -> Option<FairMutexGuard<'_, T, B>> {
-        self.inner.try_lock_for(timeout).map(|held| self.adopt(held))
+        self.guard_if(self.inner.acquire_raw(crate::wait::deadline_after(timeout)))
     }
 
     /// Takes the lock, waiting until `deadline` at the latest; `None` if it did not become free.
@@ -180,7 +188,7 @@ impl<T: ?Sized, B: Backend> FairMutex<T, B> {
     /// assert_eq!(*guard, 5);
     /// ```
     pub fn try_lock_until(&self, deadline: Instant) -> Option<FairMutexGuard<'_, T, B>> {
-        self.inner.try_lock_until(deadline).map(|held| self.adopt(held))
+        self.guard_if(self.inner.acquire_raw(Some(deadline)))
     }
 
     /// Whether some thread holds the lock at this instant (stale as soon as it returns).
@@ -244,6 +252,7 @@ unsafe impl<T: ?Sized, B: Backend> RawLock for FairMutex<T, B> {
     fn data(&self) -> &LockData<T, B> {
         self.inner.data()
     }
+    const RECORDED_AS: Option<&'static str> = Some("FairMutex");
     #[inline]
     unsafe fn unlock(&self) {
         // SAFETY: the caller holds the lock (the `RawLock` contract).

@@ -28,6 +28,7 @@ macro_rules! arc_guard {
             /// # Safety
             /// The calling thread holds a lock of this guard's kind on `lock`, and hands its
             /// release over.
+            #[cfg_attr(debug_assertions, track_caller)]
             pub(crate) unsafe fn new(lock: Arc<RwLock<T, P>>) -> Self {
                 // SAFETY: the hold borrows from the lock the `Arc` keeps alive; the guard keeps
                 // the `Arc` until after the hold has dropped (field order), and never lends the
@@ -175,7 +176,9 @@ impl<T: ?Sized, P: RawRwLock> ArcRwLockUpgradableReadGuard<T, P> {
     /// *writer += 1;
     /// assert!(lock.try_read().is_none());
     /// ```
+    #[track_caller]
     pub fn upgrade(this: Self) -> ArcRwLockWriteGuard<T, P> {
+        this.held.check_upgrade();
         // SAFETY: the guard holds the upgradable read lock; without a deadline this returns
         // holding the write lock.
         unsafe { this.held.raw().upgrade(None) };
@@ -191,8 +194,9 @@ impl<T: ?Sized, P: RawRwLock> ArcRwLockUpgradableReadGuard<T, P> {
     /// use turnstile::FairRwLock;
     ///
     /// let lock = Arc::new(FairRwLock::new(1));
-    /// let reader = lock.read();
-    /// let guard = ArcRwLockUpgradableReadGuard::try_upgrade(lock.upgradable_read_arc()).unwrap_err();
+    /// let guard = lock.upgradable_read_arc();
+    /// let reader = lock.read_recursive(); // a second read on this thread: recursive
+    /// let guard = ArcRwLockUpgradableReadGuard::try_upgrade(guard).unwrap_err();
     /// drop(reader);
     /// assert!(ArcRwLockUpgradableReadGuard::try_upgrade(guard).is_ok());
     /// ```

@@ -424,6 +424,7 @@ impl ConstInit for Fair<Real> {
 unsafe impl<B: Backend> RawRwLock for Fair<B> {
     type Backend = B;
     const NAME: &'static str = "FairRwLock";
+    const READS_WAIT_FOR_WRITERS: bool = true;
 
     fn with_backend() -> Self {
         Fair { state: B::Word::new(0) }
@@ -562,7 +563,8 @@ mod tests {
         let lock = FairRwLock::new(1);
         let reader = crate::RwLockWriteGuard::downgrade(lock.write());
         assert!(lock.try_write().is_none());
-        let other = lock.read();
+        // A second read on this thread: recursive, as a plain one waits behind queued writers.
+        let other = lock.read_recursive();
         drop(reader);
         assert!(lock.try_write().is_none());
         drop(other);

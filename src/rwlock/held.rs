@@ -6,6 +6,7 @@ use core::mem::ManuallyDrop;
 
 use super::raw::RawRwLock;
 use crate::backend::Backend;
+use crate::self_deadlock::{self, Hold, Want};
 
 /// The tracker a lock's data keeps, on the lock's backend.
 pub(crate) type Tracker<P> = <<P as RawRwLock>::Backend as Backend>::Tracker;
@@ -14,6 +15,8 @@ pub(crate) type Tracker<P> = <<P as RawRwLock>::Backend as Backend>::Tracker;
 pub(crate) trait Kind {
     /// How the data is open while held (a tracked shared or exclusive access under loom).
     type Access<B: Backend>;
+    /// The kind, in debug builds' record of the locks a thread holds.
+    const HOLD: Hold;
     /// Opens the access.
     fn open<B: Backend>(tracker: &B::Tracker) -> Self::Access<B>;
     /// Takes the lock of this kind, waiting as long as it takes.
@@ -34,6 +37,7 @@ pub(crate) enum Write {}
 
 impl Kind for Read {
     type Access<B: Backend> = B::Shared;
+    const HOLD: Hold = Hold::Read;
     fn open<B: Backend>(tracker: &B::Tracker) -> B::Shared {
         B::shared(tracker)
     }
@@ -48,6 +52,7 @@ impl Kind for Read {
 
 impl Kind for Upgradable {
     type Access<B: Backend> = B::Shared;
+    const HOLD: Hold = Hold::Upgradable;
     fn open<B: Backend>(tracker: &B::Tracker) -> B::Shared {
         B::shared(tracker)
     }
@@ -62,6 +67,7 @@ impl Kind for Upgradable {
 
 impl Kind for Write {
     type Access<B: Backend> = B::Exclusive;
+    const HOLD: Hold = Hold::Write;
     fn open<B: Backend>(tracker: &B::Tracker) -> B::Exclusive {
         B::exclusive(tracker)
     }
@@ -89,7 +95,19 @@ impl<'a, P: RawRwLock, K: Kind> Held<'a, P, K> {
     /// # Safety
     /// The calling thread holds a lock of kind `K` on `raw` and hands its release over.
     #[inline]
+    #[cfg_attr(debug_assertions, track_caller)]
     pub(crate) unsafe fn new(raw: &'a P, tracker: &'a Tracker<P>) -> Self {
+        self_deadlock::acquired::<P::Backend>(word(raw), P::NAME, K::HOLD);
+        // SAFETY: passed on from the caller.
+        unsafe { Self::open(raw, tracker) }
+    }
+
+    /// As [`new`](Self::new), for a hold whose record debug builds already keep.
+    ///
+    /// # Safety
+    /// As `new`.
+    #[inline]
+    unsafe fn open(raw: &'a P, tracker: &'a Tracker<P>) -> Self {
         let access = ManuallyDrop::new(K::open::<P::Backend>(tracker));
         Held { raw, tracker, access, _marker: PhantomData }
     }
@@ -118,29 +136,55 @@ impl<'a, P: RawRwLock, K: Kind> Held<'a, P, K> {
     pub(crate) unsafe fn change<L: Kind>(self, change: impl FnOnce(&P)) -> Held<'a, P, L> {
         let (raw, tracker) = self.into_raw();
         change(raw);
+        // The record keeps where the lock was first taken.
+        self_deadlock::rekind::<P::Backend>(word(raw), P::NAME, K::HOLD, L::HOLD);
         // SAFETY: by the caller's promise, we hold a lock of kind `L` now.
-        unsafe { Held::new(raw, tracker) }
+        unsafe { Held::open(raw, tracker) }
+    }
+
+    /// Before an upgrade of this hold: panics in debug builds if this thread also holds a plain
+    /// read of the lock, which the upgrade would wait for forever (see `self_deadlock`).
+    #[inline(always)]
+    #[cfg_attr(debug_assertions, track_caller)]
+    pub(crate) fn check_upgrade(&self) {
+        let raw = self.raw;
+        self_deadlock::check::<P::Backend>(
+            word(raw),
+            P::NAME,
+            "upgrade",
+            Want::Upgrade,
+            P::READS_WAIT_FOR_WRITERS,
+            |_| raw.is_locked(),
+        );
     }
 
     /// Releases the lock while `f` runs, then takes it back (also if `f` panics).
     pub(crate) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> R {
         /// Takes the lock back and reopens the access when dropped.
-        struct Relock<'g, 'a, P: RawRwLock, K: Kind>(&'g mut Held<'a, P, K>);
+        struct Relock<'g, 'a, P: RawRwLock, K: Kind>(
+            &'g mut Held<'a, P, K>,
+            Option<self_deadlock::Suspended>,
+        );
         impl<P: RawRwLock, K: Kind> Drop for Relock<'_, '_, P, K> {
             fn drop(&mut self) {
                 if P::Backend::model_failed() {
                     return;
                 }
                 K::lock(self.0.raw);
+                if let Some(suspended) = self.1.take() {
+                    self_deadlock::restore(suspended);
+                }
                 self.0.access = ManuallyDrop::new(K::open::<P::Backend>(self.0.tracker));
             }
         }
+        // While the lock is let go this thread may take it again: it holds it no more.
+        let suspended = self_deadlock::suspend::<P::Backend>(word(self.raw), P::NAME, K::HOLD);
         // SAFETY: the access ends here and is reopened by `Relock` before anything can drop it
         // again; it must end before the unlock (see `into_raw`).
         unsafe { ManuallyDrop::drop(&mut self.access) };
         // SAFETY: we hold the lock; `Relock` takes it back before the hold is usable again.
         unsafe { K::release(self.raw) };
-        let _relock = Relock(self);
+        let _relock = Relock(self, Some(suspended));
         f()
     }
 }
@@ -153,9 +197,16 @@ impl<P: RawRwLock, K: Kind> Drop for Held<'_, P, K> {
         }
         // SAFETY: dropped exactly once, here; it must end before the unlock (see `into_raw`).
         unsafe { ManuallyDrop::drop(&mut self.access) };
+        self_deadlock::released::<P::Backend>(word(self.raw), P::NAME, K::HOLD);
         // SAFETY: a `Held` is made only holding a lock of kind `K`, and this is its only release.
         unsafe { K::release(self.raw) };
     }
+}
+
+/// The address debug builds record a readers-writer lock under: its state's.
+#[inline]
+pub(crate) fn word<P: RawRwLock>(raw: &P) -> *const () {
+    raw as *const P as *const ()
 }
 
 /// Deref (and DerefMut for the write kinds), `Debug`, `Display` and `Sync` for a guard of the

@@ -15,6 +15,10 @@
 //! eventual fairness (a waiting writer keeps new readers out, and running threads may take a
 //! released lock before woken ones), between [`WriterPrefRwLock`] and [`FairRwLock`].
 //!
+//! A thread that waits for itself (a `write` under its own read, a nested `read` on the
+//! writer-preferring or fair lock, ...) panics at that line in debug builds instead of hanging;
+//! see `read_recursive` and [`Mutex::lock`](crate::Mutex::lock).
+//!
 //! The upgradable reader holds the lock beside readers, but beside no writer and no other
 //! upgradable reader; its [`upgrade`](RwLockUpgradableReadGuard::upgrade) goes before everyone
 //! waiting (it holds the lock already) and waits only for the readers inside.
@@ -64,6 +68,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::Real;
 use crate::guard::LockData;
+use crate::self_deadlock::{self, Hold, Want};
 
 pub use arc::{ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard};
 pub use fair::{Fair, MAX_FAIR_READERS};
@@ -107,7 +112,8 @@ impl<P: RawRwLock> Policy for P {}
 ///
 /// let lock = FairRwLock::new(vec![1, 2]);
 /// {
-///     let (r1, r2) = (lock.read(), lock.read()); // readers share
+///     // Readers share (a second read on one thread is `read_recursive`: see the module docs).
+///     let (r1, r2) = (lock.read(), lock.read_recursive());
 ///     assert_eq!(r1.len() + r2.len(), 4);
 /// }
 /// lock.write().push(3); // a writer alone
@@ -201,7 +207,7 @@ impl<T, P: RawRwLock> RwLock<T, P> {
 /// through an `Arc` of the lock, written once. `$blocker` is a guard that makes the kind wait.
 macro_rules! acquire_methods {
     ($(
-        $what:literal, $Guard:ident, $ArcGuard:ident, $raw_try:ident, $raw_wait:ident, $blocker:literal,
+        $what:literal, $want:ident, $Guard:ident, $ArcGuard:ident, $raw_try:ident, $raw_wait:ident, $blocker:literal,
         [$name:ident, $try:ident, $for:ident, $until:ident, $before:ident],
         [$arc:ident, $try_arc:ident, $arc_for:ident, $arc_until:ident, $arc_before:ident];
     )*) => {$(
@@ -216,6 +222,7 @@ macro_rules! acquire_methods {
             #[inline]
             #[track_caller]
             pub fn $name(&self) -> $Guard<'_, T, P> {
+                self.check_self_deadlock(stringify!($name), Want::$want);
                 self.raw.$raw_wait(None);
                 // SAFETY: without a deadline the raw lock returns holding it.
                 unsafe { $Guard::new(self) }
@@ -233,8 +240,12 @@ macro_rules! acquire_methods {
             #[inline]
             #[track_caller]
             pub fn $try(&self) -> Option<$Guard<'_, T, P>> {
-                // SAFETY: we hold the lock when the raw lock says so.
-                self.raw.$raw_try().then(|| unsafe { $Guard::new(self) })
+                if self.raw.$raw_try() {
+                    // SAFETY: we hold the lock when the raw lock says so.
+                    Some(unsafe { $Guard::new(self) })
+                } else {
+                    None
+                }
             }
 
             #[doc = concat!("Takes ", $what, ", waiting at most `timeout`; `None` if it could not in time.")]
@@ -269,8 +280,12 @@ macro_rules! acquire_methods {
 
             #[track_caller]
             fn $before(&self, deadline: Option<Instant>) -> Option<$Guard<'_, T, P>> {
-                // SAFETY: we hold the lock when the raw lock says so.
-                self.raw.$raw_wait(deadline).then(|| unsafe { $Guard::new(self) })
+                if self.raw.$raw_wait(deadline) {
+                    // SAFETY: we hold the lock when the raw lock says so.
+                    Some(unsafe { $Guard::new(self) })
+                } else {
+                    None
+                }
             }
 
             #[doc = concat!("As [`", stringify!($name), "`](Self::", stringify!($name), "), through an `Arc` of the lock: the guard owns a clone of the `Arc`, so it has no lifetime.")]
@@ -285,6 +300,7 @@ macro_rules! acquire_methods {
             #[inline]
             #[track_caller]
             pub fn $arc(self: &Arc<Self>) -> $ArcGuard<T, P> {
+                self.check_self_deadlock(stringify!($arc), Want::$want);
                 self.raw.$raw_wait(None);
                 // SAFETY: without a deadline the raw lock returns holding it.
                 unsafe { $ArcGuard::new(Arc::clone(self)) }
@@ -304,8 +320,12 @@ macro_rules! acquire_methods {
             #[inline]
             #[track_caller]
             pub fn $try_arc(self: &Arc<Self>) -> Option<$ArcGuard<T, P>> {
-                // SAFETY: we hold the lock when the raw lock says so.
-                self.raw.$raw_try().then(|| unsafe { $ArcGuard::new(Arc::clone(self)) })
+                if self.raw.$raw_try() {
+                    // SAFETY: we hold the lock when the raw lock says so.
+                    Some(unsafe { $ArcGuard::new(Arc::clone(self)) })
+                } else {
+                    None
+                }
             }
 
             #[doc = concat!("As [`", stringify!($for), "`](Self::", stringify!($for), "), through an `Arc` of the lock.")]
@@ -336,30 +356,34 @@ macro_rules! acquire_methods {
 
             #[track_caller]
             fn $arc_before(self: &Arc<Self>, deadline: Option<Instant>) -> Option<$ArcGuard<T, P>> {
-                // SAFETY: we hold the lock when the raw lock says so.
-                self.raw.$raw_wait(deadline).then(|| unsafe { $ArcGuard::new(Arc::clone(self)) })
+                if self.raw.$raw_wait(deadline) {
+                    // SAFETY: we hold the lock when the raw lock says so.
+                    Some(unsafe { $ArcGuard::new(Arc::clone(self)) })
+                } else {
+                    None
+                }
             }
         }
     )*};
 }
 
 acquire_methods! {
-    "a read lock", RwLockReadGuard, ArcRwLockReadGuard, try_read, read, "lock.write()",
+    "a read lock", Read, RwLockReadGuard, ArcRwLockReadGuard, try_read, read, "lock.write()",
         [read, try_read, try_read_for, try_read_until, read_before],
         [read_arc, try_read_arc, try_read_arc_for, try_read_arc_until, read_arc_before];
     "a read lock for a thread that may hold one already: it enters beside other readers even \
      while writers wait, so that it cannot deadlock behind a writer that waits for its first read \
      (under the reader-preferring policy every read does that; under the others this passes \
      waiting writers, and may delay a waiting upgrade)",
-        RwLockReadGuard, ArcRwLockReadGuard, try_read_recursive, read_recursive, "lock.write()",
+        ReadRecursive, RwLockReadGuard, ArcRwLockReadGuard, try_read_recursive, read_recursive, "lock.write()",
         [read_recursive, try_read_recursive, try_read_recursive_for, try_read_recursive_until, read_recursive_before],
         [read_recursive_arc, try_read_recursive_arc, try_read_recursive_arc_for, try_read_recursive_arc_until, read_recursive_arc_before];
     "the upgradable read lock (beside readers; one at a time, and no writer)",
-        RwLockUpgradableReadGuard, ArcRwLockUpgradableReadGuard, try_upgradable_read, upgradable_read, "lock.write()",
+        Upgradable, RwLockUpgradableReadGuard, ArcRwLockUpgradableReadGuard, try_upgradable_read, upgradable_read, "lock.write()",
         [upgradable_read, try_upgradable_read, try_upgradable_read_for, try_upgradable_read_until, upgradable_read_before],
         [upgradable_read_arc, try_upgradable_read_arc, try_upgradable_read_arc_for, try_upgradable_read_arc_until, upgradable_read_arc_before];
     "the write lock, once every other holder has left and the policy lets this writer in",
-        RwLockWriteGuard, ArcRwLockWriteGuard, try_write, write, "lock.read()",
+        Write, RwLockWriteGuard, ArcRwLockWriteGuard, try_write, write, "lock.read()",
         [write, try_write, try_write_for, try_write_until, write_before],
         [write_arc, try_write_arc, try_write_arc_for, try_write_arc_until, write_arc_before];
 }
@@ -435,6 +459,7 @@ impl<T: ?Sized, P: RawRwLock> RwLock<T, P> {
     /// ```
     #[inline]
     pub unsafe fn force_unlock_read(&self) {
+        self_deadlock::released::<P::Backend>(held::word(&self.raw), P::NAME, Hold::Read);
         // SAFETY: passed on from the caller.
         unsafe { self.raw.unlock_read() }
     }
@@ -454,12 +479,35 @@ impl<T: ?Sized, P: RawRwLock> RwLock<T, P> {
     /// ```
     #[inline]
     pub unsafe fn force_unlock_write(&self) {
+        self_deadlock::released::<P::Backend>(held::word(&self.raw), P::NAME, Hold::Write);
         // SAFETY: passed on from the caller.
         unsafe { self.raw.unlock_write() }
     }
 
     pub(crate) fn raw(&self) -> &P {
         &self.raw
+    }
+
+    /// Before a blocking acquire: in debug builds, panics if this thread holds the lock so that
+    /// the acquire would wait for itself (see `self_deadlock`); nothing in release builds.
+    #[inline(always)]
+    #[cfg_attr(debug_assertions, track_caller)]
+    fn check_self_deadlock(&self, method: &'static str, want: Want) {
+        let raw = &self.raw;
+        self_deadlock::check::<P::Backend>(
+            held::word(raw),
+            P::NAME,
+            method,
+            want,
+            P::READS_WAIT_FOR_WRITERS,
+            |hold| {
+                if hold == Hold::Write {
+                    raw.is_locked_exclusive()
+                } else {
+                    raw.is_locked()
+                }
+            },
+        );
     }
 
     /// How many writers wait for the lock, as the policy counts them. For loom models that need

@@ -400,6 +400,7 @@ impl<const WRITERS_FIRST: bool> ConstInit for Preference<WRITERS_FIRST, Real> {
 unsafe impl<const WRITERS_FIRST: bool, B: Backend> RawRwLock for Preference<WRITERS_FIRST, B> {
     type Backend = B;
     const NAME: &'static str = if WRITERS_FIRST { "WriterPrefRwLock" } else { "ReaderPrefRwLock" };
+    const READS_WAIT_FOR_WRITERS: bool = WRITERS_FIRST;
 
     fn with_backend() -> Self {
         Preference { state: B::Word::new(0), writer_seq: B::Word::new(0) }

@@ -19,6 +19,9 @@ pub unsafe trait RawRwLock: Sized + Send + Sync + 'static {
     type Backend: Backend;
     /// The name `Debug` shows.
     const NAME: &'static str;
+    /// Whether a read waits for a writer that waits: then a thread that holds a read and reads
+    /// again deadlocks once a writer queues in between (debug builds panic at the second read).
+    const READS_WAIT_FOR_WRITERS: bool;
 
     /// A new, unlocked state.
     fn with_backend() -> Self;

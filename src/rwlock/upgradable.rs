@@ -50,6 +50,7 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockUpgradableReadGuard<'a, T, P> {
     /// # Safety
     /// The calling thread holds the upgradable read lock of `lock`, and hands its release over.
     #[inline]
+    #[cfg_attr(debug_assertions, track_caller)]
     pub(crate) unsafe fn new(lock: &'a RwLock<T, P>) -> Self {
         // SAFETY: passed on from the caller.
         let held = unsafe { Held::new(lock.raw(), lock.data().tracker()) };
@@ -71,7 +72,9 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockUpgradableReadGuard<'a, T, P> {
     /// Waits until the other readers have left, then turns this guard into the write guard.
     /// Writers and upgradable readers cannot get in meanwhile; whether new plain readers can
     /// depends on the policy (the writer-preferring and fair locks keep them out, the
-    /// reader-preferring lock lets them in, so there an upgrade can wait indefinitely).
+    /// reader-preferring lock lets them in, so there an upgrade can wait indefinitely). An
+    /// upgrade by a thread that also holds a plain read of the lock would wait for itself
+    /// forever: debug builds panic there instead.
     ///
     /// ```
     /// use turnstile::{RwLockUpgradableReadGuard, WriterPrefRwLock};
@@ -82,7 +85,9 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockUpgradableReadGuard<'a, T, P> {
     /// *writer += 1;
     /// assert!(lock.try_read().is_none());
     /// ```
+    #[track_caller]
     pub fn upgrade(this: Self) -> RwLockWriteGuard<'a, T, P> {
+        this.held.check_upgrade();
         match Self::upgrade_before(this, None) {
             Ok(writer) => writer,
             Err(_) => unreachable!("an upgrade without a deadline waits until it succeeds"),
@@ -97,7 +102,7 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockUpgradableReadGuard<'a, T, P> {
     ///
     /// let lock = FairRwLock::new(1);
     /// let upgradable = lock.upgradable_read();
-    /// let reader = lock.read();
+    /// let reader = lock.read_recursive(); // a second read on this thread: recursive
     /// let upgradable = RwLockUpgradableReadGuard::try_upgrade(upgradable).unwrap_err(); // a reader is in
     /// drop(reader);
     /// assert!(RwLockUpgradableReadGuard::try_upgrade(upgradable).is_ok());

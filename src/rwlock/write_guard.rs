@@ -44,6 +44,7 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockWriteGuard<'a, T, P> {
     /// # Safety
     /// The calling thread holds the write lock of `lock`, and hands its release over to the guard.
     #[inline]
+    #[cfg_attr(debug_assertions, track_caller)]
     pub(crate) unsafe fn new(lock: &'a RwLock<T, P>) -> Self {
         // SAFETY: passed on from the caller.
         let held = unsafe { Held::new(lock.raw(), lock.data().tracker()) };
