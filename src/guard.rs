@@ -139,9 +139,38 @@ pub(crate) struct GuardStaysOnItsThread;
 /// The `!Send` field of a guard (not `Sync` either; the guards say when they are).
 pub(crate) type StaysOnItsThread = PhantomData<*const GuardStaysOnItsThread>;
 
+/// A guard's pointer to the data it opens. A `NonNull` would make the guard `!Send` too, and the
+/// compiler would name it rather than [`GuardStaysOnItsThread`] when a guard is sent: so this
+/// wrapper is `Send`, and the marker alone keeps the guard on its thread.
+pub(crate) struct DataPtr<T: ?Sized>(pub(crate) NonNull<T>);
+
+// SAFETY: a `DataPtr` is only ever a field of a guard, which its `StaysOnItsThread` marker keeps
+// `!Send`; sending the pointer alone gives no access (every dereference is the guard's, under
+// the lock it holds).
+unsafe impl<T: ?Sized> Send for DataPtr<T> {}
+
+impl<T: ?Sized> Deref for DataPtr<T> {
+    type Target = NonNull<T>;
+    #[inline]
+    fn deref(&self) -> &NonNull<T> {
+        &self.0
+    }
+}
+
+impl<T: ?Sized> DerefMut for DataPtr<T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut NonNull<T> {
+        &mut self.0
+    }
+}
+
 /// An RAII guard: exclusive access to a lock's data until it is dropped.
 ///
-/// Each lock names it with an alias (`MutexGuard`, `SpinLockGuard`, `PetersonGuard`).
+/// Each lock names it with an alias (`MutexGuard`, `FairMutexGuard`, `SpinLockGuard`,
+/// `PetersonGuard`), which is the name to use. `L` is the lock itself; its bound, `RawLock`, is
+/// the interface between a lock and its guard (the data, the release, the relock after a
+/// condition variable's wait), private to the crate and so sealed: every lock of this crate has
+/// it, and nothing else can.
 ///
 /// A guard cannot move to another thread (the thread that locked unlocks):
 ///
@@ -351,7 +380,7 @@ impl<'a, L: RawLock + ?Sized> LockGuard<'a, L> {
         match f(unsafe { &mut *this.lock.data().value.get() }).map(NonNull::from) {
             Some(data) => {
                 let (lock, access) = Self::into_parts(this);
-                Ok(MappedLockGuard { lock, data, access, _marker: PhantomData })
+                Ok(MappedLockGuard { lock, data: DataPtr(data), access, _marker: PhantomData })
             }
             None => Err(this),
         }
@@ -417,6 +446,7 @@ where
 }
 
 /// A guard of part of a lock's data, made by [`LockGuard::map`]; the lock is held until it drops.
+/// `L` is the lock, as for [`LockGuard`] (its bound `RawLock` is sealed; see there).
 ///
 /// `!Send`, and `Sync` when `U` is, like [`LockGuard`].
 ///
@@ -432,7 +462,7 @@ where
 #[must_use = "if unused the lock is released at once"]
 pub struct MappedLockGuard<'a, L: RawLock + ?Sized, U: ?Sized> {
     lock: &'a L,
-    data: NonNull<U>,
+    data: DataPtr<U>,
     access: ManuallyDrop<<L::Backend as Backend>::Exclusive>,
     // `&mut U` for variance and lifetime; `!Send` as `LockGuard`.
     _marker: PhantomData<(&'a mut U, *const GuardStaysOnItsThread)>,
@@ -478,7 +508,7 @@ impl<'a, L: RawLock + ?Sized, U: ?Sized> MappedLockGuard<'a, L, U> {
         match f(unsafe { &mut *this.data.as_ptr() }).map(NonNull::from) {
             Some(data) => {
                 let (lock, access) = Self::into_parts(this);
-                Ok(MappedLockGuard { lock, data, access, _marker: PhantomData })
+                Ok(MappedLockGuard { lock, data: DataPtr(data), access, _marker: PhantomData })
             }
             None => Err(this),
         }
@@ -538,7 +568,8 @@ impl<L: RawLock + ?Sized, U: ?Sized + fmt::Display> fmt::Display for MappedLockG
 /// A guard that owns an `Arc` of its lock, so it has no lifetime: made by `lock_arc`, it can be
 /// kept in a `'static` place (a struct, a task, a thread-local). The lock is held until it drops.
 ///
-/// `!Send`, like every guard here; `Sync` when the lock and its data are.
+/// `!Send`, like every guard here; `Sync` when the lock and its data are. `L` is the lock, as for
+/// [`LockGuard`] (its bound `RawLock` is sealed; see there).
 ///
 /// ```
 /// use std::sync::Arc;

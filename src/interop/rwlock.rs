@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::rwlock::raw::{ConstInit, RawRwLock as Raw};
+use crate::rwlock::raw::RawRwLock as Raw;
+use crate::rwlock::ConstPolicy;
 use crate::rwlock::{Fair, ReaderPref, WriterPref};
 
 macro_rules! raw_rwlock {
@@ -18,7 +19,7 @@ macro_rules! raw_rwlock {
 
         impl Default for $Raw {
             fn default() -> Self {
-                $Raw(<$State as ConstInit>::INIT)
+                $Raw(<$State as ConstPolicy>::INIT)
             }
         }
 
@@ -26,7 +27,7 @@ macro_rules! raw_rwlock {
         // unlock is its own release, whose Release pairs with the next acquirer's Acquire.
         unsafe impl lock_api::RawRwLock for $Raw {
             #[allow(clippy::declare_interior_mutable_const)] // lock_api's design: a fresh lock per use
-            const INIT: Self = $Raw(<$State as ConstInit>::INIT);
+            const INIT: Self = $Raw(<$State as ConstPolicy>::INIT);
             // A lock is released by the thread that took it (the native guards are !Send too).
             type GuardMarker = lock_api::GuardNoSend;
 

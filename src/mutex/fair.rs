@@ -20,9 +20,16 @@ use crate::self_deadlock::Want;
 
 /// A mutual-exclusion lock that hands the lock to the oldest waiter at every release.
 ///
-/// The [`Mutex`] algorithm with every release fair (see the [module docs](self)); the same
+/// The [`Mutex`] algorithm with every release fair: while anyone waits, a release hands the
+/// lock straight to the oldest waiter, so no thread that arrives later takes it first; the same
 /// size, the same uncontended cost, and the API of [`Mutex`]. A panic in the critical section
 /// releases the lock (no poisoning).
+///
+/// The price is throughput under contention: each hand-off waits for the woken thread to run,
+/// where [`Mutex`] lets the running thread go on (and hands off only about every
+/// [`FAIRNESS_BOUND`](crate::mutex::FAIRNESS_BOUND)). Choose it when waiters must be served in
+/// order, or when a thread that re-takes the lock in a loop must not keep others out; a
+/// [`Mutex`] can also give way on request ([`MutexGuard::bump`](LockGuard::bump)).
 ///
 /// ```
 /// use std::sync::Arc;

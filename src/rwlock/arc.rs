@@ -4,7 +4,7 @@ use core::ptr::NonNull;
 use std::sync::Arc;
 
 use super::held::{guard_impls, Held, Read, Upgradable, Write};
-use super::raw::RawRwLock;
+use super::Policy;
 use super::RwLock;
 use super::WriterPref;
 
@@ -14,15 +14,15 @@ macro_rules! arc_guard {
     ($(#[$doc:meta])* $Guard:ident, $Kind:ty, $mode:ident, $make:literal) => {
         $(#[$doc])*
         #[must_use = "if unused the lock is released at once"]
-        pub struct $Guard<T: ?Sized, P: RawRwLock = WriterPref> {
+        pub struct $Guard<T: ?Sized, P: Policy = WriterPref> {
             held: Held<'static, P, $Kind>,
-            data: NonNull<T>,
+            data: crate::guard::DataPtr<T>,
             lock: Arc<RwLock<T, P>>,
         }
 
         guard_impls!($Guard[], $mode, Send + Sync);
 
-        impl<T: ?Sized, P: RawRwLock> $Guard<T, P> {
+        impl<T: ?Sized, P: Policy> $Guard<T, P> {
             /// Takes over the lock of this kind that the caller holds on `lock`.
             ///
             /// # Safety
@@ -38,7 +38,7 @@ macro_rules! arc_guard {
                 let held = unsafe { Held::new(raw, tracker) };
                 // SAFETY: the data pointer of a lock is never null.
                 let data = unsafe { NonNull::new_unchecked(lock.data_ptr()) };
-                $Guard { held, data, lock }
+                $Guard { held, data: crate::guard::DataPtr(data), lock }
             }
 
             /// The lock this guard holds.
@@ -76,7 +76,7 @@ macro_rules! arc_guard {
             /// Takes the guard apart without releasing: the caller takes over the lock.
             #[allow(dead_code)] // the read kind never changes into another
             fn into_parts(this: Self) -> (Held<'static, P, $Kind>, NonNull<T>, Arc<RwLock<T, P>>) {
-                (this.held, this.data, this.lock)
+                (this.held, this.data.0, this.lock)
             }
         }
     };
@@ -139,7 +139,7 @@ arc_guard! {
     ArcRwLockUpgradableReadGuard, Upgradable, shared, "lock.upgradable_read_arc()"
 }
 
-impl<T: ?Sized, P: RawRwLock> ArcRwLockWriteGuard<T, P> {
+impl<T: ?Sized, P: Policy> ArcRwLockWriteGuard<T, P> {
     /// Turns this guard into an arc read guard in one step, as
     /// [`RwLockWriteGuard::downgrade`](crate::RwLockWriteGuard::downgrade).
     ///
@@ -158,11 +158,11 @@ impl<T: ?Sized, P: RawRwLock> ArcRwLockWriteGuard<T, P> {
         let (held, data, lock) = Self::into_parts(this);
         // SAFETY: `downgrade` turns the write lock we hold into a read lock.
         let held = unsafe { held.change::<Read>(|raw| raw.downgrade()) };
-        ArcRwLockReadGuard { held, data, lock }
+        ArcRwLockReadGuard { held, data: crate::guard::DataPtr(data), lock }
     }
 }
 
-impl<T: ?Sized, P: RawRwLock> ArcRwLockUpgradableReadGuard<T, P> {
+impl<T: ?Sized, P: Policy> ArcRwLockUpgradableReadGuard<T, P> {
     /// Waits until the other readers have left, then turns this guard into an arc write guard,
     /// as [`RwLockUpgradableReadGuard::upgrade`](crate::RwLockUpgradableReadGuard::upgrade).
     ///
@@ -213,7 +213,7 @@ impl<T: ?Sized, P: RawRwLock> ArcRwLockUpgradableReadGuard<T, P> {
         let (held, data, lock) = Self::into_parts(this);
         // SAFETY: the raw lock turned the upgradable read lock into the write lock.
         let held = unsafe { held.change::<Write>(|_| ()) };
-        ArcRwLockWriteGuard { held, data, lock }
+        ArcRwLockWriteGuard { held, data: crate::guard::DataPtr(data), lock }
     }
 
     /// Turns this guard into an arc read guard, letting another upgradable reader in.
@@ -232,6 +232,6 @@ impl<T: ?Sized, P: RawRwLock> ArcRwLockUpgradableReadGuard<T, P> {
         let (held, data, lock) = Self::into_parts(this);
         // SAFETY: `downgrade_upgradable` turns the upgradable read lock into a plain one.
         let held = unsafe { held.change::<Read>(|raw| raw.downgrade_upgradable()) };
-        ArcRwLockReadGuard { held, data, lock }
+        ArcRwLockReadGuard { held, data: crate::guard::DataPtr(data), lock }
     }
 }

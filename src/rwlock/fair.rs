@@ -48,7 +48,7 @@ use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, Ordering::*};
 use std::time::Instant;
 
-use super::raw::{ConstInit, RawRwLock};
+use super::raw::RawRwLock;
 use crate::backend::{Backend, Real, Word};
 use crate::backoff::Backoff;
 use crate::machine::queue::{self, Parked, Pick, Unparked};
@@ -413,7 +413,7 @@ fn too_many_readers() -> ! {
     panic!("too many readers on one FairRwLock: at most {MAX_FAIR_READERS} (the lock is unchanged)")
 }
 
-impl ConstInit for Fair<Real> {
+impl super::ConstPolicy for Fair<Real> {
     const INIT: Self = Fair { state: AtomicU32::new(0) };
 }
 

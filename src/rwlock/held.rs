@@ -214,7 +214,7 @@ pub(crate) fn word<P: RawRwLock>(raw: &P) -> *const () {
 /// has one; `$sync` the bounds on `T` that make `&guard` shareable.
 macro_rules! guard_impls {
     ($Guard:ident [$($lt:lifetime)?], shared, $($sync:tt)+) => {
-        impl<T: ?Sized, P: $crate::rwlock::raw::RawRwLock> core::ops::Deref for $Guard<$($lt,)? T, P> {
+        impl<T: ?Sized, P: $crate::rwlock::Policy> core::ops::Deref for $Guard<$($lt,)? T, P> {
             type Target = T;
             #[inline]
             fn deref(&self) -> &T {
@@ -226,7 +226,7 @@ macro_rules! guard_impls {
         guard_impls!(@fmt $Guard [$($lt)?], $($sync)+);
     };
     ($Guard:ident [$($lt:lifetime)?], exclusive, $($sync:tt)+) => {
-        impl<T: ?Sized, P: $crate::rwlock::raw::RawRwLock> core::ops::Deref for $Guard<$($lt,)? T, P> {
+        impl<T: ?Sized, P: $crate::rwlock::Policy> core::ops::Deref for $Guard<$($lt,)? T, P> {
             type Target = T;
             #[inline]
             fn deref(&self) -> &T {
@@ -234,7 +234,7 @@ macro_rules! guard_impls {
                 unsafe { self.data.as_ref() }
             }
         }
-        impl<T: ?Sized, P: $crate::rwlock::raw::RawRwLock> core::ops::DerefMut for $Guard<$($lt,)? T, P> {
+        impl<T: ?Sized, P: $crate::rwlock::Policy> core::ops::DerefMut for $Guard<$($lt,)? T, P> {
             #[inline]
             fn deref_mut(&mut self) -> &mut T {
                 // SAFETY: as in `deref`, and `&mut self` makes this the only borrow through it.
@@ -247,15 +247,15 @@ macro_rules! guard_impls {
         // SAFETY: `&Guard` gives out `&T` (Deref), sound to share across threads when `T: Sync`,
         // and an arc guard's `&Arc` of the lock too, which needs the lock to be `Sync` (`T: Send
         // + Sync`); the hold is touched only by `&mut self` and drop.
-        unsafe impl<T: ?Sized + $($sync)+, P: $crate::rwlock::raw::RawRwLock> Sync for $Guard<$($lt,)? T, P> {}
+        unsafe impl<T: ?Sized + $($sync)+, P: $crate::rwlock::Policy> Sync for $Guard<$($lt,)? T, P> {}
 
-        impl<T: ?Sized + core::fmt::Debug, P: $crate::rwlock::raw::RawRwLock> core::fmt::Debug for $Guard<$($lt,)? T, P> {
+        impl<T: ?Sized + core::fmt::Debug, P: $crate::rwlock::Policy> core::fmt::Debug for $Guard<$($lt,)? T, P> {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 core::fmt::Debug::fmt(&**self, f)
             }
         }
 
-        impl<T: ?Sized + core::fmt::Display, P: $crate::rwlock::raw::RawRwLock> core::fmt::Display for $Guard<$($lt,)? T, P> {
+        impl<T: ?Sized + core::fmt::Display, P: $crate::rwlock::Policy> core::fmt::Display for $Guard<$($lt,)? T, P> {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 core::fmt::Display::fmt(&**self, f)
             }

@@ -77,10 +77,15 @@ pub use read_guard::{MappedRwLockReadGuard, RwLockReadGuard};
 pub use upgradable::RwLockUpgradableReadGuard;
 pub use write_guard::{MappedRwLockWriteGuard, RwLockWriteGuard};
 
-use raw::{ConstInit, RawRwLock};
+use raw::RawRwLock;
 
-/// The policies an [`RwLock`] can have: [`ReaderPref`], [`WriterPref`] and [`Fair`]. Sealed;
-/// for code generic over the three locks.
+/// The policies an [`RwLock`] can have: [`ReaderPref`], [`WriterPref`] and [`Fair`], over any
+/// backend. For code generic over the three locks.
+///
+/// Sealed: its supertrait, `RawRwLock`, is the state machine a policy implements (taking and
+/// releasing each kind of hold, waiting and waking), private to the crate, because every lock's
+/// safety rests on it; so only this crate's policies implement `Policy`, and the bound is all
+/// generic code needs to name.
 ///
 /// ```
 /// use turnstile::rwlock::{Policy, RwLock};
@@ -94,6 +99,25 @@ use raw::{ConstInit, RawRwLock};
 pub trait Policy: RawRwLock {}
 
 impl<P: RawRwLock> Policy for P {}
+
+/// The policies whose unlocked state can be built in a `const` context, which [`RwLock::new`]
+/// (a `const fn`, for `static`s) needs: [`ReaderPref`], [`WriterPref`] and [`Fair`] over the real
+/// machine ([`Real`]). Over loom a lock is built with [`RwLock::with_backend`] instead. Sealed, as
+/// [`Policy`] is.
+///
+/// ```
+/// use turnstile::rwlock::{ConstPolicy, RwLock};
+///
+/// fn fresh<P: ConstPolicy>() -> RwLock<u32, P> {
+///     RwLock::new(0)
+/// }
+/// assert_eq!(*fresh::<turnstile::rwlock::Fair>().read(), 0);
+/// ```
+pub trait ConstPolicy: Policy<Backend = Real> {
+    /// The unlocked state.
+    #[doc(hidden)]
+    const INIT: Self;
+}
 
 /// A readers-writer lock with the policy `P`: any number of readers at once, or one writer.
 ///
@@ -119,7 +143,7 @@ impl<P: RawRwLock> Policy for P {}
 /// lock.write().push(3); // a writer alone
 /// assert_eq!(*lock.read(), [1, 2, 3]);
 /// ```
-pub struct RwLock<T: ?Sized, P: RawRwLock> {
+pub struct RwLock<T: ?Sized, P: Policy> {
     raw: P,
     data: LockData<T, P::Backend>,
 }
@@ -127,7 +151,7 @@ pub struct RwLock<T: ?Sized, P: RawRwLock> {
 // Not a `PhantomData<T>` field, which would say the same: only the last field may be unsized.
 // SAFETY: writers reach the data one at a time (hence `T: Send`), readers on several threads hold
 // `&T` at once (hence `T: Sync`), as for std's `RwLock`; the state `P` is atomics.
-unsafe impl<T: ?Sized + Send + Sync, P: RawRwLock> Sync for RwLock<T, P> {}
+unsafe impl<T: ?Sized + Send + Sync, P: Policy> Sync for RwLock<T, P> {}
 
 /// A reader-preferring lock: readers enter whenever no writer holds it. See [`ReaderPref`].
 ///
@@ -162,7 +186,7 @@ pub type WriterPrefRwLock<T, B = Real> = RwLock<T, WriterPref<B>>;
 /// ```
 pub type FairRwLock<T, B = Real> = RwLock<T, Fair<B>>;
 
-impl<T, P: ConstInit<Backend = Real>> RwLock<T, P> {
+impl<T, P: ConstPolicy> RwLock<T, P> {
     /// A new, unlocked lock. `const`, so it can initialise a `static`.
     ///
     /// ```
@@ -178,7 +202,7 @@ impl<T, P: ConstInit<Backend = Real>> RwLock<T, P> {
     }
 }
 
-impl<T, P: RawRwLock> RwLock<T, P> {
+impl<T, P: Policy> RwLock<T, P> {
     /// A new, unlocked lock over any backend; this is how loom models build one.
     ///
     /// ```
@@ -211,7 +235,7 @@ macro_rules! acquire_methods {
         [$name:ident, $try:ident, $for:ident, $until:ident, $before:ident],
         [$arc:ident, $try_arc:ident, $arc_for:ident, $arc_until:ident, $arc_before:ident];
     )*) => {$(
-        impl<T: ?Sized, P: RawRwLock> RwLock<T, P> {
+        impl<T: ?Sized, P: Policy> RwLock<T, P> {
             #[doc = concat!("Takes ", $what, ", waiting while the policy says so (see the [module docs](self)).")]
             ///
             /// ```
@@ -388,7 +412,7 @@ acquire_methods! {
         [write_arc, try_write_arc, try_write_arc_for, try_write_arc_until, write_arc_before];
 }
 
-impl<T: ?Sized, P: RawRwLock> RwLock<T, P> {
+impl<T: ?Sized, P: Policy> RwLock<T, P> {
     /// Whether anybody holds the lock, to read or to write, at this instant (stale as soon as it
     /// returns).
     ///
@@ -523,21 +547,21 @@ impl<T: ?Sized, P: RawRwLock> RwLock<T, P> {
     }
 }
 
-impl<T: Default, P: ConstInit<Backend = Real>> Default for RwLock<T, P> {
+impl<T: Default, P: ConstPolicy> Default for RwLock<T, P> {
     /// A lock around `T::default()`.
     fn default() -> Self {
         Self::new(T::default())
     }
 }
 
-impl<T, P: ConstInit<Backend = Real>> From<T> for RwLock<T, P> {
+impl<T, P: ConstPolicy> From<T> for RwLock<T, P> {
     /// A lock around `value`.
     fn from(value: T) -> Self {
         Self::new(value)
     }
 }
 
-impl<T: ?Sized + fmt::Debug, P: RawRwLock> fmt::Debug for RwLock<T, P> {
+impl<T: ?Sized + fmt::Debug, P: Policy> fmt::Debug for RwLock<T, P> {
     /// Shows the data if a read lock can be had without waiting, `<locked>` otherwise; never
     /// blocks.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -45,7 +45,7 @@
 use core::sync::atomic::{AtomicU32, Ordering::*};
 use std::time::Instant;
 
-use super::raw::{ConstInit, RawRwLock};
+use super::raw::RawRwLock;
 use crate::backend::{Backend, Real, Word};
 use crate::backoff::Backoff;
 
@@ -389,7 +389,7 @@ fn too_many(what: &str, max: u32) -> ! {
     panic!("too many {what} on one readers-writer lock: at most {max} (the lock is unchanged)")
 }
 
-impl<const WRITERS_FIRST: bool> ConstInit for Preference<WRITERS_FIRST, Real> {
+impl<const WRITERS_FIRST: bool> super::ConstPolicy for Preference<WRITERS_FIRST, Real> {
     const INIT: Self = Preference { state: AtomicU32::new(0), writer_seq: AtomicU32::new(0) };
 }
 

@@ -95,9 +95,3 @@ pub unsafe trait RawRwLock: Sized + Send + Sync + 'static {
     #[cfg(feature = "loom")]
     fn queued_writers(&self) -> u32;
 }
-
-/// A state that can be built in a `const` context: the real machine's.
-pub trait ConstInit: RawRwLock {
-    /// The unlocked state.
-    const INIT: Self;
-}

@@ -4,7 +4,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use super::held::{guard_impls, map_methods, Held, Read};
-use super::raw::RawRwLock;
+use super::Policy;
 use super::RwLock;
 use super::WriterPref;
 
@@ -42,16 +42,16 @@ use super::WriterPref;
 /// });
 /// ```
 #[must_use = "if unused the read lock is released at once"]
-pub struct RwLockReadGuard<'a, T: ?Sized, P: RawRwLock = WriterPref> {
+pub struct RwLockReadGuard<'a, T: ?Sized, P: Policy = WriterPref> {
     held: Held<'a, P, Read>,
-    data: NonNull<T>,
+    data: crate::guard::DataPtr<T>,
     // `&'a T`: covariant in `T`, as std's guard; the hold makes it `!Send`.
     _marker: PhantomData<&'a T>,
 }
 
 guard_impls!(RwLockReadGuard['_], shared, Sync);
 
-impl<'a, T: ?Sized, P: RawRwLock> RwLockReadGuard<'a, T, P> {
+impl<'a, T: ?Sized, P: Policy> RwLockReadGuard<'a, T, P> {
     /// Wraps a read lock the caller has just acquired.
     ///
     /// # Safety
@@ -63,12 +63,12 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockReadGuard<'a, T, P> {
         let held = unsafe { Held::new(lock.raw(), lock.data().tracker()) };
         // SAFETY: the data pointer of a lock is never null.
         let data = unsafe { NonNull::new_unchecked(lock.data_ptr()) };
-        RwLockReadGuard { held, data, _marker: PhantomData }
+        RwLockReadGuard { held, data: crate::guard::DataPtr(data), _marker: PhantomData }
     }
 
     /// Wraps a read hold of the place `data`.
     pub(crate) fn from_parts(held: Held<'a, P, Read>, data: NonNull<T>) -> Self {
-        RwLockReadGuard { held, data, _marker: PhantomData }
+        RwLockReadGuard { held, data: crate::guard::DataPtr(data), _marker: PhantomData }
     }
 
     map_methods! {
@@ -143,18 +143,18 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockReadGuard<'a, T, P> {
 /// assert_eq!(*last, 3);
 /// ```
 #[must_use = "if unused the read lock is released at once"]
-pub struct MappedRwLockReadGuard<'a, T: ?Sized, P: RawRwLock = WriterPref> {
+pub struct MappedRwLockReadGuard<'a, T: ?Sized, P: Policy = WriterPref> {
     held: Held<'a, P, Read>,
-    data: NonNull<T>,
+    data: crate::guard::DataPtr<T>,
     _marker: PhantomData<&'a T>,
 }
 
 guard_impls!(MappedRwLockReadGuard['_], shared, Sync);
 
-impl<'a, T: ?Sized, P: RawRwLock> MappedRwLockReadGuard<'a, T, P> {
+impl<'a, T: ?Sized, P: Policy> MappedRwLockReadGuard<'a, T, P> {
     /// Wraps a hold of the place `data`.
     fn from_parts(held: Held<'a, P, Read>, data: NonNull<T>) -> Self {
-        MappedRwLockReadGuard { held, data, _marker: PhantomData }
+        MappedRwLockReadGuard { held, data: crate::guard::DataPtr(data), _marker: PhantomData }
     }
 
     map_methods! {

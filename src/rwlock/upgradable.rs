@@ -5,7 +5,7 @@ use core::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use super::held::{guard_impls, Held, Read, Upgradable, Write};
-use super::raw::RawRwLock;
+use super::Policy;
 use super::WriterPref;
 use super::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -35,16 +35,16 @@ use super::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// assert_send::<turnstile::RwLockUpgradableReadGuard<'static, u8, turnstile::rwlock::Fair>>();
 /// ```
 #[must_use = "if unused the upgradable read lock is released at once"]
-pub struct RwLockUpgradableReadGuard<'a, T: ?Sized, P: RawRwLock = WriterPref> {
+pub struct RwLockUpgradableReadGuard<'a, T: ?Sized, P: Policy = WriterPref> {
     held: Held<'a, P, Upgradable>,
-    data: NonNull<T>,
+    data: crate::guard::DataPtr<T>,
     // `&'a mut T`: invariant in `T`, since an upgrade writes it.
     _marker: PhantomData<&'a mut T>,
 }
 
 guard_impls!(RwLockUpgradableReadGuard['_], shared, Sync);
 
-impl<'a, T: ?Sized, P: RawRwLock> RwLockUpgradableReadGuard<'a, T, P> {
+impl<'a, T: ?Sized, P: Policy> RwLockUpgradableReadGuard<'a, T, P> {
     /// Wraps the upgradable read lock the caller has just acquired.
     ///
     /// # Safety
@@ -61,12 +61,12 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockUpgradableReadGuard<'a, T, P> {
 
     /// Wraps an upgradable hold of the place `data`.
     pub(crate) fn from_parts(held: Held<'a, P, Upgradable>, data: NonNull<T>) -> Self {
-        RwLockUpgradableReadGuard { held, data, _marker: PhantomData }
+        RwLockUpgradableReadGuard { held, data: crate::guard::DataPtr(data), _marker: PhantomData }
     }
 
     /// Takes the guard apart: the caller takes over the lock and the place.
     pub(crate) fn into_parts(this: Self) -> (Held<'a, P, Upgradable>, NonNull<T>) {
-        (this.held, this.data)
+        (this.held, this.data.0)
     }
 
     /// Waits until the other readers have left, then turns this guard into the write guard.

@@ -4,7 +4,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use super::held::{guard_impls, map_methods, Held, Upgradable, Write};
-use super::raw::RawRwLock;
+use super::Policy;
 use super::WriterPref;
 use super::{RwLock, RwLockReadGuard, RwLockUpgradableReadGuard};
 
@@ -29,16 +29,16 @@ use super::{RwLock, RwLockReadGuard, RwLockUpgradableReadGuard};
 /// assert_eq!(*lock.read(), [1, 2]);
 /// ```
 #[must_use = "if unused the write lock is released at once"]
-pub struct RwLockWriteGuard<'a, T: ?Sized, P: RawRwLock = WriterPref> {
+pub struct RwLockWriteGuard<'a, T: ?Sized, P: Policy = WriterPref> {
     held: Held<'a, P, Write>,
-    data: NonNull<T>,
+    data: crate::guard::DataPtr<T>,
     // `&'a mut T`: invariant in `T`, since the guard writes it.
     _marker: PhantomData<&'a mut T>,
 }
 
 guard_impls!(RwLockWriteGuard['_], exclusive, Sync);
 
-impl<'a, T: ?Sized, P: RawRwLock> RwLockWriteGuard<'a, T, P> {
+impl<'a, T: ?Sized, P: Policy> RwLockWriteGuard<'a, T, P> {
     /// Wraps the write lock the caller has just acquired.
     ///
     /// # Safety
@@ -50,17 +50,17 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockWriteGuard<'a, T, P> {
         let held = unsafe { Held::new(lock.raw(), lock.data().tracker()) };
         // SAFETY: the data pointer of a lock is never null.
         let data = unsafe { NonNull::new_unchecked(lock.data_ptr()) };
-        RwLockWriteGuard { held, data, _marker: PhantomData }
+        RwLockWriteGuard { held, data: crate::guard::DataPtr(data), _marker: PhantomData }
     }
 
     /// Wraps a write hold of the place `data`.
     pub(crate) fn from_parts(held: Held<'a, P, Write>, data: NonNull<T>) -> Self {
-        RwLockWriteGuard { held, data, _marker: PhantomData }
+        RwLockWriteGuard { held, data: crate::guard::DataPtr(data), _marker: PhantomData }
     }
 
     /// Takes the guard apart: the caller takes over the write lock and the place.
     pub(crate) fn into_parts(this: Self) -> (Held<'a, P, Write>, NonNull<T>) {
-        (this.held, this.data)
+        (this.held, this.data.0)
     }
 
     /// Turns this write guard into a read guard in one step: readers may join, but no writer
@@ -185,18 +185,18 @@ impl<'a, T: ?Sized, P: RawRwLock> RwLockWriteGuard<'a, T, P> {
 /// assert_eq!(*lock.read(), [0, 0, 0, 9]);
 /// ```
 #[must_use = "if unused the write lock is released at once"]
-pub struct MappedRwLockWriteGuard<'a, T: ?Sized, P: RawRwLock = WriterPref> {
+pub struct MappedRwLockWriteGuard<'a, T: ?Sized, P: Policy = WriterPref> {
     held: Held<'a, P, Write>,
-    data: NonNull<T>,
+    data: crate::guard::DataPtr<T>,
     _marker: PhantomData<&'a mut T>,
 }
 
 guard_impls!(MappedRwLockWriteGuard['_], exclusive, Sync);
 
-impl<'a, T: ?Sized, P: RawRwLock> MappedRwLockWriteGuard<'a, T, P> {
+impl<'a, T: ?Sized, P: Policy> MappedRwLockWriteGuard<'a, T, P> {
     /// Wraps a hold of the place `data`.
     fn from_parts(held: Held<'a, P, Write>, data: NonNull<T>) -> Self {
-        MappedRwLockWriteGuard { held, data, _marker: PhantomData }
+        MappedRwLockWriteGuard { held, data: crate::guard::DataPtr(data), _marker: PhantomData }
     }
 
     map_methods! {
