@@ -5,48 +5,18 @@
 //! Each check runs the misuse in [`panic_at`], which catches the panic and returns its message
 //! and location; [`panics_here!`] asserts the location is the line of the call in this file.
 
-use std::cell::RefCell;
 use std::hint::black_box;
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use turnstile::{Condvar, Monitor, Mutex, Semaphore};
 
-thread_local! {
-    /// Set while `panic_at` runs: the hook records this thread's panic here instead of printing it.
-    static CAUGHT: RefCell<Option<Option<(String, String, u32)>>> = const { RefCell::new(None) };
-}
+mod common;
 
 /// Runs `f`, which must panic; returns the panic's message, file and line.
 fn panic_at<R>(f: impl FnOnce() -> R) -> (String, String, u32) {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            let expected = CAUGHT.with(|caught| {
-                let mut caught = caught.borrow_mut();
-                let Some(slot) = caught.as_mut() else { return false };
-                let payload = info.payload();
-                let message = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                let location = info.location().expect("a panic location");
-                *slot = Some((message, location.file().to_owned(), location.line()));
-                true
-            });
-            if !expected {
-                previous(info);
-            }
-        }));
-    });
-    CAUGHT.with(|caught| *caught.borrow_mut() = Some(None));
-    let outcome = panic::catch_unwind(AssertUnwindSafe(f));
-    let caught = CAUGHT.with(|caught| caught.borrow_mut().take()).flatten();
-    assert!(outcome.is_err(), "expected a panic");
-    caught.expect("the hook saw the panic")
+    let caught = common::catch_panic(f).expect("expected a panic");
+    (caught.message, caught.file, caught.line)
 }
 
 /// Runs the call, which must panic at this line of this file; evaluates to its message.

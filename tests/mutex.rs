@@ -12,40 +12,15 @@
 use std::fmt::Debug;
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use turnstile::{Mutex, MutexGuard};
 
 #[macro_use]
 mod common;
-use common::{bump, iters, on_threads, SleepProbe};
+use common::{bump, iters, on_threads, past, while_held_elsewhere, SleepProbe};
 
 const THREADS: usize = 8;
-
-/// Runs `body` on this thread while another thread holds `lock`; the holder lets go once `body`
-/// has returned (or unwound).
-fn while_held_elsewhere<T: Send, R>(lock: &Mutex<T>, body: impl FnOnce() -> R) -> R {
-    let (held_tx, held_rx) = mpsc::channel::<()>();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    thread::scope(|s| {
-        s.spawn(move || {
-            let _guard = lock.lock();
-            held_tx.send(()).unwrap();
-            // Returns when `release_tx` is dropped, even if `body` panicked.
-            let _ = release_rx.recv();
-        });
-        held_rx.recv().unwrap();
-        let result = body();
-        drop(release_tx);
-        result
-    })
-}
-
-/// A deadline that has already passed.
-fn past() -> Instant {
-    let now = Instant::now();
-    now.checked_sub(Duration::from_millis(1)).unwrap_or(now)
-}
 
 #[test]
 fn waiters_put_to_sleep_by_a_slow_critical_section_are_all_woken() {
@@ -148,7 +123,7 @@ fn a_panic_wakes_a_thread_sleeping_on_the_lock() {
 #[test]
 fn try_lock_for_returns_none_while_another_thread_holds_the_lock() {
     let lock = Mutex::new(());
-    let got = while_held_elsewhere(&lock, || lock.try_lock_for(Duration::from_millis(5)).is_some());
+    let got = while_held_elsewhere(|| lock.lock(), || lock.try_lock_for(Duration::from_millis(5)).is_some());
     assert!(!got);
 }
 

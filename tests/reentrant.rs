@@ -9,40 +9,14 @@ use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use turnstile::{MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard};
 
 mod common;
-use common::{iters, on_threads, SleepProbe};
+use common::{iters, on_threads, past, while_held_elsewhere, SleepProbe};
 
 const THREADS: usize = 8;
-
-/// Runs `body` on this thread while another thread holds `lock` (nested twice); the holder lets
-/// go once `body` has returned (or unwound).
-fn while_held_elsewhere<T: Send, R>(lock: &ReentrantMutex<T>, body: impl FnOnce() -> R) -> R {
-    let (held_tx, held_rx) = mpsc::channel::<()>();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    thread::scope(|s| {
-        s.spawn(move || {
-            let _outer = lock.lock();
-            let _inner = lock.lock();
-            held_tx.send(()).unwrap();
-            // Returns when `release_tx` is dropped, even if `body` panicked.
-            let _ = release_rx.recv();
-        });
-        held_rx.recv().unwrap();
-        let result = body();
-        drop(release_tx);
-        result
-    })
-}
-
-/// A deadline that has already passed.
-fn past() -> Instant {
-    let now = Instant::now();
-    now.checked_sub(Duration::from_millis(1)).unwrap_or(now)
-}
 
 #[test]
 fn one_thread_takes_the_lock_again_while_holding_it() {
@@ -136,22 +110,28 @@ fn waiters_asleep_on_a_nested_hold_are_woken_when_the_last_guard_drops() {
 #[test]
 fn try_lock_fails_from_another_thread_while_held() {
     let lock = ReentrantMutex::new(());
-    while_held_elsewhere(&lock, || {
-        assert!(lock.try_lock().is_none());
-        assert!(lock.is_locked());
-        assert!(!lock.is_owned_by_current_thread());
-    });
+    while_held_elsewhere(
+        || (lock.lock(), lock.lock()),
+        || {
+            assert!(lock.try_lock().is_none());
+            assert!(lock.is_locked());
+            assert!(!lock.is_owned_by_current_thread());
+        },
+    );
     assert!(lock.try_lock().is_some());
 }
 
 #[test]
 fn timed_locks_give_up_while_another_thread_holds_it() {
     let lock = ReentrantMutex::new(());
-    while_held_elsewhere(&lock, || {
-        assert!(lock.try_lock_for(Duration::from_millis(1)).is_none());
-        assert!(lock.try_lock_until(past()).is_none());
-        assert!(lock.try_lock_for(Duration::ZERO).is_none());
-    });
+    while_held_elsewhere(
+        || (lock.lock(), lock.lock()),
+        || {
+            assert!(lock.try_lock_for(Duration::from_millis(1)).is_none());
+            assert!(lock.try_lock_until(past()).is_none());
+            assert!(lock.try_lock_for(Duration::ZERO).is_none());
+        },
+    );
     assert!(lock.try_lock_for(Duration::from_millis(1)).is_some());
 }
 

@@ -16,7 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Barrier, Mutex as StdMutex};
 use std::thread::{self, Scope, ScopedJoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::sync::Arc;
 
@@ -27,17 +27,11 @@ use turnstile::rwlock::{
 use turnstile::{RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard};
 
 mod common;
-use common::{bump, iters, panic_text, SleepProbe};
+use common::{bump, iters, panic_text, past, SleepProbe};
 
 /// A lock of any policy (`with_backend` is `new` for code generic over the policy).
 fn new_lock<T, P: Policy>(value: T) -> RwLock<T, P> {
     RwLock::with_backend(value)
-}
-
-/// A deadline that has already passed.
-fn past() -> Instant {
-    let now = Instant::now();
-    now.checked_sub(Duration::from_millis(1)).unwrap_or(now)
 }
 
 /// Runs `body` on another thread and returns what it returned.

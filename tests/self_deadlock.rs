@@ -6,6 +6,8 @@
 //! (`release` below: `cargo test --release --test self_deadlock`). The patterns that are legal
 //! (`legal` below) pass in both.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::thread;
 
@@ -25,28 +27,13 @@ fn wait_for(flag: &AtomicBool) {
 #[cfg(debug_assertions)]
 mod debug {
     use super::*;
-    use std::cell::RefCell;
-    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use common::{catch_panic, Caught};
     use std::sync::atomic::AtomicU32;
     use std::sync::mpsc;
     use std::sync::Arc;
-    use std::sync::Once;
     use std::time::Duration;
     use turnstile::rwlock::{ArcRwLockUpgradableReadGuard, ReaderPref};
     use turnstile::{Lock, MutexGuard, RwLockUpgradableReadGuard};
-
-    /// A caught panic: its message and the line it was raised at.
-    struct Caught {
-        message: String,
-        file: String,
-        line: u32,
-    }
-
-    thread_local! {
-        /// The last panic on this thread while `caught` runs its body.
-        static LAST: RefCell<Option<Caught>> = const { RefCell::new(None) };
-        static CATCHING: RefCell<bool> = const { RefCell::new(false) };
-    }
 
     /// Runs `body` on a thread of its own and returns the panic it raised: `None` if it
     /// returned. A body that hangs (the check missing) fails the test after a minute instead of
@@ -55,33 +42,9 @@ mod debug {
         lock: &Arc<L>,
         body: impl FnOnce(&Arc<L>) + Send + 'static,
     ) -> Option<Caught> {
-        static HOOK: Once = Once::new();
-        HOOK.call_once(|| {
-            let default = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                if !CATCHING.with(|c| *c.borrow()) {
-                    return default(info);
-                }
-                let payload = info.payload();
-                let message = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                let location = info.location().expect("a panic has a location");
-                let caught = Caught { message, file: location.file().to_string(), line: location.line() };
-                LAST.with(|last| *last.borrow_mut() = Some(caught));
-            }));
-        });
         let lock = Arc::clone(lock);
         let (done, outcome) = mpsc::channel();
-        thread::spawn(move || {
-            CATCHING.with(|c| *c.borrow_mut() = true);
-            let panicked = catch_unwind(AssertUnwindSafe(|| body(&lock))).is_err();
-            let caught = LAST.with(|last| last.borrow_mut().take());
-            assert_eq!(panicked, caught.is_some());
-            done.send(caught).unwrap();
-        });
+        thread::spawn(move || done.send(catch_panic(|| body(&lock))).unwrap());
         outcome
             .recv_timeout(Duration::from_secs(60))
             .expect("the relock hung instead of panicking: the self-deadlock check is missing")

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use turnstile::{Mutex, Semaphore};
 
 mod common;
-use common::{iters, panic_text, SleepProbe};
+use common::{iters, panic_text, past, SleepProbe};
 
 const THREADS: usize = 8;
 
@@ -56,12 +56,6 @@ impl Occupancy {
         assert_eq!(self.inside.load(SeqCst), 0);
         assert_eq!(self.entries.load(SeqCst), expected_entries);
     }
-}
-
-/// A deadline that has already passed.
-fn past() -> Instant {
-    let now = Instant::now();
-    now.checked_sub(Duration::from_millis(1)).unwrap_or(now)
 }
 
 /// `THREADS` threads take a permit of a semaphore of `permits`, `n` times each, and visit the

@@ -1,6 +1,7 @@
 //! Helpers shared by the real-thread tests (`mod common;` in each test file).
 
 /// Iterations: full size natively, small under Miri (which is about 1000× slower).
+#[allow(dead_code)] // not every test file loops
 pub const fn iters(native: usize) -> usize {
     // Below 200 the Miri share would be zero iterations: a test that silently tests nothing.
     assert!(native >= 200, "iters() needs at least 200 native iterations");
@@ -9,6 +10,33 @@ pub const fn iters(native: usize) -> usize {
     } else {
         native
     }
+}
+
+/// Runs `body` on this thread while another thread runs `hold` and keeps what it returns (the
+/// guards of a lock) until `body` has returned or unwound.
+#[allow(dead_code)] // not every test file holds a lock elsewhere
+pub fn while_held_elsewhere<G, R>(hold: impl FnOnce() -> G + Send, body: impl FnOnce() -> R) -> R {
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let _held = hold();
+            held_tx.send(()).unwrap();
+            // Returns when `release_tx` is dropped, even if `body` panicked.
+            let _ = release_rx.recv();
+        });
+        held_rx.recv().unwrap();
+        let result = body();
+        drop(release_tx);
+        result
+    })
+}
+
+/// A deadline that has already passed.
+#[allow(dead_code)] // not every test file has timed waits
+pub fn past() -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_sub(std::time::Duration::from_millis(1)).unwrap_or(now)
 }
 
 /// Runs `body(t)` on `threads` threads at once (`t` in `0..threads`) and waits for them all.
@@ -255,4 +283,46 @@ macro_rules! exclusive_lock_tests {
             }
         }
     };
+}
+
+/// A caught panic: its message and where it was raised.
+#[allow(dead_code)] // not every test file catches panics
+pub struct Caught {
+    pub message: String,
+    pub file: String,
+    pub line: u32,
+}
+
+std::thread_local! {
+    /// Armed (`Some`) while `catch_panic` runs on this thread: the hook records the panic here
+    /// instead of printing it.
+    static CAUGHT: std::cell::RefCell<Option<Option<Caught>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` on this thread and returns the panic it raised (`None` if it returned), with the
+/// location the panic reports: the caller's line, for a `#[track_caller]` function.
+#[allow(dead_code)] // not every test file catches panics
+pub fn catch_panic<R>(f: impl FnOnce() -> R) -> Option<Caught> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let recorded = CAUGHT.with(|caught| {
+                let mut caught = caught.borrow_mut();
+                let Some(slot) = caught.as_mut() else { return false };
+                let location = info.location().expect("a panic has a location");
+                let message = panic_text(info.payload()).to_owned();
+                *slot = Some(Caught { message, file: location.file().to_owned(), line: location.line() });
+                true
+            });
+            if !recorded {
+                previous(info);
+            }
+        }));
+    });
+    CAUGHT.with(|caught| *caught.borrow_mut() = Some(None));
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err();
+    let caught = CAUGHT.with(|caught| caught.borrow_mut().take()).flatten();
+    assert_eq!(panicked, caught.is_some(), "the hook saw every panic, and only panics");
+    caught
 }
