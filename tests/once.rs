@@ -112,13 +112,13 @@ fn a_forced_closure_that_panics_leaves_it_poisoned() {
     assert!(once.state().done());
 }
 
-#[test]
-fn callers_waiting_on_a_closure_that_panics_are_woken_and_panic_too() {
-    let once = Arc::new(Once::new());
+/// Starts a thread whose `call_once` closure panics, but only once this thread, which is about
+/// to call too, is asleep waiting for it.
+fn panic_once_this_thread_sleeps(once: &Arc<Once>) -> thread::JoinHandle<()> {
     let (running_tx, running_rx) = mpsc::channel();
     let (probe_tx, probe_rx) = mpsc::channel::<SleepProbe>();
     let runner = {
-        let once = Arc::clone(&once);
+        let once = Arc::clone(once);
         thread::spawn(move || {
             once.call_once(|| {
                 running_tx.send(()).unwrap();
@@ -129,6 +129,13 @@ fn callers_waiting_on_a_closure_that_panics_are_woken_and_panic_too() {
     };
     running_rx.recv().unwrap();
     probe_tx.send(SleepProbe::current()).unwrap();
+    runner
+}
+
+#[test]
+fn callers_waiting_on_a_closure_that_panics_are_woken_and_panic_too() {
+    let once = Arc::new(Once::new());
+    let runner = panic_once_this_thread_sleeps(&once);
     let waited = catch_unwind(AssertUnwindSafe(|| once.call_once(|| {})));
     assert!(panic_text(&*waited.unwrap_err()).contains("poisoned"));
     assert!(runner.join().is_err());
@@ -138,20 +145,7 @@ fn callers_waiting_on_a_closure_that_panics_are_woken_and_panic_too() {
 #[test]
 fn a_forcing_waiter_runs_its_closure_after_the_one_it_waited_for_panics() {
     let once = Arc::new(Once::new());
-    let (running_tx, running_rx) = mpsc::channel();
-    let (probe_tx, probe_rx) = mpsc::channel::<SleepProbe>();
-    let runner = {
-        let once = Arc::clone(&once);
-        thread::spawn(move || {
-            once.call_once(|| {
-                running_tx.send(()).unwrap();
-                probe_rx.recv().unwrap().wait_until_asleep();
-                panic!("deliberate");
-            })
-        })
-    };
-    running_rx.recv().unwrap();
-    probe_tx.send(SleepProbe::current()).unwrap();
+    let runner = panic_once_this_thread_sleeps(&once);
     let mut told = None;
     once.call_once_force(|state| told = Some(state));
     assert_eq!(told, Some(OnceState::Poisoned));
