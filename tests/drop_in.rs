@@ -1,8 +1,7 @@
-//! Code written for parking_lot's `RwLock`, `ReentrantMutex` and `Once` compiles against
-//! turnstile with only its `use` lines changed: the one-parameter `turnstile::RwLock<T>` and
-//! guard types without a policy, `ReentrantMutex<T>` with its guards, `Once` and `OnceState`, as
-//! the README's drop-in table says. Each function below is parking_lot-shaped (its body is what a
-//! parking_lot user writes); the tests run them.
+//! Code written for parking_lot compiles against turnstile with only its `use` lines changed, as
+//! the README's drop-in table says: `RwLock<T>` and the guard types without a policy, `Mutex`
+//! and `Condvar`, `FairMutex`, `ReentrantMutex` and `Once`. Each function below is
+//! parking_lot-shaped (its body is what a parking_lot user writes); the tests run them.
 
 use std::sync::Arc;
 use std::thread;
@@ -148,4 +147,32 @@ fn parking_lot_shaped_code_runs_on_the_reentrant_mutex_and_once() {
     assert!(forced.state().poisoned());
     forced.call_once_force(|state: OnceState| assert!(state.poisoned()));
     assert!(forced.state().done());
+}
+
+/// parking_lot's `Mutex`, `MutexGuard` and `Condvar`, as its users write them: a `static`, a
+/// guard in a signature, a timed lock, `unlocked`, `bump`, `unlock_fair`, and a condition wait.
+#[test]
+fn mutex_and_condvar_code_compiles_unchanged() {
+    use std::time::Duration;
+    use turnstile::{Condvar, Mutex, MutexGuard};
+
+    static QUEUE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+    static READY: Condvar = Condvar::new();
+
+    fn first(queue: &Mutex<Vec<u32>>) -> MutexGuard<'_, Vec<u32>> {
+        let mut guard = queue.try_lock_for(Duration::from_secs(5)).expect("free");
+        MutexGuard::unlocked(&mut guard, || ());
+        MutexGuard::bump(&mut guard);
+        guard
+    }
+
+    let producer = thread::spawn(|| {
+        QUEUE.lock().push(1);
+        READY.notify_one();
+    });
+    let mut queue = first(&QUEUE);
+    READY.wait_while(&mut queue, |q| q.is_empty());
+    assert_eq!(queue.pop(), Some(1));
+    MutexGuard::unlock_fair(queue);
+    producer.join().unwrap();
 }
