@@ -18,6 +18,10 @@
 //!   outside (less than one pause). The releasing thread is back for the lock almost at once, so
 //!   this measures what a lock does when the releaser competes with the waiters it should wake:
 //!   barging keeps the lock on a warm core, handing it over costs a wake-up per operation.
+//! * `fair_mutex/<peer>/<threads>` and `reentrant/<peer>/<threads>`: the `contended` workload for
+//!   `FairMutex` and `ReentrantMutex` (its count in a `Cell`, as a guard gives `&T`) against
+//!   parking_lot's lock of the same kind, with `_again` as the control. `uncontended` has them
+//!   too, and `Once::call_once` on a `Once` that has run (against std's and parking_lot's).
 //! * `with_poller/<peer>/<threads>`: the `short_outside` loop on 2, 4 and 8 threads, plus one
 //!   more thread that loops `try_lock_for(1 µs)` (incrementing when it gets the lock) until the
 //!   others are done. Only locks with a timed try-lock take part. The time is the lockers' wall
@@ -36,8 +40,8 @@
 //! the poller) for itself around its own loop, summed over all of the id's samples, warm-up
 //! included (`common::counts`; `n/a` where the counter cannot be opened).
 //!
-//! Run with `cargo bench --bench mutex`. Settings are sized so the whole file takes about 100
-//! seconds on a 2-core machine (three runs in five minutes); the first line of the output says
+//! Run with `cargo bench --bench mutex`. Settings are sized so the whole file takes about 140
+//! seconds on a 2-core machine; the first line of the output says
 //! so. Fairness and tail latency of the same workloads are in `mutex_fairness.rs`; BENCHMARKS.md's
 //! tables come from both (`python3 benches/report.py --help` says how).
 
@@ -56,8 +60,8 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use turnstile::{Peterson, PetersonHandle};
 
-// 78 benchmarks of 1 s each, plus criterion's analysis (10,000 resamples, not its default
-// 100,000): about 100 seconds on the 2-core EPYC, so that three runs fit in five minutes. Set in
+// 109 benchmarks of 1 s each, plus criterion's analysis (10,000 resamples, not its default
+// 100,000): about 140 seconds on the 2-core EPYC, so that three runs fit in eight minutes. Set in
 // the criterion config below rather than per group, so that `--warm-up-time`,
 // `--measurement-time`, `--sample-size` and `--nresamples` on the command line override them (a
 // group's settings would win).
@@ -66,7 +70,7 @@ const WARM_UP: Duration = Duration::from_millis(300);
 const MEASUREMENT: Duration = Duration::from_millis(700);
 const RESAMPLES: usize = 10_000;
 /// What the header says one run takes with the settings above.
-const EXPECTED: &str = "about 100 s on a 2-core machine";
+const EXPECTED: &str = "about 140 s on a 2-core machine";
 
 /// Locker thread counts of `with_poller` (the poller is one more thread).
 const POLLER_THREADS: [usize; 3] = [2, 4, 8];
@@ -157,6 +161,22 @@ fn uncontended(c: &mut Criterion) {
     uncontended_one(&mut group, "turnstile_mutex", turnstile::Mutex::new(0u64));
     uncontended_one(&mut group, "std_mutex", std::sync::Mutex::new(0u64));
     uncontended_one(&mut group, "parking_lot", parking_lot::Mutex::new(0u64));
+
+    // The other mutexes of the drop-in table, against parking_lot's of the same kind.
+    uncontended_one(&mut group, "turnstile_fair_mutex", turnstile::FairMutex::new(0u64));
+    uncontended_one(&mut group, "parking_lot_fair_mutex", parking_lot::FairMutex::new(0u64));
+    uncontended_one(&mut group, "turnstile_reentrant", turnstile::ReentrantMutex::new(Cell::new(0u64)));
+    uncontended_one(&mut group, "parking_lot_reentrant", parking_lot::ReentrantMutex::new(Cell::new(0u64)));
+    // A `Once` that has run: what every later caller pays.
+    let once = turnstile::Once::new();
+    once.call_once(|| ());
+    group.bench_function("turnstile_once", |b| b.iter(|| black_box(&once).call_once(|| ())));
+    let once = std::sync::Once::new();
+    once.call_once(|| ());
+    group.bench_function("std_once", |b| b.iter(|| black_box(&once).call_once(|| ())));
+    let once = parking_lot::Once::new();
+    once.call_once(|| ());
+    group.bench_function("parking_lot_once", |b| b.iter(|| black_box(&once).call_once(|| ())));
 
     let (mut mine, idle) = Peterson::pair(0u64);
     group.bench_function("turnstile_peterson", |b| b.iter(|| *black_box(&mut mine).lock() += 1));
@@ -345,6 +365,51 @@ fn contended_family(c: &mut Criterion, name: &str, work: Work) {
 }
 
 /// A critical section of one increment: mostly the lock's own handoff cost.
+/// `FairMutex` and `ReentrantMutex` against parking_lot's of the same kind, in the `contended`
+/// workload; `_again` is the control.
+fn variants(c: &mut Criterion) {
+    let mut group = contended_group(c, "fair_mutex");
+    for threads in THREADS {
+        let g = &mut group;
+        bench_peer(
+            g,
+            ("fair_mutex", "turnstile_fair_mutex"),
+            threads,
+            CONTENDED,
+            turnstile::FairMutex::new(0u64),
+            None,
+        );
+        bench_peer(
+            g,
+            ("fair_mutex", "parking_lot_fair_mutex"),
+            threads,
+            CONTENDED,
+            parking_lot::FairMutex::new(0u64),
+            None,
+        );
+        bench_peer(
+            g,
+            ("fair_mutex", "parking_lot_fair_mutex_again"),
+            threads,
+            CONTENDED,
+            parking_lot::FairMutex::new(0u64),
+            None,
+        );
+    }
+    group.finish();
+    let mut group = contended_group(c, "reentrant");
+    for threads in THREADS {
+        let g = &mut group;
+        let mine = turnstile::ReentrantMutex::new(Cell::new(0u64));
+        bench_peer(g, ("reentrant", "turnstile_reentrant"), threads, CONTENDED, mine, None);
+        let theirs = parking_lot::ReentrantMutex::new(Cell::new(0u64));
+        bench_peer(g, ("reentrant", "parking_lot_reentrant"), threads, CONTENDED, theirs, None);
+        let control = parking_lot::ReentrantMutex::new(Cell::new(0u64));
+        bench_peer(g, ("reentrant", "parking_lot_reentrant_again"), threads, CONTENDED, control, None);
+    }
+    group.finish();
+}
+
 fn contended(c: &mut Criterion) {
     contended_family(c, "contended", CONTENDED);
 }
@@ -387,7 +452,7 @@ criterion_group! {
         .measurement_time(MEASUREMENT)
         .nresamples(RESAMPLES)
         .without_plots();
-    targets = uncontended, contended, contended_long, short_outside, with_poller
+    targets = uncontended, contended, contended_long, short_outside, with_poller, variants
 }
 
 /// `criterion_main!`, after a header: the command, how long it takes, whether futex calls can be

@@ -4,7 +4,7 @@ runs of each benchmark.
 
 Regenerate them (each family's runs take the time shown; nothing else should run):
 
-    # mutex: about 2 minutes a run (mutex ~100 s, mutex_fairness ~25 s)
+    # mutex: about 3 minutes a run (mutex ~140 s, mutex_fairness ~25 s)
     for i in 1 2 3; do
         { cargo bench --bench mutex; cargo bench --bench mutex_fairness; } > mutex$i.txt 2>&1
     done
@@ -103,9 +103,20 @@ LOCKS = [
     ("parking_lot_again", "parking_lot again"),
     ("turnstile_spinlock", "`SpinLock`"),
     ("turnstile_peterson", "`Peterson`"),
+    ("turnstile_fair_mutex", "`FairMutex`"),
+    ("parking_lot_fair_mutex", "parking_lot `FairMutex`"),
+    ("parking_lot_fair_mutex_again", "parking_lot `FairMutex` again"),
+    ("turnstile_reentrant", "`ReentrantMutex`"),
+    ("parking_lot_reentrant", "parking_lot `ReentrantMutex`"),
+    ("parking_lot_reentrant_again", "parking_lot `ReentrantMutex` again"),
 ]
 NAME = dict(LOCKS)
 PEERS = ("std_mutex", "parking_lot")  # what `Mutex` is measured against
+# The families of another kind of mutex: {family: (its peers, turnstile's lock)}; the rest use PEERS.
+FAMILY_PEERS = {
+    "fair_mutex": (("parking_lot_fair_mutex",), ("turnstile_fair_mutex",)),
+    "reentrant": (("parking_lot_reentrant",), ("turnstile_reentrant",)),
+}
 
 # The other families: {family: (locks as (id, name), peers, turnstile's, {criterion group: description}, intro)}.
 OTHER = {
@@ -163,6 +174,10 @@ FAMILIES = {
     "sleep, so this measures the spin-then-sleep policy and the wake path.",
     "with_poller": "the `short_outside` lockers plus one more thread looping `try_lock_for(1 µs)`; "
     "ns per locker operation (the poller's do not count): what timed-out waiters cost later unlocks.",
+    "fair_mutex": "the `contended` workload for `FairMutex` against parking_lot's `FairMutex` (÷ divides "
+    "by it): every release hands the lock to the oldest waiter, in both.",
+    "reentrant": "the `contended` workload for `ReentrantMutex` (the count in a `Cell`) against parking_lot's "
+    "`ReentrantMutex` (÷ divides by it).",
 }
 WORKLOADS = ("short_outside", "contended_long_cs")  # of the fairness harness
 CHART_FAMILIES = ("contended", "short_outside", "contended_long_cs")
@@ -184,6 +199,8 @@ SUMMARY = {
         ("`Mutex`", None, "short_outside", "turnstile_mutex"),
         ("`Mutex`", None, "contended_long_cs", "turnstile_mutex"),
         ("`SpinLock`", "uncontended", "contended", "turnstile_spinlock"),
+        ("`FairMutex` (÷ parking_lot's)", "uncontended", "fair_mutex", "turnstile_fair_mutex"),
+        ("`ReentrantMutex` (÷ parking_lot's)", "uncontended", "reentrant", "turnstile_reentrant"),
         ("control: parking_lot again", None, "contended", "parking_lot_again"),
     ],
     "semaphore": [
@@ -212,9 +229,11 @@ SUMMARY_LINE = re.compile(r"^<!-- summary (\{.*\}) -->$", re.M)
 
 def summary_line(family, paths, times):
     """The hidden line at the head of a family's part of BENCHMARKS.md: its headline ratios, as JSON."""
-    peers = PEERS if family == "mutex" else OTHER[family][1]
     rows = []
     for label, uncontended, group, lock in SUMMARY[family]:
+        peers = PEERS if family == "mutex" else OTHER[family][1]
+        if family == "mutex" and group in FAMILY_PEERS:
+            peers = FAMILY_PEERS[group][0]
         def over(key_of):
             value = times.get(key_of(lock))
             best = min((times[key_of(p)] for p in peers if key_of(p) in times), default=None)
@@ -432,6 +451,7 @@ def uncontended_table(times):
     """Table (a): one thread, against the floor and the best peer, as the README always had it."""
     get = lambda name: times.get(f"uncontended/{name}")  # noqa: E731
     floor, best = get("floor"), min((v for v in (get("std_mutex"), get("parking_lot")) if v), default=None)
+    best_once = min((v for v in (get("std_once"), get("parking_lot_once")) if v), default=None)
 
     def ratio(value, base, label, bold):
         if value is None or base is None:
@@ -447,6 +467,13 @@ def uncontended_table(times):
         ("turnstile_mutex", "turnstile `Mutex`", best, "best peer", True),
         ("std_mutex", "`std::sync::Mutex`", None, None, False),
         ("parking_lot", "`parking_lot::Mutex`", None, None, False),
+        ("turnstile_fair_mutex", "turnstile `FairMutex`", get("parking_lot_fair_mutex"), "parking_lot's", True),
+        ("parking_lot_fair_mutex", "`parking_lot::FairMutex`", None, None, False),
+        ("turnstile_reentrant", "turnstile `ReentrantMutex`", get("parking_lot_reentrant"), "parking_lot's", True),
+        ("parking_lot_reentrant", "`parking_lot::ReentrantMutex`", None, None, False),
+        ("turnstile_once", "turnstile `Once::call_once`, done", best_once, "best peer", True),
+        ("std_once", "`std::sync::Once`, done", None, None, False),
+        ("parking_lot_once", "`parking_lot::Once`, done", None, None, False),
     ]:
         value = get(name)
         if value is None:
@@ -576,7 +603,8 @@ def markdown(paths, times, fairs, latencies, counts, outside, svg_link):
     counted = by_family(counts)
     for family in present:
         description = FAMILIES[family].format(outside=outside_text)
-        table_ = contended_table(family, contended[family], counted.get(family, {}))
+        peers, subjects = FAMILY_PEERS.get(family, (PEERS, ("turnstile_mutex",)))
+        table_ = contended_table(family, contended[family], counted.get(family, {}), peers=peers, subjects=subjects)
         out += ["", f"**{family}**: {description}", "", table_]
 
     fair_by, lat_by = by_family(fairs), by_family(latencies)

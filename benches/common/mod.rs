@@ -141,7 +141,34 @@ pub mod locks {
         )*};
     }
 
-    turnstile_counters!(turnstile::SpinLock<u64>, turnstile::Mutex<u64>);
+    turnstile_counters!(turnstile::SpinLock<u64>, turnstile::Mutex<u64>, turnstile::FairMutex<u64>);
+
+    impl Counter for parking_lot::FairMutex<u64> {
+        #[inline]
+        fn with(&self, f: impl FnOnce(&mut u64)) {
+            f(&mut self.lock());
+        }
+    }
+
+    /// A reentrant mutex's guard gives `&T`: the count is a `Cell`, as its users keep data.
+    macro_rules! reentrant_counters {
+        ($($lock:ty),*) => {$(
+            impl Counter for $lock {
+                #[inline]
+                fn with(&self, f: impl FnOnce(&mut u64)) {
+                    let guard = self.lock();
+                    let mut value = guard.get();
+                    f(&mut value);
+                    guard.set(value);
+                }
+            }
+        )*};
+    }
+
+    reentrant_counters!(
+        turnstile::ReentrantMutex<std::cell::Cell<u64>>,
+        parking_lot::ReentrantMutex<std::cell::Cell<u64>>
+    );
 
     impl Counter for std::sync::Mutex<u64> {
         #[inline]
