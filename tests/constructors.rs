@@ -66,6 +66,7 @@ mod shm {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot map shared memory (shm_open is a foreign function)")]
     fn a_region_is_created_with_the_shm_constructors() {
         let name = format!("turnstile-constructors-{}", std::process::id());
         let _ = Region::<Mailbox>::unlink(&name);
@@ -90,6 +91,7 @@ mod shm {
     /// `shm::Mutex<T>` has the layout of `Mutex<T, ProcessShared>`: a region made with one opens
     /// as the other, so regions made before `shm::Mutex` was its own type still open.
     #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot map shared memory (shm_open is a foreign function)")]
     fn a_region_of_the_backend_spelling_opens_as_the_shm_type() {
         let name = format!("turnstile-constructors-spelling-{}", std::process::id());
         let _ = Region::<u8>::unlink(&name);
