@@ -506,7 +506,9 @@ def contended_table(family, figures, counts, locks=LOCKS, peers=PEERS, subjects=
     rows = []
     for t in threads:
         best = min((figures[p, t] for p in peers if (p, t) in figures), default=None)
-        pl_futex = counts.get(("parking_lot", t), {}).get("futex")
+        # futex calls over parking_lot's lock of the same kind: the last peer.
+        pl = peers[-1] if peers else "parking_lot"
+        pl_futex = counts.get((pl, t), {}).get("futex")
         first = True
         for lock, label in present:
             if (lock, t) not in figures and (lock, t) not in counts:
@@ -516,7 +518,7 @@ def contended_table(family, figures, counts, locks=LOCKS, peers=PEERS, subjects=
             over = fmt_over(ns, best)
             if over and lock in subjects:
                 over = f"**{over}**"
-            futex_over = fmt_over(kernel.get("futex"), pl_futex) if lock != "parking_lot" else ""
+            futex_over = fmt_over(kernel.get("futex"), pl_futex) if lock != pl else ""
             rows.append(
                 [
                     str(t) if first else "",
