@@ -197,10 +197,9 @@ pub struct ReentrantMutex<T: ?Sized, B: Backend = Real> {
 // next, and the data is reached only through the holder's guards (`&T`, handed from holder to
 // holder, so `T: Send`, as for std's `Mutex`) or through `&mut self`.
 unsafe impl<T: ?Sized + Send, B: Backend> Sync for ReentrantMutex<T, B> {}
-// SAFETY: moving the lock moves `T` (hence `T: Send`). The one field that may not be `Send`
-// is the backend's access token (a loom tracker's handle), which exists only while a hold is
-// alive and is dropped by whichever thread ends the last hold; moving the lock needs `self`
-// free of borrows, so at most a forgotten hold's token moves with it.
+// SAFETY: moving the lock moves `T` (hence `T: Send`); the one field that may not be `Send`, a
+// hold's access token (a loom tracker's handle), lives only while a hold does, and moving the
+// lock needs it free of borrows, so at most a forgotten hold's token moves with it.
 unsafe impl<T: ?Sized + Send, B: Backend> Send for ReentrantMutex<T, B> {}
 
 impl<T> ReentrantMutex<T> {
