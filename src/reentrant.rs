@@ -536,9 +536,10 @@ impl<'a, T: ?Sized, B: Backend> ReentrantMutexGuard<'a, T, B> {
     /// assert_eq!(*name, "name");
     /// ```
     pub fn map<U: ?Sized>(this: Self, f: impl FnOnce(&T) -> &U) -> MappedReentrantMutexGuard<'a, U, B> {
-        let data = NonNull::from(f(&*this));
-        let raw = &core::mem::ManuallyDrop::new(this).mutex.raw;
-        MappedReentrantMutexGuard { raw, data, _marker: PhantomData }
+        match Self::try_map(this, |data| Some(f(data))) {
+            Ok(mapped) => mapped,
+            Err(_) => unreachable!("the closure always finds its part"),
+        }
     }
 
     /// As [`map`](Self::map), when `f` may find nothing to guard: then the original guard comes
@@ -685,9 +686,10 @@ impl<'a, T: ?Sized, B: Backend> MappedReentrantMutexGuard<'a, T, B> {
     /// assert_eq!(*second, 2);
     /// ```
     pub fn map<U: ?Sized>(this: Self, f: impl FnOnce(&T) -> &U) -> MappedReentrantMutexGuard<'a, U, B> {
-        let data = NonNull::from(f(&*this));
-        let raw = core::mem::ManuallyDrop::new(this).raw;
-        MappedReentrantMutexGuard { raw, data, _marker: PhantomData }
+        match Self::try_map(this, |data| Some(f(data))) {
+            Ok(mapped) => mapped,
+            Err(_) => unreachable!("the closure always finds its part"),
+        }
     }
 
     /// As [`map`](Self::map), giving this guard back if `f` finds nothing.
