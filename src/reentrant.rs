@@ -69,7 +69,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Real, Word64};
-use crate::guard::LockData;
+use crate::guard::{DataPtr, GuardStaysOnItsThread, LockData};
 use crate::Mutex;
 
 /// The owner of a free lock: no thread (thread ids are nonzero).
@@ -103,6 +103,10 @@ struct RawReentrant<B: Backend> {
     owner: B::Word64,
     held: UnsafeCell<Held<B>>,
 }
+
+// SAFETY: the holder alone touches `held` (module docs), and the word orders one holder after
+// the next; the rest is atomics. (What the data needs is `ReentrantMutex`'s own `Sync`.)
+unsafe impl<B: Backend> Sync for RawReentrant<B> {}
 
 impl<B: Backend> RawReentrant<B> {
     /// Takes the lock, or one more hold of it if this thread has it. `wait` takes the word,
@@ -503,7 +507,7 @@ impl<T: ?Sized + fmt::Debug, B: Backend> fmt::Debug for ReentrantMutex<T, B> {
 pub struct ReentrantMutexGuard<'a, T: ?Sized, B: Backend = Real> {
     mutex: &'a ReentrantMutex<T, B>,
     // !Send: the hold belongs to the thread that took it (see `GuardStaysOnItsThread`).
-    _not_send: PhantomData<*const crate::guard::GuardStaysOnItsThread>,
+    _not_send: PhantomData<*const GuardStaysOnItsThread>,
 }
 
 // SAFETY: `&ReentrantMutexGuard` gives out `&T` (Deref), sound to share when `T: Sync`, and
@@ -560,7 +564,7 @@ impl<'a, T: ?Sized, B: Backend> ReentrantMutexGuard<'a, T, B> {
         match f(&*this).map(NonNull::from) {
             Some(data) => {
                 let raw = &core::mem::ManuallyDrop::new(this).mutex.raw;
-                Ok(MappedReentrantMutexGuard { raw, data, _marker: PhantomData })
+                Ok(MappedReentrantMutexGuard { raw, data: DataPtr(data), _marker: PhantomData })
             }
             None => Err(this),
         }
@@ -666,9 +670,9 @@ impl<T: ?Sized + fmt::Display, B: Backend> fmt::Display for ReentrantMutexGuard<
 #[must_use = "if unused the lock is released at once"]
 pub struct MappedReentrantMutexGuard<'a, T: ?Sized, B: Backend = Real> {
     raw: &'a RawReentrant<B>,
-    data: NonNull<T>,
-    // `&T` for variance and lifetime; a raw pointer for `!Send`, as in `ReentrantMutexGuard`.
-    _marker: PhantomData<(&'a T, *const ())>,
+    data: DataPtr<T>,
+    // `&T` for variance and lifetime; `!Send`, as `ReentrantMutexGuard` (see `GuardStaysOnItsThread`).
+    _marker: PhantomData<(&'a T, *const GuardStaysOnItsThread)>,
 }
 
 // SAFETY: `&MappedReentrantMutexGuard` gives out only `&T` (Deref), sound to share when `T: Sync`.
@@ -709,7 +713,7 @@ impl<'a, T: ?Sized, B: Backend> MappedReentrantMutexGuard<'a, T, B> {
         match f(&*this).map(NonNull::from) {
             Some(data) => {
                 let raw = core::mem::ManuallyDrop::new(this).raw;
-                Ok(MappedReentrantMutexGuard { raw, data, _marker: PhantomData })
+                Ok(MappedReentrantMutexGuard { raw, data: DataPtr(data), _marker: PhantomData })
             }
             None => Err(this),
         }
