@@ -70,8 +70,11 @@ const WORKLOADS: [(&str, Work); 2] = [("short_outside", SHORT_OUTSIDE), ("conten
 type Runner = fn(usize, Work, Duration) -> Round;
 
 /// The locks, each run on a fresh lock every round.
-const LOCKS: [(&str, Runner); 5] = [
+const LOCKS: [(&str, Runner); 7] = [
     ("turnstile_mutex", |t, w, d| run(&turnstile::Mutex::new(0u64), t, w, d)),
+    // The lock whose point is fairness, against parking_lot's of the same kind.
+    ("turnstile_fair_mutex", |t, w, d| run(&turnstile::FairMutex::new(0u64), t, w, d)),
+    ("parking_lot_fair_mutex", |t, w, d| run(&parking_lot::FairMutex::new(0u64), t, w, d)),
     ("turnstile_spinlock", |t, w, d| run(&turnstile::SpinLock::new(0u64), t, w, d)),
     ("std_mutex", |t, w, d| run(&std::sync::Mutex::new(0u64), t, w, d)),
     ("parking_lot", |t, w, d| run(&parking_lot::Mutex::new(0u64), t, w, d)),

@@ -4,7 +4,7 @@ runs of each benchmark.
 
 Regenerate them (each family's runs take the time shown; nothing else should run):
 
-    # mutex: about 3 minutes a run (mutex ~140 s, mutex_fairness ~25 s)
+    # mutex: about 3 minutes a run (mutex ~140 s, mutex_fairness ~35 s)
     for i in 1 2 3; do
         { cargo bench --bench mutex; cargo bench --bench mutex_fairness; } > mutex$i.txt 2>&1
     done
